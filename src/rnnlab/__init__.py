@@ -1,0 +1,1 @@
+"""rnnlab: recurrent neural networks with explicit, hand-written BPTT."""

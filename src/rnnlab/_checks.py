@@ -1,0 +1,98 @@
+"""Input checks shared by every public entry point.
+
+Each check runs before any work and raises an exception that names the argument, what was
+expected and what was received: ``TypeError`` for a wrong kind or dtype, ``ValueError`` for a
+wrong shape or value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.backend import get_xp
+
+
+def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None):
+    """Return ``value`` as a finite float array of ``dtype`` (a copy only when needed).
+
+    Float inputs of another precision are cast to ``dtype``; integer, boolean, complex and
+    object arrays are refused, since feeding token ids or flags to a float layer is almost
+    always a mistake.
+
+    Parameters
+    ----------
+    value : array_like
+    name : str
+        The argument's name, used in error messages.
+    dtype : numpy.dtype
+        The float dtype to return.
+    shape_doc : str
+        The expected shape in letters, e.g. ``"(B, T, F)"``, used in error messages.
+    ndim : int, optional
+        The required number of dimensions.
+    """
+    xp = get_xp(value)
+    if not hasattr(value, "dtype"):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a float array of shape {shape_doc}, "
+                            f"got {type(value).__name__} ({err})") from None
+    kind = np.dtype(value.dtype).kind
+    if kind != "f":
+        raise TypeError(f"{name} must be a float array (float32 or float64) of shape {shape_doc}, "
+                        f"got dtype {value.dtype}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions {shape_doc}, "
+                         f"got shape {tuple(value.shape)}")
+    if value.size and not bool(xp.isfinite(value).all()):
+        bad = int((~xp.isfinite(value)).sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
+    return xp.asarray(value, dtype=dtype)
+
+
+def expect_shape(array, name: str, shape: tuple, shape_doc: str) -> None:
+    """Raise ``ValueError`` unless ``array.shape == shape``."""
+    if tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {shape_doc} = {tuple(shape)}, "
+                         f"got {tuple(array.shape)}")
+
+
+def lengths_array(lengths, batch: int, steps: int):
+    """Return ``lengths`` as an int64 array of shape (B,) with 1 <= lengths <= T.
+
+    Parameters
+    ----------
+    lengths : array_like of int
+        Each sequence's number of valid steps.
+    batch, steps : int
+        B and T of the input the lengths describe.
+    """
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"lengths must be integers of shape (B,) = ({batch},), "
+                            f"got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths must have shape (B,) = ({batch},), got {arr.shape}")
+    if batch and (arr.min() < 1 or arr.max() > steps):
+        raise ValueError(f"lengths must lie in [1, T] = [1, {steps}], "
+                         f"got min {arr.min()} and max {arr.max()}")
+    return arr.astype(np.int64)
+
+
+def one_of(value, name: str, choices) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+
+
+def positive_int(value, name: str) -> int:
+    """Return ``value`` if it is an int >= 1, else raise naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)

@@ -1,0 +1,121 @@
+"""What the three recurrences share: parameter and gradient records, layout changes, masks,
+and the two products hoisted out of every time loop.
+
+Shapes: B batch, T steps, I input features, H hidden units, G gates (1 for RNN, 4 for LSTM,
+3 for GRU).
+
+Every cell keeps the sequence time-major, ``(T, B, .)``, inside its loops so that each step
+reads and writes one contiguous block; its inputs and outputs are batch-first, ``(B, T, .)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rnnlab.backend import get_xp
+
+
+class Params(NamedTuple):
+    """One direction of one layer, in PyTorch's layout and gate order."""
+
+    weight_ih: object  # (G*H, I)
+    weight_hh: object  # (G*H, H)
+    bias_ih: object  # (G*H,) or None
+    bias_hh: object  # (G*H,) or None
+
+
+class Grads(NamedTuple):
+    """Gradients of the loss for one direction of one layer; ``d`` + the forward name."""
+
+    dx: object  # (B, T, I)
+    d_state0: object  # (B, H); for LSTM the pair (dh0, dc0)
+    dweight_ih: object  # (G*H, I)
+    dweight_hh: object  # (G*H, H)
+    dbias_ih: object  # (G*H,) or None
+    dbias_hh: object  # (G*H,) or None
+
+
+def time_major(a):
+    """(B, T, ...) -> a contiguous (T, B, ...) copy."""
+    return get_xp(a).ascontiguousarray(a.swapaxes(0, 1))
+
+
+def batch_first(a):
+    """(T, B, ...) -> a contiguous (B, T, ...) copy."""
+    return get_xp(a).ascontiguousarray(a.swapaxes(0, 1))
+
+
+def step_masks(mask, steps: int, batch: int):
+    """A (B, T) mask of valid steps -> (valid, padded), each (T, B, 1) bool; None if no mask.
+
+    A padded step (``valid`` False) carries the state through unchanged and outputs zero.
+    """
+    if mask is None:
+        return None
+    xp = get_xp(mask)
+    valid = xp.ascontiguousarray(xp.asarray(mask, dtype=bool).T).reshape(steps, batch, 1)
+    return valid, ~valid
+
+
+def combined_bias(params: Params):
+    """b_ih + b_hh, which RNN and LSTM always add together (None without biases)."""
+    if params.bias_ih is None:
+        return None
+    return params.bias_ih + params.bias_hh
+
+
+def input_projection(params: Params, x_tm, bias):
+    """W_ih x_t + bias for every t in one matrix product: (T, B, I) -> (T, B, G*H).
+
+    This is the input half of every step's pre-activation, hoisted out of the time loop:
+    the same sums as step by step, done as one (T*B, I) @ (I, G*H) product.
+    """
+    steps, batch, n_in = x_tm.shape
+    a = x_tm.reshape(steps * batch, n_in) @ params.weight_ih.T  # (T*B, G*H)
+    if bias is not None:
+        a += bias
+    return a.reshape(steps, batch, -1)
+
+
+def weight_grads(params: Params, x_tm, h_prev_tm, da_x, da_h) -> tuple:
+    """The sums over t of BPTT, each as one matrix product after the time loop.
+
+    Parameters
+    ----------
+    x_tm : (T, B, I)
+        The inputs.
+    h_prev_tm : (T, B, H)
+        h_{t-1} for every t (h_0 first).
+    da_x, da_h : (T, B, G*H)
+        The gradients of the pre-activations on the input side (which multiply W_ih) and on
+        the recurrent side (which multiply W_hh). They are one array for RNN and LSTM; GRU's
+        candidate gate differs between the two sides.
+
+    Returns
+    -------
+    dx : (B, T, I)
+    dweight_ih : (G*H, I)
+        sum_t da_x_t^T x_t
+    dweight_hh : (G*H, H)
+        sum_t da_h_t^T h_{t-1}
+    dbias_ih, dbias_hh : (G*H,) or None
+        sum_t da_x_t, sum_t da_h_t
+    """
+    steps, batch, n_in = x_tm.shape
+    rows = steps * batch
+    da_x2 = da_x.reshape(rows, -1)  # (T*B, G*H)
+    da_h2 = da_h.reshape(rows, -1)  # (T*B, G*H)
+    dweight_ih = da_x2.T @ x_tm.reshape(rows, n_in)
+    dweight_hh = da_h2.T @ h_prev_tm.reshape(rows, -1)
+    dbias_ih = da_x2.sum(axis=0) if params.bias_ih is not None else None
+    dbias_hh = da_h2.sum(axis=0) if params.bias_hh is not None else None
+    dx = (da_x2 @ params.weight_ih).reshape(steps, batch, n_in)
+    return batch_first(dx), dweight_ih, dweight_hh, dbias_ih, dbias_hh
+
+
+def final_state_grad(given, like):
+    """A writable copy of ``given`` (dL/d final state), or zeros shaped like ``like``."""
+    xp = get_xp(like)
+    if given is None:
+        return xp.zeros_like(like)
+    return xp.array(given, dtype=like.dtype, copy=True)

@@ -1,0 +1,163 @@
+"""The GRU over a whole sequence, and its Backpropagation Through Time.
+
+Shapes: B batch, T steps, I input features, H hidden units; the three gates stack to 3H in
+PyTorch's order r, z, n.
+
+Notes
+-----
+Forward, for t = 1..T (PyTorch's ``nn.GRU``, with the reset gate applied after W_hn):
+
+    (1) [x_r, x_z, x_n] = W_ih x_t + b_ih
+    (2) [h_r, h_z, h_n] = W_hh h_{t-1} + b_hh
+    (3) r = sigmoid(x_r + h_r),  z = sigmoid(x_z + h_z)
+    (4) n = tanh(x_n + r * h_n)
+    (5) h_t = (1 - z) * n + z * h_{t-1}
+    (6) h_t = h_{t-1}       at a padded step (m_t = 0)
+    (7) y_t = m_t h_t
+
+where r is the reset gate, z the update gate, n the candidate state, h_t the hidden state
+(h_0 given), W_ih (3H, I), W_hh (3H, H), b_ih and b_hh (3H,), and m_t in {0, 1} marks valid
+steps.
+
+Backward, for t = T..1, carrying dh_next = dL/dh_t from the future:
+
+    (7) dh = m_t dy_t + dh_next
+    (5) dn = dh * (1 - z),  dz = dh * (h_{t-1} - n),  and dh * z flows straight to h_{t-1}
+    (4) da_n = dn (1 - n^2),  dh_n = da_n * r,  dr = da_n * h_n
+    (3) da_r = dr r (1 - r),  da_z = dz z (1 - z)
+    (2) dh_next <- dh * z + [da_r, da_z, dh_n] W_hh
+    (6) at a padded step the gradients of (1)-(5) are zero and dh_next <- dh
+
+The input side (1) sees [da_r, da_z, da_n] and the recurrent side (2) [da_r, da_z, dh_n]:
+the two differ in the candidate block, so W_ih and W_hh get different sums over t.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rnnlab.backend import get_xp
+from rnnlab.cells.activations import sigmoid, tanh
+from rnnlab.cells.common import (Grads, Params, batch_first, final_state_grad,
+                                 input_projection, step_masks, time_major, weight_grads)
+
+GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
+
+
+def split_gates(a):
+    """(..., 3H) -> the views r, z, n, each (..., H); the one place that knows the order."""
+    hidden = a.shape[-1] // 3
+    return tuple(a[..., k * hidden:(k + 1) * hidden] for k in range(3))
+
+
+class Cache(NamedTuple):
+    """What backward needs from forward."""
+
+    x: object  # (T, B, I) inputs, time-major
+    h: object  # (T+1, B, H) states h_0..h_T
+    gates: object  # (T, B, 3H) activated r, z, n
+    h_n: object  # (T, B, H) W_hn h_{t-1} + b_hn, the candidate's recurrent part
+    masks: object  # None, or (valid, padded), each (T, B, 1) bool
+
+
+def forward(params: Params, x, h0, mask=None):
+    """Run the GRU over a whole sequence.
+
+    Parameters
+    ----------
+    params : Params
+        weight_ih (3H, I), weight_hh (3H, H), bias_ih and bias_hh (3H,) or None.
+    x : (B, T, I)
+    h0 : (B, H)
+        The initial state.
+    mask : (B, T) bool, optional
+        True at valid steps; padded steps carry the state and output zero.
+
+    Returns
+    -------
+    y : (B, T, H)
+        h_t at every valid step, zero at padded steps.
+    cache : Cache
+    """
+    xp = get_xp(x)
+    x_tm = time_major(x)  # (T, B, I)
+    steps, batch, _ = x_tm.shape
+    masks = step_masks(mask, steps, batch)
+    # (1) for every t at once: one GEMM instead of T small ones.
+    gates = input_projection(params, x_tm, params.bias_ih)  # (T, B, 3H)
+    h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
+    h_n = xp.empty_like(h[1:])  # (T, B, H)
+    h[0] = h0
+    w_hh_t = params.weight_hh.T  # (H, 3H)
+    for t in range(steps):
+        hw = h[t] @ w_hh_t  # (2) (B, 3H)
+        if params.bias_hh is not None:
+            hw += params.bias_hh
+        r, z, n = split_gates(gates[t])
+        hw_r, hw_z, hw_n = split_gates(hw)
+        r += hw_r  # (3)
+        z += hw_z
+        sigmoid(r, out=r)
+        sigmoid(z, out=z)
+        h_n[t] = hw_n
+        n += r * hw_n  # (4)
+        tanh(n, out=n)
+        xp.subtract(h[t], n, out=h[t + 1])  # (5) h_t = n + z * (h_{t-1} - n)
+        h[t + 1] *= z
+        h[t + 1] += n
+        if masks is not None:
+            xp.copyto(h[t + 1], h[t], where=masks[1][t])  # (6) carry at padded steps
+    y = h[1:] if masks is None else h[1:] * masks[0]  # (7)
+    return batch_first(y), Cache(x_tm, h, gates, h_n, masks)
+
+
+def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
+    """Backpropagate through time: t = T..1, then the weight sums as matrix products.
+
+    Parameters
+    ----------
+    params : Params
+        The parameters forward ran with.
+    cache : Cache
+        From :func:`forward`.
+    d_out : (B, T, H)
+        dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
+    d_last : (B, H), optional
+        dL/dh_T, the gradient with respect to the final state.
+
+    Returns
+    -------
+    Grads
+        dx (B, T, I), d_state0 = dL/dh_0 (B, H), and the parameter gradients.
+    """
+    xp = get_xp(d_out)
+    x_tm, h, gates, h_n, masks = cache
+    dy = time_major(d_out)  # (T, B, H), our own copy
+    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H)
+    da_x = xp.empty_like(gates)  # (T, B, 3H) gradients of the input-side pre-activations
+    da_h = xp.empty_like(gates)  # (T, B, 3H) ... and of the recurrent side
+    for t in reversed(range(dy.shape[0])):
+        r, z, n = split_gates(gates[t])
+        da_r, da_z, da_n = split_gates(da_x[t])
+        dh = dy[t]
+        if masks is not None:
+            dh *= masks[0][t]
+        dh += dh_next  # (7)
+        dn = dh * (1.0 - z)  # (5)
+        xp.subtract(h[t], n, out=da_z)  # (5) dz = dh * (h_{t-1} - n)
+        da_z *= dh
+        xp.multiply(dn, 1.0 - n * n, out=da_n)  # (4) da_n = dn (1 - n^2)
+        xp.multiply(da_n, h_n[t], out=da_r)  # (4) dr = da_n * h_n
+        da_r *= r * (1.0 - r)  # (3)
+        da_z *= z * (1.0 - z)
+        if masks is not None:
+            da_x[t] *= masks[0][t]
+        da_h[t] = da_x[t]
+        xp.multiply(da_n, r, out=split_gates(da_h[t])[2])  # (4) dh_n = da_n * r
+        dh_prev = da_h[t] @ params.weight_hh  # (2)
+        dh_prev += dh * z  # (5) the direct path to h_{t-1}
+        if masks is not None:
+            xp.copyto(dh_prev, dh, where=masks[1][t])  # (6) carried through a padded step
+        dh_next = dh_prev
+    dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
+    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh)

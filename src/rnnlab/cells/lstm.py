@@ -1,0 +1,168 @@
+"""The LSTM over a whole sequence, and its Backpropagation Through Time.
+
+Shapes: B batch, T steps, I input features, H hidden units; the four gates stack to 4H in
+PyTorch's order i, f, g, o.
+
+Notes
+-----
+Forward, for t = 1..T (PyTorch's ``nn.LSTM``; the seeds' gates with [h_{t-1}, x_t] split
+into W_ih x_t + W_hh h_{t-1}):
+
+    (1) [a_i, a_f, a_g, a_o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+    (2) i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+    (3) c_t = f * c_{t-1} + i * g
+    (4) h_t = o * tanh(c_t)
+    (5) (h_t, c_t) = (h_{t-1}, c_{t-1})     at a padded step (m_t = 0)
+    (6) y_t = m_t h_t
+
+where i is the input gate, f the forget gate, g the candidate (the seeds' C~_t), o the output
+gate, c_t the cell state (c_0 given), h_t the hidden state (h_0 given), W_ih (4H, I), W_hh
+(4H, H), b_ih and b_hh (4H,), and m_t in {0, 1} marks valid steps.
+
+Backward, for t = T..1, carrying dh_next = dL/dh_t and dc_next = dL/dc_t from the future:
+
+    (6) dh = m_t dy_t + dh_next
+    (4) do = dh * tanh(c_t)
+    (4) dc = dc_next + dh * o * (1 - tanh(c_t)^2)
+    (3) di = dc * g,  dg = dc * i,  df = dc * c_{t-1},  dc_next <- dc * f
+    (2) da_i = di i (1 - i),  da_f = df f (1 - f),  da_g = dg (1 - g^2),  da_o = do o (1 - o)
+    (1) dh_next <- da W_hh
+    (5) at a padded step da = 0 and (dh_next, dc_next) <- (dh, dc_next) unchanged
+
+The additive path (3), dc_{t-1} = dc_t * f, is why the gradient can survive many steps: it
+is scaled by the forget gate, not by a weight matrix and a squashing derivative.
+The shared weights' gradients are sums over t, each one matrix product after the loop.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rnnlab.backend import get_xp
+from rnnlab.cells.activations import sigmoid, tanh
+from rnnlab.cells.common import (Grads, Params, batch_first, combined_bias, final_state_grad,
+                                 input_projection, step_masks, time_major, weight_grads)
+
+GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
+
+
+def split_gates(a):
+    """(..., 4H) -> the views i, f, g, o, each (..., H); the one place that knows the order."""
+    hidden = a.shape[-1] // 4
+    return tuple(a[..., k * hidden:(k + 1) * hidden] for k in range(4))
+
+
+class Cache(NamedTuple):
+    """What backward needs from forward."""
+
+    x: object  # (T, B, I) inputs, time-major
+    h: object  # (T+1, B, H) hidden states h_0..h_T
+    c: object  # (T+1, B, H) cell states c_0..c_T
+    gates: object  # (T, B, 4H) activated gates i, f, g, o
+    tanh_c: object  # (T, B, H) tanh(c_t)
+    masks: object  # None, or (valid, padded), each (T, B, 1) bool
+
+
+def forward(params: Params, x, state0, mask=None):
+    """Run the LSTM over a whole sequence.
+
+    Parameters
+    ----------
+    params : Params
+        weight_ih (4H, I), weight_hh (4H, H), bias_ih and bias_hh (4H,) or None.
+    x : (B, T, I)
+    state0 : pair of (B, H)
+        The initial (h_0, c_0).
+    mask : (B, T) bool, optional
+        True at valid steps; padded steps carry (h, c) and output zero.
+
+    Returns
+    -------
+    y : (B, T, H)
+        h_t at every valid step, zero at padded steps.
+    cache : Cache
+    """
+    xp = get_xp(x)
+    h0, c0 = state0
+    x_tm = time_major(x)  # (T, B, I)
+    steps, batch, _ = x_tm.shape
+    masks = step_masks(mask, steps, batch)
+    # (1), input half, for every t at once: one GEMM instead of T small ones.
+    gates = input_projection(params, x_tm, combined_bias(params))  # (T, B, 4H)
+    h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
+    c = xp.empty_like(h)  # (T+1, B, H)
+    tanh_c = xp.empty_like(h[1:])  # (T, B, H)
+    h[0] = h0
+    c[0] = c0
+    w_hh_t = params.weight_hh.T  # (H, 4H)
+    for t in range(steps):
+        gates[t] += h[t] @ w_hh_t  # (1)
+        i, f, g, o = split_gates(gates[t])
+        sigmoid(i, out=i)  # (2)
+        sigmoid(f, out=f)
+        tanh(g, out=g)
+        sigmoid(o, out=o)
+        xp.multiply(f, c[t], out=c[t + 1])  # (3) c_t = f * c_{t-1} + i * g
+        c[t + 1] += i * g
+        tanh(c[t + 1], out=tanh_c[t])  # (4) h_t = o * tanh(c_t)
+        xp.multiply(o, tanh_c[t], out=h[t + 1])
+        if masks is not None:
+            xp.copyto(h[t + 1], h[t], where=masks[1][t])  # (5) carry at padded steps
+            xp.copyto(c[t + 1], c[t], where=masks[1][t])
+    y = h[1:] if masks is None else h[1:] * masks[0]  # (6)
+    return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks)
+
+
+def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
+    """Backpropagate through time: t = T..1, then the weight sums as matrix products.
+
+    Parameters
+    ----------
+    params : Params
+        The parameters forward ran with.
+    cache : Cache
+        From :func:`forward`.
+    d_out : (B, T, H)
+        dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
+    d_last : pair of (B, H) or None, optional
+        (dL/dh_T, dL/dc_T); either may be None.
+
+    Returns
+    -------
+    Grads
+        dx (B, T, I), d_state0 = (dL/dh_0, dL/dc_0), and the parameter gradients.
+    """
+    xp = get_xp(d_out)
+    x_tm, h, c, gates, tanh_c, masks = cache
+    dh_last, dc_last = (None, None) if d_last is None else d_last
+    dy = time_major(d_out)  # (T, B, H), our own copy
+    dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H)
+    dc_next = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H)
+    da = xp.empty_like(gates)  # (T, B, 4H)
+    for t in reversed(range(dy.shape[0])):
+        i, f, g, o = split_gates(gates[t])
+        da_i, da_f, da_g, da_o = split_gates(da[t])
+        dh = dy[t]
+        if masks is not None:
+            dh *= masks[0][t]
+        dh += dh_next  # (6)
+        xp.multiply(dh, tanh_c[t], out=da_o)  # (4) do = dh * tanh(c_t)
+        dc = dh * o * (1.0 - tanh_c[t] ** 2)  # (4)
+        dc += dc_next
+        xp.multiply(dc, g, out=da_i)  # (3) di = dc * g
+        xp.multiply(dc, c[t], out=da_f)  # (3) df = dc * c_{t-1}
+        xp.multiply(dc, i, out=da_g)  # (3) dg = dc * i
+        da_i *= i * (1.0 - i)  # (2)
+        da_f *= f * (1.0 - f)
+        da_g *= 1.0 - g * g
+        da_o *= o * (1.0 - o)
+        dc *= f  # (3) dL/dc_{t-1} through the cell path
+        if masks is not None:
+            da[t] *= masks[0][t]
+            xp.copyto(dc, dc_next, where=masks[1][t])  # (5) carried through a padded step
+        dh_next_t = da[t] @ params.weight_hh  # (1) dL/dh_{t-1} through W_hh
+        if masks is not None:
+            xp.copyto(dh_next_t, dh, where=masks[1][t])  # (5)
+        dh_next, dc_next = dh_next_t, dc
+    dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh)

@@ -1,0 +1,124 @@
+"""The vanilla (Elman) RNN over a whole sequence, and its Backpropagation Through Time.
+
+Shapes: B batch, T steps, I input features, H hidden units.
+
+Notes
+-----
+Forward, for t = 1..T (PyTorch's ``nn.RNN``; the seeds' h_t = f(W_h h_{t-1} + W_x x_t + b)):
+
+    (1) a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+    (2) h_t = f(a_t)
+    (3) h_t = h_{t-1}            at a padded step (m_t = 0): the state passes through
+    (4) y_t = m_t h_t            outputs at padded steps are zero
+
+where x_t is the input at step t, h_t the hidden state (h_0 given), W_ih (H, I) and W_hh
+(H, H) the shared weights, b_ih and b_hh (H,) the biases, f one of tanh, relu, sigmoid, and
+m_t in {0, 1} marks the valid steps of each sequence.
+
+Backward, for t = T..1, carrying dh_next = dL/dh_t from the future (dL/dh_T given):
+
+    (4) dh_t = m_t dy_t + dh_next
+    (2) da_t = m_t dh_t * f'(a_t)            f' from the output: tanh' = 1 - h_t^2
+    (1) dh_next = da_t W_hh                  (3) or dh_t at a padded step
+
+and the shared weights' gradients are the seeds' sums over t, each one matrix product:
+dW_ih = sum_t da_t^T x_t, dW_hh = sum_t da_t^T h_{t-1}, db_ih = db_hh = sum_t da_t,
+dx_t = da_t W_ih.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rnnlab.backend import get_xp
+from rnnlab.cells.activations import ACTIVATIONS
+from rnnlab.cells.common import (Grads, Params, batch_first, combined_bias, final_state_grad,
+                                 input_projection, step_masks, time_major, weight_grads)
+
+class Cache(NamedTuple):
+    """What backward needs from forward."""
+
+    x: object  # (T, B, I) inputs, time-major
+    h: object  # (T+1, B, H) states h_0..h_T; h_t = f(a_t) at valid steps
+    masks: object  # None, or (valid, padded), each (T, B, 1) bool
+    nonlinearity: str
+
+
+def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
+    """Run the RNN over a whole sequence.
+
+    Parameters
+    ----------
+    params : Params
+        weight_ih (H, I), weight_hh (H, H), bias_ih and bias_hh (H,) or None.
+    x : (B, T, I)
+    h0 : (B, H)
+        The initial state.
+    mask : (B, T) bool, optional
+        True at valid steps; padded steps carry the state and output zero.
+    nonlinearity : {"tanh", "relu", "sigmoid"}
+
+    Returns
+    -------
+    y : (B, T, H)
+        h_t at every valid step, zero at padded steps.
+    cache : Cache
+    """
+    xp = get_xp(x)
+    f = ACTIVATIONS[nonlinearity].f
+    x_tm = time_major(x)  # (T, B, I)
+    steps, batch, _ = x_tm.shape
+    masks = step_masks(mask, steps, batch)
+        # (1), input half, for every t at once: one GEMM instead of T small ones.
+    a = input_projection(params, x_tm, combined_bias(params))  # (T, B, H)
+    h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
+    h[0] = h0
+    w_hh_t = params.weight_hh.T  # (H, H)
+    for t in range(steps):
+        a_t = a[t]
+        a_t += h[t] @ w_hh_t  # (1) a_t = W_ih x_t + b + W_hh h_{t-1}
+        f(a_t, out=h[t + 1])  # (2) h_t = f(a_t)
+        if masks is not None:
+            xp.copyto(h[t + 1], h[t], where=masks[1][t])  # (3) carry at padded steps
+    y = h[1:] if masks is None else h[1:] * masks[0]  # (4)
+    return batch_first(y), Cache(x_tm, h, masks, nonlinearity)
+
+
+def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
+    """Backpropagate through time: t = T..1, then the weight sums as matrix products.
+
+    Parameters
+    ----------
+    params : Params
+        The parameters forward ran with.
+    cache : Cache
+        From :func:`forward`.
+    d_out : (B, T, H)
+        dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
+    d_last : (B, H), optional
+        dL/dh_T, the gradient with respect to the final state.
+
+    Returns
+    -------
+    Grads
+        dx (B, T, I), d_state0 = dL/dh_0 (B, H), and the parameter gradients.
+    """
+    xp = get_xp(d_out)
+    x_tm, h, masks, nonlinearity = cache
+    df = ACTIVATIONS[nonlinearity].df_from_output
+    dy = time_major(d_out)  # (T, B, H), our own copy
+    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H)
+    da = xp.empty_like(dy)  # (T, B, H)
+    for t in reversed(range(dy.shape[0])):
+        dh = dy[t]
+        if masks is not None:
+            dh *= masks[0][t]
+        dh += dh_next  # (4) dh_t = m_t dy_t + dh_next
+        xp.multiply(dh, df(h[t + 1]), out=da[t])  # (2) da_t = dh_t * f'(a_t)
+        if masks is not None:
+            da[t] *= masks[0][t]
+        dh_next = da[t] @ params.weight_hh  # (1) dL/dh_{t-1} through W_hh
+        if masks is not None:
+            xp.copyto(dh_next, dh, where=masks[1][t])  # (3) carried through a padded step
+    dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh)
