@@ -1,1 +1,21 @@
-"""rnnlab: recurrent neural networks with explicit, hand-written BPTT."""
+"""rnnlab: recurrent neural networks with explicit, hand-written Backpropagation Through Time.
+
+>>> import numpy as np, rnnlab
+>>> lstm = rnnlab.LSTM(input_size=12, hidden_size=64, num_layers=2, seed=0)
+>>> output, (h_n, c_n) = lstm(np.random.randn(8, 29, 12).astype(np.float32), lengths=lengths)
+>>> dx, (dh0, dc0) = lstm.backward(d_output)
+>>> lstm.grad_dict()["weight_hh_l0"].shape
+(256, 64)
+"""
+
+from rnnlab.data import lengths_to_mask, pad_sequences, reverse_padded
+from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Module, Sequential
+from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential", "Module",
+    "mse_loss", "bce_with_logits", "cross_entropy",
+    "pad_sequences", "lengths_to_mask", "reverse_padded",
+]

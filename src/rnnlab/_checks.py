@@ -24,8 +24,8 @@ def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None
     value : array_like
     name : str
         The argument's name, used in error messages.
-    dtype : numpy.dtype
-        The float dtype to return.
+    dtype : numpy.dtype or None
+        The float dtype to return; None keeps the input's float dtype.
     shape_doc : str
         The expected shape in letters, e.g. ``"(B, T, F)"``, used in error messages.
     ndim : int, optional

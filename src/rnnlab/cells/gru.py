@@ -161,3 +161,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dh_next = dh_prev
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
     return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh)
+
+
+def final_state(cache: Cache):
+    """h_T (B, H): each sequence's state at its own last valid step."""
+    return cache.h[-1]

@@ -166,3 +166,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dh_next, dc_next = dh_next_t, dc
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
     return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh)
+
+
+def final_state(cache: Cache):
+    """(h_T, c_T), each (B, H): each sequence's state at its own last valid step."""
+    return cache.h[-1], cache.c[-1]

@@ -122,3 +122,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
             xp.copyto(dh_next, dh, where=masks[1][t])  # (3) carried through a padded step
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
     return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh)
+
+
+def final_state(cache: Cache):
+    """h_T (B, H): each sequence's state at its own last valid step."""
+    return cache.h[-1]

@@ -1,0 +1,75 @@
+"""Variable-length sequences: padding, lengths to masks, and reversal within each length.
+
+Shapes: B batch, T steps (the longest sequence), F features.
+
+A batch of sequences of different lengths is one padded array ``x`` (B, T, F) and the
+lengths (B,). Valid steps come first; the steps after a sequence's length are padding, and
+padding never changes a result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab._checks import float_array
+from rnnlab.backend import get_xp, resolve_dtype
+
+
+def lengths_to_mask(lengths, steps: int):
+    """(B,) lengths -> (B, T) bool mask, True at the valid steps t < lengths[b]."""
+    xp = get_xp(lengths)
+    return xp.arange(steps)[None, :] < xp.asarray(lengths)[:, None]
+
+
+def reverse_padded(a, lengths=None):
+    """Reverse each sequence of ``a`` (B, T, ...) within its own length; padding stays put.
+
+    Step t of sequence b goes to step lengths[b] - 1 - t; steps at or after lengths[b] do not
+    move. Applying it twice gives ``a`` back. This is how the reverse direction of a
+    bidirectional layer starts at each sequence's real end, as PyTorch's packed sequences do.
+    """
+    if lengths is None:
+        return a[:, ::-1]
+    xp = get_xp(a)
+    steps = a.shape[1]
+    t = xp.arange(steps)[None, :]  # (1, T)
+    lengths = xp.asarray(lengths)[:, None]  # (B, 1)
+    index = xp.where(t < lengths, lengths - 1 - t, t)  # (B, T)
+    index = index.reshape(index.shape + (1,) * (a.ndim - 2))
+    return xp.take_along_axis(a, index, axis=1)
+
+
+def pad_sequences(sequences, dtype=None, value: float = 0.0):
+    """Stack a list of (T_i, F) arrays into a padded (B, T, F) array and its lengths (B,).
+
+    Parameters
+    ----------
+    sequences : list of (T_i, F) array_like
+        At least one sequence, each with at least one step, all with the same F.
+    dtype : float32 or float64, optional
+        Defaults to float32.
+    value : float
+        What fills the padded steps (it never changes a result).
+
+    Returns
+    -------
+    x : (B, T, F) with T = max T_i
+    lengths : (B,) int64
+    """
+    dtype = resolve_dtype(dtype)
+    if len(sequences) == 0:
+        raise ValueError("sequences must hold at least one (T_i, F) array, got an empty list")
+    arrays = [float_array(s, f"sequences[{k}]", dtype, "(T_i, F)", ndim=2)
+              for k, s in enumerate(sequences)]
+    features = arrays[0].shape[1]
+    for k, a in enumerate(arrays):
+        if a.shape[0] < 1:
+            raise ValueError(f"sequences[{k}] must have at least one step, got shape {a.shape}")
+        if a.shape[1] != features:
+            raise ValueError(f"sequences[{k}] must have F = {features} features like "
+                             f"sequences[0], got shape {a.shape}")
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    x = np.full((len(arrays), int(lengths.max()), features), value, dtype=dtype)
+    for k, a in enumerate(arrays):
+        x[k, :a.shape[0]] = a
+    return x, lengths

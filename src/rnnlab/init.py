@@ -1,0 +1,89 @@
+"""Weight initializers, each a function of (shape, rng, dtype).
+
+Shapes are PyTorch's (out, in): fan_out = shape[0], fan_in = shape[1]. Recurrent layers call
+these once per gate block (H, I) or (H, H), so each gate's map gets the intended scale.
+
+============== ============================================ ===============================
+name           distribution                                 reference
+============== ============================================ ===============================
+default        U(-1/sqrt(H), 1/sqrt(H)), biases included    PyTorch's nn.RNN/LSTM/GRU
+xavier_uniform U(-a, a), a = sqrt(6 / (fan_in + fan_out))   Glorot & Bengio 2010
+xavier_normal  N(0, 2 / (fan_in + fan_out))                 Glorot & Bengio 2010
+kaiming_uniform U(-a, a), a = sqrt(6 / fan_in)              He et al. 2015 (ReLU gain)
+kaiming_normal N(0, 2 / fan_in)                             He et al. 2015 (ReLU gain)
+orthogonal     Q of the QR of a Gaussian matrix             Saxe et al. 2014
+identity       I (square weights only)                      Le et al. 2015 (IRNN)
+============== ============================================ ===============================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def uniform(shape, rng: np.random.Generator, dtype, bound: float):
+    """U(-bound, bound)."""
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def default(shape, rng, dtype, hidden_size: int):
+    """PyTorch's recurrent default: U(-1/sqrt(H), 1/sqrt(H))."""
+    return uniform(shape, rng, dtype, 1.0 / math.sqrt(hidden_size))
+
+
+def xavier_uniform(shape, rng, dtype):
+    """Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))."""
+    fan_out, fan_in = shape
+    return uniform(shape, rng, dtype, math.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def xavier_normal(shape, rng, dtype):
+    """Glorot normal: N(0, std^2), std = sqrt(2 / (fan_in + fan_out))."""
+    fan_out, fan_in = shape
+    return (rng.standard_normal(shape) * math.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
+
+
+def kaiming_uniform(shape, rng, dtype):
+    """He uniform with the ReLU gain sqrt(2): U(-a, a), a = sqrt(6 / fan_in)."""
+    return uniform(shape, rng, dtype, math.sqrt(6.0 / shape[1]))
+
+
+def kaiming_normal(shape, rng, dtype):
+    """He normal with the ReLU gain sqrt(2): N(0, 2 / fan_in)."""
+    return (rng.standard_normal(shape) * math.sqrt(2.0 / shape[1])).astype(dtype)
+
+
+def orthogonal(shape, rng, dtype):
+    """A (semi-)orthogonal matrix: orthonormal rows or columns, whichever are fewer.
+
+    The Q factor of a Gaussian matrix with the signs of R's diagonal folded in, which makes
+    it uniformly distributed (as ``torch.nn.init.orthogonal_``).
+    """
+    rows, cols = shape
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return q.astype(dtype)
+
+
+def identity(shape, rng, dtype):
+    """The identity, for square recurrent weights of ReLU RNNs (IRNN)."""
+    rows, cols = shape
+    if rows != cols:
+        raise ValueError(f"init 'identity' needs a square weight, got shape {shape}")
+    return np.eye(rows, dtype=dtype)
+
+
+INITIALIZERS = {
+    "xavier_uniform": xavier_uniform,
+    "xavier_normal": xavier_normal,
+    "kaiming_uniform": kaiming_uniform,
+    "kaiming_normal": kaiming_normal,
+    "orthogonal": orthogonal,
+    "identity": identity,
+}
+NAMES = ("default",) + tuple(INITIALIZERS)

@@ -1,0 +1,73 @@
+"""Many-to-one heads: reduce a (B, T, F) sequence of outputs to one (B, F) vector each.
+
+Shapes: B batch, T steps, F features. Both respect ``lengths``: padded steps never count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab._checks import expect_shape, float_array, lengths_array
+from rnnlab.backend import resolve_dtype
+from rnnlab.data import lengths_to_mask
+from rnnlab.layers.module import Module
+
+
+class _Pool(Module):
+    uses_lengths = True
+
+    def __init__(self, dtype=None):
+        super().__init__(resolve_dtype(dtype))
+        self._cache = None
+
+    def _inputs(self, x, lengths):
+        x = float_array(x, "x", self.dtype, "(B, T, F)", ndim=3)
+        batch, steps, _ = x.shape
+        if lengths is None:
+            lengths = np.full(batch, steps, dtype=np.int64)
+        return x, lengths_array(lengths, batch, steps)
+
+    def _d_output(self, d_output, shape):
+        d_output = float_array(d_output, "d_output", self.dtype, "(B, F)", ndim=2)
+        expect_shape(d_output, "d_output", (shape[0], shape[2]), "(B, F)")
+        return d_output
+
+
+class LastStep(_Pool):
+    """y_b = x_b at its last valid step, lengths[b] - 1: the many-to-one head.
+
+    For a bidirectional layer's output this is the forward direction's final state beside the
+    reverse direction's first step.
+    """
+
+    def forward(self, x, lengths=None):
+        """(B, T, F) -> (B, F)."""
+        x, lengths = self._inputs(x, lengths)
+        self._cache = (x.shape, lengths)
+        return x[np.arange(x.shape[0]), lengths - 1]
+
+    def backward(self, d_output):
+        """dL/dy (B, F) -> dL/dx (B, T, F), nonzero only at each last valid step."""
+        shape, lengths = self._cache_or_raise(self._cache)
+        d_output = self._d_output(d_output, shape)
+        dx = np.zeros(shape, dtype=self.dtype)
+        dx[np.arange(shape[0]), lengths - 1] = d_output
+        return dx
+
+
+class MeanPool(_Pool):
+    """y_b = (1 / lengths[b]) sum_{t < lengths[b]} x_{b, t}: the mean over valid steps."""
+
+    def forward(self, x, lengths=None):
+        """(B, T, F) -> (B, F)."""
+        x, lengths = self._inputs(x, lengths)
+        weights = lengths_to_mask(lengths, x.shape[1]) / lengths[:, None]  # (B, T)
+        weights = weights.astype(self.dtype)
+        self._cache = (x.shape, weights)
+        return np.einsum("bt,btf->bf", weights, x)
+
+    def backward(self, d_output):
+        """dL/dy (B, F) -> dL/dx (B, T, F) = dy / lengths at valid steps, zero elsewhere."""
+        shape, weights = self._cache_or_raise(self._cache)
+        d_output = self._d_output(d_output, shape)
+        return weights[:, :, None] * d_output[:, None, :]

@@ -1,0 +1,304 @@
+"""Recurrent layers, stacked and bidirectional, mirroring ``torch.nn.RNN / LSTM / GRU``.
+
+Shapes: B batch, T steps, I input_size, H hidden_size, L num_layers, D directions (2 when
+bidirectional, else 1), G gates (1 RNN, 4 LSTM, 3 GRU).
+
+Inputs are batch-first. Variable lengths come as ``lengths`` (B,): steps at or after a
+sequence's length are padding and never change a result; the outputs there are zero (as
+after PyTorch's ``pad_packed_sequence``), the final state is each sequence's state at its own
+last step, and the reverse direction starts at each sequence's own last step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnlab import init as initializers
+from rnnlab._checks import expect_shape, float_array, lengths_array, one_of, positive_int
+from rnnlab.backend import get_xp, resolve_dtype
+from rnnlab.cells import Params, gru, lstm, rnn
+from rnnlab.data import lengths_to_mask, reverse_padded
+from rnnlab.layers.module import Module
+
+
+class _Cache(NamedTuple):
+    cells: list  # one cell cache per (layer, direction), index k * D + d
+    lengths: object  # (B,) int or None
+    batch: int
+    steps: int
+
+
+class _Recurrent(Module):
+    """What RNN, LSTM and GRU share: parameters, stacking, directions, lengths, states."""
+
+    cell = None  # the module with forward/backward/final_state for one direction
+    num_gates = 1
+    state_names = ("h",)  # ("h", "c") for LSTM
+    nonlinearities = ("tanh",)
+    uses_lengths = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 bidirectional=False, *, dtype=None, seed=None, init="default", init_hh=None):
+        super().__init__(resolve_dtype(dtype))
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.num_layers = positive_int(num_layers, "num_layers")
+        one_of(nonlinearity, "nonlinearity", self.nonlinearities)
+        for flag, name in ((bias, "bias"), (bidirectional, "bidirectional")):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
+        init_hh = init if init_hh is None else init_hh
+        one_of(init, "init", initializers.NAMES)
+        one_of(init_hh, "init_hh", initializers.NAMES)
+        self.nonlinearity = nonlinearity
+        self.bias = bool(bias)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.init, self.init_hh = init, init_hh
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._build(rng)
+        self._cache = None
+
+    # -- parameters --------------------------------------------------------------------
+    def _names(self, layer: int, direction: int) -> tuple:
+        """PyTorch's names: weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}."""
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return tuple(f"{kind}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _build(self, rng) -> None:
+        """Create every parameter in PyTorch's order, each gate block initialized on its own."""
+        gh, h = self.num_gates * self.hidden_size, self.hidden_size
+        for layer in range(self.num_layers):
+            n_in = self.input_size if layer == 0 else self.num_directions * h
+            for direction in range(self.num_directions):
+                w_ih, w_hh, b_ih, b_hh = self._names(layer, direction)
+                self._add_parameter(w_ih, self._weight((h, n_in), self.init, rng))
+                self._add_parameter(w_hh, self._weight((h, h), self.init_hh, rng))
+                if self.bias:
+                    for name in (b_ih, b_hh):
+                        if self.init == self.init_hh == "default":
+                            bias = initializers.default((gh,), rng, self.dtype, h)
+                        else:
+                            bias = np.zeros(gh, dtype=self.dtype)
+                        self._add_parameter(name, bias)
+
+    def _weight(self, block_shape, name, rng):
+        """A (G*H, fan_in) weight: G gate blocks (H, fan_in), each initialized on its own."""
+        blocks = []
+        for _ in range(self.num_gates):
+            if name == "default":
+                blocks.append(initializers.default(block_shape, rng, self.dtype, self.hidden_size))
+            else:
+                blocks.append(initializers.INITIALIZERS[name](block_shape, rng, self.dtype))
+        return np.concatenate(blocks, axis=0)
+
+    def _cell_params(self, layer: int, direction: int) -> Params:
+        w_ih, w_hh, b_ih, b_hh = self._names(layer, direction)
+        p = self._params
+        return Params(p[w_ih], p[w_hh], p.get(b_ih), p.get(b_hh))
+
+    def _accumulate(self, layer: int, direction: int, grads) -> None:
+        parts = (grads.dweight_ih, grads.dweight_hh, grads.dbias_ih, grads.dbias_hh)
+        for name, g in zip(self._names(layer, direction), parts):
+            if g is not None:
+                self._grads[name] += g
+
+    # -- states ------------------------------------------------------------------------
+    def _state_components(self, state, name: str, batch: int, allow_none: bool) -> tuple:
+        """The public state (an array, or a pair for LSTM) -> a tuple of (L*D, B, H) arrays.
+
+        ``None`` gives zeros, or Nones when ``allow_none`` (for gradients).
+        """
+        n = len(self.state_names)
+        if state is None:
+            state = (None,) * n
+        elif n == 1:
+            state = (state,)
+        elif not isinstance(state, (tuple, list)) or len(state) != n:
+            raise TypeError(f"{name} must be a pair (h, c) of arrays of shape (L*D, B, H), "
+                            f"got {type(state).__name__}")
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        out = []
+        for k, component in enumerate(state):
+            label = name if n == 1 else f"{name}[{k}] ({self.state_names[k]})"
+            if component is None:
+                out.append(None if allow_none else np.zeros(shape, dtype=self.dtype))
+                continue
+            component = float_array(component, label, self.dtype, "(L*D, B, H)", ndim=3)
+            expect_shape(component, label, shape, "(L*D, B, H)")
+            out.append(component)
+        return tuple(out)
+
+    def _cell_state(self, components: tuple, index: int):
+        """The state of one (layer, direction): an array, or a pair for LSTM."""
+        parts = tuple(None if c is None else c[index] for c in components)
+        return parts[0] if len(parts) == 1 else parts
+
+    def _stack_states(self, states: list):
+        """Per-(layer, direction) states -> the public (L*D, B, H) array, or pair."""
+        xp = get_xp(states[0] if len(self.state_names) == 1 else states[0][0])
+        if len(self.state_names) == 1:
+            return xp.stack(states)
+        return tuple(xp.stack([s[k] for s in states]) for k in range(len(self.state_names)))
+
+    # -- computation -------------------------------------------------------------------
+    def _cell_forward(self, params, x, state0, mask):
+        return self.cell.forward(params, x, state0, mask)
+
+    def forward(self, x, lengths=None, state=None):
+        """Run every layer and direction over the batch.
+
+        Parameters
+        ----------
+        x : (B, T, I) float
+        lengths : (B,) int, optional
+            Each sequence's number of valid steps, 1 <= lengths <= T; all T by default.
+        state : (L*D, B, H), or for LSTM the pair (h_0, c_0), optional
+            The initial state; zeros by default.
+
+        Returns
+        -------
+        output : (B, T, D*H)
+            The last layer's h_t (both directions side by side), zero at padded steps.
+        h_n : (L*D, B, H), or for LSTM the pair (h_n, c_n)
+            Each sequence's state at its own last step, for every layer and direction.
+        """
+        x = float_array(x, "x", self.dtype, "(B, T, I)", ndim=3)
+        batch, steps, features = x.shape
+        if batch < 1 or steps < 1:
+            raise ValueError(f"x must have B >= 1 and T >= 1, got shape {x.shape}")
+        if features != self.input_size:
+            raise ValueError(f"x must have I = input_size = {self.input_size} features, "
+                             f"got shape {x.shape}")
+        mask = None
+        if lengths is not None:
+            lengths = lengths_array(lengths, batch, steps)
+            if (lengths < steps).any():
+                mask = lengths_to_mask(lengths, steps)
+            else:
+                lengths = None  # every sequence is full: no padding to skip
+        states0 = self._state_components(state, "state", batch, allow_none=False)
+
+        caches, finals, inputs = [], [], x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                params = self._cell_params(layer, direction)
+                x_d = inputs if direction == 0 else reverse_padded(inputs, lengths)
+                y, cache = self._cell_forward(params, x_d, self._cell_state(states0, index), mask)
+                outputs.append(y if direction == 0 else reverse_padded(y, lengths))
+                caches.append(cache)
+                finals.append(self.cell.final_state(cache))
+            inputs = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
+        self._cache = _Cache(caches, lengths, batch, steps)
+        return inputs, self._stack_states(finals)
+
+    def backward(self, d_output, d_state=None):
+        """Backpropagate through every layer, direction and step; accumulate the gradients.
+
+        Parameters
+        ----------
+        d_output : (B, T, D*H)
+            dL/d output (entries at padded steps are ignored).
+        d_state : (L*D, B, H), or for LSTM a pair whose parts may be None, optional
+            dL/d h_n (and dL/d c_n).
+
+        Returns
+        -------
+        dx : (B, T, I)
+            dL/dx; zero at padded steps.
+        d_state0 : (L*D, B, H), or for LSTM the pair (dL/dh_0, dL/dc_0)
+        """
+        caches, lengths, batch, steps = self._cache_or_raise(self._cache)
+        hidden = self.hidden_size
+        d_output = float_array(d_output, "d_output", self.dtype, "(B, T, D*H)", ndim=3)
+        expect_shape(d_output, "d_output", (batch, steps, self.num_directions * hidden),
+                     "(B, T, D*H)")
+        d_last = self._state_components(d_state, "d_state", batch, allow_none=True)
+
+        d_states0 = [None] * len(caches)
+        d_y = d_output
+        for layer in reversed(range(self.num_layers)):
+            d_inputs = None
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                d_y_d = d_y[..., direction * hidden:(direction + 1) * hidden]
+                if direction == 1:
+                    d_y_d = reverse_padded(d_y_d, lengths)
+                grads = self.cell.backward(self._cell_params(layer, direction), caches[index],
+                                           d_y_d, self._cell_state(d_last, index))
+                dx = grads.dx if direction == 0 else reverse_padded(grads.dx, lengths)
+                d_inputs = dx if d_inputs is None else d_inputs + dx
+                d_states0[index] = grads.d_state0
+                self._accumulate(layer, direction, grads)
+            d_y = d_inputs
+        return d_y, self._stack_states(d_states0)
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.nonlinearities != ("tanh",):
+            extra += f", nonlinearity={self.nonlinearity!r}"
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+                f"num_layers={self.num_layers}{extra}, bias={self.bias}, "
+                f"bidirectional={self.bidirectional}, dtype={self.dtype.name})")
+
+
+class RNN(_Recurrent):
+    """An Elman RNN, h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), like ``torch.nn.RNN``.
+
+    Parameters
+    ----------
+    input_size : int
+        I, the number of input features.
+    hidden_size : int
+        H, the number of hidden units.
+    num_layers : int
+        L, stacked layers; layer k > 0 reads layer k-1's output (D*H features).
+    nonlinearity : {"tanh", "relu", "sigmoid"}
+        f. PyTorch has tanh and relu; sigmoid is here to show its 1/4 derivative bound.
+    bias : bool
+        Whether to have b_ih and b_hh.
+    bidirectional : bool
+        Whether to run a second, reversed direction (parameters ``..._reverse``).
+    dtype : float32 or float64
+        Parameters' dtype (default float32); float inputs are cast to it.
+    seed : int or numpy.random.Generator, optional
+        Randomness for the initial weights.
+    init, init_hh : str
+        Initializer of the input weights and of the recurrent weights (default: ``init``),
+        one of ``rnnlab.init.NAMES``, applied to each gate block. With "default" for both
+        (PyTorch's U(-1/sqrt(H), 1/sqrt(H))) the biases are drawn the same way; otherwise
+        they start at zero.
+    """
+
+    cell = rnn
+    nonlinearities = ("tanh", "relu", "sigmoid")
+
+    def _cell_forward(self, params, x, state0, mask):
+        return rnn.forward(params, x, state0, mask, self.nonlinearity)
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory, gates i, f, g, o, like ``torch.nn.LSTM``.
+
+    The state is the pair (h, c). The parameters are those of :class:`RNN`;
+    ``nonlinearity`` is accepted for a uniform signature and must be "tanh".
+    """
+
+    cell = lstm
+    num_gates = 4
+    state_names = ("h", "c")
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit, gates r, z, n, like ``torch.nn.GRU``.
+
+    The parameters are those of :class:`RNN`; ``nonlinearity`` is accepted for a uniform
+    signature and must be "tanh".
+    """
+
+    cell = gru
+    num_gates = 3

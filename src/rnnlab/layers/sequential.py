@@ -1,0 +1,56 @@
+"""A chain of layers, like ``torch.nn.Sequential``, that also carries ``lengths``."""
+
+from __future__ import annotations
+
+from rnnlab.layers.module import Module
+
+
+class Sequential(Module):
+    """Run modules one after another; backward runs them in reverse.
+
+    ``lengths`` goes to every module that takes it (recurrent layers and pooling). A recurrent
+    layer passes on its output sequence; its final state is not used here (call the layer
+    yourself when you need it). Parameter names are prefixed with each module's position,
+    ``"0.weight_ih_l0"``, as in PyTorch.
+
+    Examples
+    --------
+    >>> model = Sequential(LSTM(12, 64), LastStep(), Linear(64, 9))
+    >>> logits = model(x, lengths=lengths)
+    >>> dx = model.backward(d_logits)
+    """
+
+    def __init__(self, *modules: Module):
+        if not modules:
+            raise ValueError("Sequential needs at least one module, got none")
+        for k, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"modules[{k}] must be an rnnlab Module, got {type(m).__name__}")
+        super().__init__(modules[0].dtype)
+        self.modules = list(modules)
+        for k, m in enumerate(modules):
+            self._add_child(str(k), m)
+
+    def forward(self, x, lengths=None):
+        for m in self.modules:
+            x = m.forward(x, lengths=lengths) if m.uses_lengths else m.forward(x)
+            if isinstance(x, tuple):  # a recurrent layer's (output, final state)
+                x = x[0]
+        return x
+
+    def backward(self, d_output):
+        for m in reversed(self.modules):
+            d_output = m.backward(d_output)
+            if isinstance(d_output, tuple):  # a recurrent layer's (dx, d_state0)
+                d_output = d_output[0]
+        return d_output
+
+    def __getitem__(self, index: int) -> Module:
+        return self.modules[index]
+
+    def __len__(self) -> int:
+        return len(self.modules)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({k}): {m!r}" for k, m in enumerate(self.modules))
+        return f"Sequential(\n{inner}\n)"

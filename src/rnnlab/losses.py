@@ -1,0 +1,154 @@
+"""Losses, each returning the loss and its gradient with respect to the prediction.
+
+Shapes: N any leading dimensions (B, or B and T), C classes. Every loss takes an optional
+``mask`` over the leading dimensions (True or 1 where an element counts), so padded steps of
+a many-to-many model drop out; ``reduction="mean"`` divides by the number of elements that
+count, ``"sum"`` does not.
+
+Notes
+-----
+=================== ======================================= ===============================
+loss                L                                       dL/d prediction (per element)
+=================== ======================================= ===============================
+mse_loss            (y_hat - y)^2                           2 (y_hat - y)
+mse_loss, half=True 1/2 (y_hat - y)^2  (the seeds' form)    y_hat - y
+bce_with_logits     max(z, 0) - z y + log(1 + exp(-|z|))    sigmoid(z) - y
+cross_entropy       -log softmax(z)_y                       softmax(z) - onehot(y)
+=================== ======================================= ===============================
+
+where y_hat is a prediction, y a target, z a logit, and each per-element derivative is then
+scaled by the mask and the reduction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab._checks import float_array, one_of
+
+REDUCTIONS = ("mean", "sum")
+
+
+def _weights(mask, shape: tuple, reduction: str, dtype):
+    """Each element's weight in the loss, broadcastable to ``shape``.
+
+    ``mask`` covers the leading dimensions, ``shape[:mask.ndim]``; it is 1 (True) where an
+    element counts. For a mean, the weights are the mask over the number of elements that
+    count.
+    """
+    one_of(reduction, "reduction", REDUCTIONS)
+    if mask is None:
+        count = int(np.prod(shape))
+        return np.asarray(1.0 / count if reduction == "mean" else 1.0, dtype=dtype)
+    mask = np.asarray(mask)
+    if mask.dtype.kind not in "biuf":
+        raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {mask.dtype}")
+    if mask.ndim > len(shape) or mask.shape != tuple(shape[:mask.ndim]):
+        raise ValueError(f"mask must cover the leading dimensions of {tuple(shape)}, "
+                         f"got shape {mask.shape}")
+    weights = mask.astype(dtype).reshape(mask.shape + (1,) * (len(shape) - mask.ndim))
+    if reduction == "mean":
+        count = float(np.broadcast_to(weights, shape).sum())
+        if count == 0:
+            raise ValueError("mask must select at least one element for reduction='mean'")
+        weights = weights / count
+    return weights
+
+
+def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool = False):
+    """Squared error, mean or sum; ``half=True`` gives the seeds' 1/2 (y - y_hat)^2.
+
+    Parameters
+    ----------
+    prediction, target : (N..., K) float, the same shape
+    mask : (N...) bool or 0/1, optional
+        Over ``prediction.shape[:mask.ndim]``; a masked-out element contributes nothing.
+    reduction : {"mean", "sum"}
+        "mean" divides by the number of elements that count (all K outputs of each).
+    half : bool
+        Multiply by 1/2, so that the gradient is y_hat - y.
+
+    Returns
+    -------
+    loss : float
+    grad : like ``prediction``
+    """
+    prediction = float_array(prediction, "prediction", None, "(N..., K)")
+    target = float_array(target, "target", prediction.dtype, "(N..., K)")
+    if target.shape != prediction.shape:
+        raise ValueError(f"target must have the shape of prediction {prediction.shape}, "
+                         f"got {target.shape}")
+    weights = _weights(mask, prediction.shape, reduction, prediction.dtype)
+    scale = 0.5 if half else 1.0
+    diff = prediction - target
+    loss = scale * float(np.sum(weights * diff * diff))
+    return loss, (2.0 * scale) * weights * diff
+
+
+def bce_with_logits(logits, target, mask=None, reduction: str = "mean"):
+    """Binary cross-entropy on logits, computed without overflow.
+
+    Parameters
+    ----------
+    logits : (N...) float
+    target : (N...) float in [0, 1]
+    mask : (N...) bool or 0/1, optional
+    reduction : {"mean", "sum"}
+
+    Returns
+    -------
+    loss : float
+    grad : like ``logits``: (sigmoid(z) - y) times the mask and reduction weights
+    """
+    logits = float_array(logits, "logits", None, "(N...)")
+    target = float_array(target, "target", logits.dtype, "(N...)")
+    if target.shape != logits.shape:
+        raise ValueError(f"target must have the shape of logits {logits.shape}, "
+                         f"got {target.shape}")
+    if target.size and (target.min() < 0 or target.max() > 1):
+        raise ValueError("target must lie in [0, 1] for binary cross-entropy")
+    weights = _weights(mask, logits.shape, reduction, logits.dtype)
+    z = logits
+    per_element = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
+    probability = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid(z) without overflow
+    return float(np.sum(weights * per_element)), weights * (probability - target)
+
+
+def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
+    """Softmax cross-entropy on logits with integer class targets.
+
+    Parameters
+    ----------
+    logits : (N..., C) float
+    target : (N...) int in [0, C)
+    mask : (N...) bool or 0/1, optional
+    reduction : {"mean", "sum"}
+
+    Returns
+    -------
+    loss : float
+    grad : (N..., C): softmax(z) - onehot(y), times the mask and reduction weights
+    """
+    logits = float_array(logits, "logits", None, "(N..., C)")
+    if logits.ndim < 1:
+        raise ValueError(f"logits must have a class axis (N..., C), got shape {logits.shape}")
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if target.shape != logits.shape[:-1]:
+        raise ValueError(f"target must have shape (N...) = {logits.shape[:-1]}, "
+                         f"got {target.shape}")
+    classes = logits.shape[-1]
+    if target.size and (target.min() < 0 or target.max() >= classes):
+        raise ValueError(f"target must lie in [0, C) = [0, {classes}), "
+                         f"got min {target.min()} and max {target.max()}")
+    weights = _weights(mask, target.shape, reduction, logits.dtype)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    log_p = shifted - log_z  # log softmax, (N..., C)
+    picked = np.take_along_axis(log_p, target[..., None], axis=-1)[..., 0]  # (N...)
+    loss = -float(np.sum(weights * picked))
+    grad = np.exp(log_p)
+    np.put_along_axis(grad, target[..., None],
+                      np.take_along_axis(grad, target[..., None], axis=-1) - 1.0, axis=-1)
+    return loss, (weights[..., None] if weights.ndim else weights) * grad
