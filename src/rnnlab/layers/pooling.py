@@ -20,6 +20,9 @@ class _Pool(Module):
         super().__init__(resolve_dtype(dtype))
         self._cache = None
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
     def _inputs(self, x, lengths):
         x = float_array(x, "x", self.dtype, "(B, T, F)", ndim=3)
         batch, steps, _ = x.shape
