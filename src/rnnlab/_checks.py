@@ -45,10 +45,13 @@ def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions {shape_doc}, "
                          f"got shape {tuple(value.shape)}")
+    with np.errstate(over="ignore"):
+        value = xp.asarray(value, dtype=dtype)
     if value.size and not bool(xp.isfinite(value).all()):
         bad = int((~xp.isfinite(value)).sum())
-        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
-    return xp.asarray(value, dtype=dtype)
+        raise ValueError(f"{name} must be finite in {value.dtype}, "
+                         f"got {bad} NaN or infinite value(s)")
+    return value
 
 
 def expect_shape(array, name: str, shape: tuple, shape_doc: str) -> None:
@@ -81,6 +84,13 @@ def lengths_array(lengths, batch: int, steps: int):
         raise ValueError(f"lengths must lie in [1, T] = [1, {steps}], "
                          f"got min {arr.min()} and max {arr.max()}")
     return arr.astype(np.int64)
+
+
+def boolean(value, name: str) -> bool:
+    """Return ``value`` if it is a bool, else raise ``TypeError`` naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def one_of(value, name: str, choices) -> None:

@@ -82,7 +82,7 @@ def check_gradients(model, x, lengths=None, state=None, seed: int = 0,
     list of Check
         One for each parameter (by name), for ``x``, and for each state part.
     """
-    if model.dtype != np.float64:
+    if model.dtype not in (None, np.float64):
         raise ValueError(f"model must be float64 for a finite-difference check, got {model.dtype}")
     rng = np.random.default_rng(seed)
     x = np.array(x, dtype=np.float64)

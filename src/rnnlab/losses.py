@@ -29,7 +29,7 @@ from rnnlab._checks import float_array, one_of
 REDUCTIONS = ("mean", "sum")
 
 
-def _weights(mask, shape: tuple, reduction: str, dtype):
+def _weights(mask, shape: tuple, reduction: str, dtype, name: str):
     """Each element's weight in the loss, broadcastable to ``shape``.
 
     ``mask`` covers the leading dimensions, ``shape[:mask.ndim]``; it is 1 (True) where an
@@ -39,6 +39,9 @@ def _weights(mask, shape: tuple, reduction: str, dtype):
     one_of(reduction, "reduction", REDUCTIONS)
     if mask is None:
         count = int(np.prod(shape))
+        if count == 0 and reduction == "mean":
+            raise ValueError(f"{name} must have at least one element for reduction='mean', "
+                             f"got shape {tuple(shape)}")
         return np.asarray(1.0 / count if reduction == "mean" else 1.0, dtype=dtype)
     mask = np.asarray(mask)
     if mask.dtype.kind not in "biuf":
@@ -46,6 +49,8 @@ def _weights(mask, shape: tuple, reduction: str, dtype):
     if mask.ndim > len(shape) or mask.shape != tuple(shape[:mask.ndim]):
         raise ValueError(f"mask must cover the leading dimensions of {tuple(shape)}, "
                          f"got shape {mask.shape}")
+    if not np.all((mask == 0) | (mask == 1)):
+        raise ValueError("mask must hold only 0 and 1 (or False and True), got other values")
     weights = mask.astype(dtype).reshape(mask.shape + (1,) * (len(shape) - mask.ndim))
     if reduction == "mean":
         count = float(np.broadcast_to(weights, shape).sum())
@@ -78,7 +83,7 @@ def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool 
     if target.shape != prediction.shape:
         raise ValueError(f"target must have the shape of prediction {prediction.shape}, "
                          f"got {target.shape}")
-    weights = _weights(mask, prediction.shape, reduction, prediction.dtype)
+    weights = _weights(mask, prediction.shape, reduction, prediction.dtype, "prediction")
     scale = 0.5 if half else 1.0
     diff = prediction - target
     loss = scale * float(np.sum(weights * diff * diff))
@@ -107,7 +112,7 @@ def bce_with_logits(logits, target, mask=None, reduction: str = "mean"):
                          f"got {target.shape}")
     if target.size and (target.min() < 0 or target.max() > 1):
         raise ValueError("target must lie in [0, 1] for binary cross-entropy")
-    weights = _weights(mask, logits.shape, reduction, logits.dtype)
+    weights = _weights(mask, logits.shape, reduction, logits.dtype, "logits")
     z = logits
     per_element = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
     probability = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid(z) without overflow
@@ -121,6 +126,7 @@ def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
     ----------
     logits : (N..., C) float
     target : (N...) int in [0, C)
+        Any integer (e.g. -1) where the mask is 0.
     mask : (N...) bool or 0/1, optional
     reduction : {"mean", "sum"}
 
@@ -138,11 +144,15 @@ def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
     if target.shape != logits.shape[:-1]:
         raise ValueError(f"target must have shape (N...) = {logits.shape[:-1]}, "
                          f"got {target.shape}")
+    weights = _weights(mask, target.shape, reduction, logits.dtype, "logits")
+    # Targets at masked-out positions (padding) may hold anything, e.g. -1; they are not used.
+    counted = np.broadcast_to(weights != 0, target.shape)
     classes = logits.shape[-1]
-    if target.size and (target.min() < 0 or target.max() >= classes):
-        raise ValueError(f"target must lie in [0, C) = [0, {classes}), "
-                         f"got min {target.min()} and max {target.max()}")
-    weights = _weights(mask, target.shape, reduction, logits.dtype)
+    used = target[counted]
+    if used.size and (used.min() < 0 or used.max() >= classes):
+        raise ValueError(f"target must lie in [0, C) = [0, {classes}) where it counts, "
+                         f"got min {used.min()} and max {used.max()}")
+    target = np.where(counted, target, 0)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     log_p = shifted - log_z  # log softmax, (N..., C)

@@ -156,14 +156,14 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         da_f *= f * (1.0 - f)
         da_g *= 1.0 - g * g
         da_o *= o * (1.0 - o)
-        dc *= f  # (3) dL/dc_{t-1} through the cell path
+        dc_prev = dc * f  # (3) dL/dc_{t-1} through the cell path
         if masks is not None:
             da[t] *= masks[0][t]
-            xp.copyto(dc, dc_next, where=masks[1][t])  # (5) carried through a padded step
-        dh_next_t = da[t] @ params.weight_hh  # (1) dL/dh_{t-1} through W_hh
+            xp.copyto(dc_prev, dc_next, where=masks[1][t])  # (5) carried through a padded step
+        dh_prev = da[t] @ params.weight_hh  # (1) dL/dh_{t-1} through W_hh
         if masks is not None:
-            xp.copyto(dh_next_t, dh, where=masks[1][t])  # (5)
-        dh_next, dc_next = dh_next_t, dc
+            xp.copyto(dh_prev, dh, where=masks[1][t])  # (5)
+        dh_next, dc_next = dh_prev, dc_prev
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
     return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh)
 

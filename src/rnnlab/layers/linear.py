@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import expect_shape, float_array, one_of, positive_int
+from rnnlab._checks import boolean, expect_shape, float_array, one_of, positive_int
 from rnnlab.backend import resolve_dtype
 from rnnlab.layers.module import Module
 
@@ -52,7 +52,7 @@ class Linear(Module):
         else:
             weight = initializers.INITIALIZERS[init](shape, rng, self.dtype)
         self._add_parameter("weight", weight)
-        if bias:
+        if boolean(bias, "bias"):
             b = (initializers.uniform((self.out_features,), rng, self.dtype, bound)
                  if init == "default" else np.zeros(self.out_features, dtype=self.dtype))
             self._add_parameter("bias", b)

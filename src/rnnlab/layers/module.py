@@ -24,7 +24,7 @@ class Module:
     uses_lengths = False
 
     def __init__(self, dtype):
-        self.dtype = dtype
+        self.dtype = dtype  # the parameters' dtype; None for a module without parameters
         self._params: dict = {}
         self._grads: dict = {}
         self._children: dict = {}
@@ -79,11 +79,13 @@ class Module:
             if value.shape != param.shape:
                 raise ValueError(f"state[{name!r}] must have shape {param.shape}, "
                                  f"got {value.shape}")
+            with np.errstate(over="ignore"):
+                value = value.astype(param.dtype)
             if not np.isfinite(value).all():
-                raise ValueError(f"state[{name!r}] must be finite")
+                raise ValueError(f"state[{name!r}] must be finite in {param.dtype}")
             arrays[name] = value
         for name, param in params.items():
-            param[...] = get_xp(param).asarray(arrays[name], dtype=param.dtype)
+            param[...] = get_xp(param).asarray(arrays[name])
 
     def zero_grad(self) -> None:
         """Set every gradient to zero (backward accumulates into them)."""

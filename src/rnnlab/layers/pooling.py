@@ -17,7 +17,8 @@ class _Pool(Module):
     uses_lengths = True
 
     def __init__(self, dtype=None):
-        super().__init__(resolve_dtype(dtype))
+        """``dtype`` None keeps each input's float dtype; float32 or float64 casts to it."""
+        super().__init__(None if dtype is None else resolve_dtype(dtype))
         self._cache = None
 
     def __repr__(self) -> str:
@@ -30,9 +31,10 @@ class _Pool(Module):
             lengths = np.full(batch, steps, dtype=np.int64)
         return x, lengths_array(lengths, batch, steps)
 
-    def _d_output(self, d_output, shape):
-        d_output = float_array(d_output, "d_output", self.dtype, "(B, F)", ndim=2)
-        expect_shape(d_output, "d_output", (shape[0], shape[2]), "(B, F)")
+    def _d_output(self, d_output, x_shape, dtype):
+        """Check dL/dy against the (B, T, F) input forward saw; cast it to that input's dtype."""
+        d_output = float_array(d_output, "d_output", dtype, "(B, F)", ndim=2)
+        expect_shape(d_output, "d_output", (x_shape[0], x_shape[2]), "(B, F)")
         return d_output
 
 
@@ -46,14 +48,14 @@ class LastStep(_Pool):
     def forward(self, x, lengths=None):
         """(B, T, F) -> (B, F)."""
         x, lengths = self._inputs(x, lengths)
-        self._cache = (x.shape, lengths)
+        self._cache = (x.shape, x.dtype, lengths)
         return x[np.arange(x.shape[0]), lengths - 1]
 
     def backward(self, d_output):
         """dL/dy (B, F) -> dL/dx (B, T, F), nonzero only at each last valid step."""
-        shape, lengths = self._cache_or_raise(self._cache)
-        d_output = self._d_output(d_output, shape)
-        dx = np.zeros(shape, dtype=self.dtype)
+        shape, dtype, lengths = self._cache_or_raise(self._cache)
+        d_output = self._d_output(d_output, shape, dtype)
+        dx = np.zeros(shape, dtype=dtype)
         dx[np.arange(shape[0]), lengths - 1] = d_output
         return dx
 
@@ -65,12 +67,12 @@ class MeanPool(_Pool):
         """(B, T, F) -> (B, F)."""
         x, lengths = self._inputs(x, lengths)
         weights = lengths_to_mask(lengths, x.shape[1]) / lengths[:, None]  # (B, T)
-        weights = weights.astype(self.dtype)
+        weights = weights.astype(x.dtype)
         self._cache = (x.shape, weights)
         return np.einsum("bt,btf->bf", weights, x)
 
     def backward(self, d_output):
         """dL/dy (B, F) -> dL/dx (B, T, F) = dy / lengths at valid steps, zero elsewhere."""
         shape, weights = self._cache_or_raise(self._cache)
-        d_output = self._d_output(d_output, shape)
+        d_output = self._d_output(d_output, shape, weights.dtype)
         return weights[:, :, None] * d_output[:, None, :]

@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import expect_shape, float_array, lengths_array, one_of, positive_int
+from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of,
+                            positive_int)
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import Params, gru, lstm, rnn
 from rnnlab.data import lengths_to_mask, reverse_padded
@@ -46,15 +47,12 @@ class _Recurrent(Module):
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
         one_of(nonlinearity, "nonlinearity", self.nonlinearities)
-        for flag, name in ((bias, "bias"), (bidirectional, "bidirectional")):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
+        self.bias = boolean(bias, "bias")
+        self.bidirectional = boolean(bidirectional, "bidirectional")
         init_hh = init if init_hh is None else init_hh
         one_of(init, "init", initializers.NAMES)
         one_of(init_hh, "init_hh", initializers.NAMES)
         self.nonlinearity = nonlinearity
-        self.bias = bool(bias)
-        self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.init, self.init_hh = init, init_hh
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rnnlab._checks import float_array, lengths_array
 from rnnlab.layers.module import Module
 
 
@@ -26,12 +27,25 @@ class Sequential(Module):
         for k, m in enumerate(modules):
             if not isinstance(m, Module):
                 raise TypeError(f"modules[{k}] must be an rnnlab Module, got {type(m).__name__}")
-        super().__init__(modules[0].dtype)
+        dtypes = {m.dtype for m in modules if m.dtype is not None}
+        if len(dtypes) > 1:
+            raise ValueError(f"modules must share one dtype, got {sorted(d.name for d in dtypes)}")
+        super().__init__(dtypes.pop() if dtypes else None)
         self.modules = list(modules)
         for k, m in enumerate(modules):
             self._add_child(str(k), m)
 
+    uses_lengths = True
+
     def forward(self, x, lengths=None):
+        """Run every module; ``lengths`` (B,) goes to those that take it.
+
+        ``lengths`` is checked against x (B, T, F) first, so a bad value fails before any
+        module has run.
+        """
+        if lengths is not None:
+            x = float_array(x, "x", self.dtype, "(B, T, F) when lengths are given", ndim=3)
+            lengths = lengths_array(lengths, x.shape[0], x.shape[1])
         for m in self.modules:
             x = m.forward(x, lengths=lengths) if m.uses_lengths else m.forward(x)
             if isinstance(x, tuple):  # a recurrent layer's (output, final state)
