@@ -4,7 +4,6 @@ Every parameter, the input x and the initial state of every layer and direction 
 element by element: max relative error <= 1e-6.
 """
 
-import numpy as np
 import pytest
 
 from helpers import make_layer, random_case

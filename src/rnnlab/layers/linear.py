@@ -44,7 +44,7 @@ class Linear(Module):
         self.out_features = positive_int(out_features, "out_features")
         one_of(init, "init", initializers.NAMES)
         self.init = init
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
         shape = (self.out_features, self.in_features)
         bound = 1.0 / math.sqrt(self.in_features)
         if init == "default":

@@ -55,7 +55,7 @@ class _Recurrent(Module):
         self.nonlinearity = nonlinearity
         self.num_directions = 2 if bidirectional else 1
         self.init, self.init_hh = init, init_hh
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
         self._build(rng)
         self._cache = None
 
@@ -190,7 +190,7 @@ class _Recurrent(Module):
                 outputs.append(y if direction == 0 else reverse_padded(y, lengths))
                 caches.append(cache)
                 finals.append(self.cell.final_state(cache))
-            inputs = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
+            inputs = outputs[0] if len(outputs) == 1 else get_xp(x).concatenate(outputs, axis=-1)
         self._cache = _Cache(caches, lengths, batch, steps)
         return inputs, self._stack_states(finals)
 
