@@ -10,7 +10,7 @@ import pytest
 
 import rnnlab
 from helpers import rel_err
-from rnnlab.gradcheck import check_gradients
+from rnnlab.gradcheck import check_gradients, numerical_gradient
 
 F64 = "float64"
 LENGTHS = np.array([5, 3, 1, 4])  # one full sequence, one of length 1
@@ -250,3 +250,26 @@ COUNT_CASES = {
 def test_num_parameters_matches_torch(torch, name):
     ours, theirs = COUNT_CASES[name]
     assert ours().num_parameters() == sum(p.numel() for p in theirs(torch.nn).parameters())
+
+
+# -- many-to-many: a per-step head and a masked loss ---------------------------------------
+def test_many_to_many_with_masked_loss_matches_finite_differences():
+    """LSTM -> Linear at every step, MSE over the valid steps only: the whole chain's
+    gradient (loss, head, BPTT) equals central differences of the loss."""
+    model = rnnlab.Sequential(rnnlab.LSTM(3, 4, num_layers=2, dtype=F64, seed=11),
+                              rnnlab.Linear(4, 2, dtype=F64, seed=12))
+    x, _ = padded_batch(seed=13, garbage=100.0)
+    target = np.random.default_rng(14).standard_normal(x.shape[:2] + (2,))
+    mask = np.arange(x.shape[1])[None, :] < LENGTHS[:, None]
+
+    def loss():
+        return rnnlab.mse_loss(model(x, lengths=LENGTHS), target, mask=mask)[0]
+
+    model.zero_grad()
+    _, d_pred = rnnlab.mse_loss(model(x, lengths=LENGTHS), target, mask=mask)
+    dx = model.backward(d_pred)
+    analytic = dict(model.grad_dict(), x=dx)
+    for name, array in dict(model.parameters(), x=x).items():
+        numerical = numerical_gradient(loss, array)
+        assert rel_err(analytic[name], numerical) <= 1e-6, name
+    assert np.all(dx[~mask] == 0)  # padded steps receive no gradient
