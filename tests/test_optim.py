@@ -161,7 +161,7 @@ def test_schedules_agree_with_torch(torch):
 def test_warmup_then_cosine_and_resume():
     params, grads, _ = setup()
     opt = optim.SGD((params, grads), lr=1.0)
-    cosine = optim.CosineLR(optim.SGD((params, grads), lr=1.0), total=4)
+    cosine = optim.CosineLR(opt, total=4)
     schedule = optim.WarmupLR(opt, warmup=2, start_factor=0.5, after=cosine)
     values = lrs(schedule, 6)
     assert values[:3] == [0.5, 0.75, 1.0]

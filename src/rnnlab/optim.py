@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from rnnlab._checks import boolean
+from rnnlab._checks import boolean, positive_int
 
 
 def _live_arrays(model_or_params):
@@ -264,8 +264,7 @@ class StepLR(Schedule):
     """lr = base_lr * gamma^floor(epoch / step_size) (``torch.optim.lr_scheduler.StepLR``)."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size must be an int >= 1, got {step_size!r}")
+        step_size = positive_int(step_size, "step_size")
         self.step_size, self.gamma = step_size, _non_negative(gamma, "gamma")
         super().__init__(optimizer)
 
@@ -280,8 +279,7 @@ class CosineLR(Schedule):
     """
 
     def __init__(self, optimizer, total: int, min_lr: float = 0.0):
-        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-            raise ValueError(f"total must be an int >= 1, got {total!r}")
+        total = positive_int(total, "total")
         self.total, self.min_lr = total, _non_negative(min_lr, "min_lr")
         super().__init__(optimizer)
 
@@ -293,11 +291,13 @@ class CosineLR(Schedule):
 
 class WarmupLR(Schedule):
     """lr rises linearly from start_factor * base_lr to base_lr over ``warmup`` epochs
-    (``LinearLR``), then follows ``after`` (another schedule's factor, shifted), if given."""
+    (``LinearLR``), then follows ``after`` (another schedule's factor, shifted), if given.
+
+    >>> schedule = WarmupLR(opt, warmup=5, after=CosineLR(opt, total=95))
+    """
 
     def __init__(self, optimizer, warmup: int, start_factor: float = 0.1, after=None):
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
-            raise ValueError(f"warmup must be an int >= 1, got {warmup!r}")
+        warmup = positive_int(warmup, "warmup")
         start_factor = _non_negative(start_factor, "start_factor")
         if not 0 < start_factor <= 1:
             raise ValueError(f"start_factor must lie in (0, 1], got {start_factor}")
