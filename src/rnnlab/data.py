@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab._checks import float_array
+from rnnlab._checks import boolean, float_array, lengths_array, positive_int
 from rnnlab.backend import get_xp, resolve_dtype
 
 
@@ -73,3 +73,148 @@ def pad_sequences(sequences, dtype=None, value: float = 0.0):
     for k, a in enumerate(arrays):
         x[k, :a.shape[0]] = a
     return x, lengths
+
+
+# -- batching ------------------------------------------------------------------------------
+class SequenceData:
+    """Padded sequences with their lengths and targets, ready to be cut into batches.
+
+    Parameters
+    ----------
+    x : (N, T, F) float
+        Padded inputs; steps at or after ``lengths[n]`` are padding.
+    y : (N, ...) or (N, T, ...) array
+        Targets: one per sequence, or one per step when ``per_step`` is True.
+    lengths : (N,) int, optional
+        1 <= lengths <= T; all T by default.
+    per_step : bool
+        Whether ``y`` has a time axis (many-to-many), trimmed with ``x`` in each batch.
+
+    Examples
+    --------
+    >>> x, lengths = pad_sequences(list_of_arrays)
+    >>> data = SequenceData(x, labels, lengths)
+    >>> for xb, yb, lb in data.batches(32, shuffle=True, seed=0, bucket=True): ...
+    """
+
+    def __init__(self, x, y, lengths=None, per_step: bool = False):
+        x = float_array(x, "x", None, "(N, T, F)", ndim=3)
+        count, steps, _ = x.shape
+        if count < 1 or steps < 1:
+            raise ValueError(f"x must hold at least one sequence of one step, got shape {x.shape}")
+        y = np.asarray(y)
+        if y.ndim < 1 or y.shape[0] != count:
+            raise ValueError(f"y must have one target per sequence, N = {count}, "
+                             f"got shape {y.shape}")
+        if per_step and (y.ndim < 2 or y.shape[1] != steps):
+            raise ValueError(f"y must have shape (N, T, ...) = ({count}, {steps}, ...) for "
+                             f"per-step targets, got {y.shape}")
+        lengths = (np.full(count, steps, dtype=np.int64) if lengths is None
+                   else lengths_array(lengths, count, steps))
+        self.x, self.y, self.lengths, self.per_step = x, y, lengths, bool(per_step)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, index) -> "SequenceData":
+        """The sequences at ``index`` (an int array), trimmed to their longest length."""
+        index = np.asarray(index, dtype=np.int64)
+        if index.size == 0:
+            raise ValueError("index must select at least one sequence, got none")
+        lengths = self.lengths[index]
+        steps = int(lengths.max())
+        y = self.y[index]
+        if self.per_step:
+            y = y[:, :steps]
+        return SequenceData(self.x[index, :steps], y, lengths, self.per_step)
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed=None, bucket: bool = False):
+        """Yield ``(x, y, lengths)`` batches, each trimmed to its longest sequence.
+
+        See :func:`batch_indices` for ``shuffle``, ``seed`` and ``bucket``.
+        """
+        for index in batch_indices(self.lengths, batch_size, shuffle, seed, bucket):
+            part = self.subset(index)
+            yield part.x, part.y, part.lengths
+
+
+def batch_indices(lengths, batch_size: int, shuffle: bool = False, seed=None,
+                  bucket: bool = False) -> list:
+    """Split the sequences 0..N-1 into batches of indices.
+
+    Parameters
+    ----------
+    lengths : (N,) int
+        The sequences' lengths (only their order matters, for bucketing).
+    batch_size : int
+        Sequences per batch; the last batch may be smaller.
+    shuffle : bool
+        Visit the sequences in a random order drawn from ``seed``.
+    seed : int or numpy.random.Generator, optional
+        The same seed gives the same batches.
+    bucket : bool
+        Put sequences of similar length together (sort by length, ties in random order when
+        shuffling), then shuffle the order of the batches: far less padding per batch, at the
+        price of batches that are not i.i.d.
+
+    Returns
+    -------
+    list of (b,) int64 arrays
+    """
+    batch_size = positive_int(batch_size, "batch_size")
+    shuffle, bucket = boolean(shuffle, "shuffle"), boolean(bucket, "bucket")
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    if bucket:
+        order = order[np.argsort(lengths[order], kind="stable")]
+    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if bucket and shuffle:
+        batches = [batches[k] for k in rng.permutation(len(batches))]
+    return batches
+
+
+def train_val_split(n: int, val_fraction: float = 0.2, seed=None, stratify=None) -> tuple:
+    """Random train and validation indices for ``n`` sequences.
+
+    Parameters
+    ----------
+    n : int
+        The number of sequences.
+    val_fraction : float in (0, 1)
+        The share held out for validation (rounded, at least one sequence, at least one left).
+    seed : int or numpy.random.Generator, optional
+    stratify : (n,) array, optional
+        Class labels: each class is split in the same proportion (at least one of every class
+        with two or more members goes to training and to validation where it can).
+
+    Returns
+    -------
+    train, val : int64 arrays of indices, disjoint, together 0..n-1, each sorted
+    """
+    n = positive_int(n, "n")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) \
+            or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    if n < 2:
+        raise ValueError(f"n must be at least 2 to split into train and validation, got {n}")
+    rng = np.random.default_rng(seed)
+    if stratify is None:
+        groups = [np.arange(n)]
+    else:
+        stratify = np.asarray(stratify)
+        if stratify.shape != (n,):
+            raise ValueError(f"stratify must have shape (n,) = ({n},), got {stratify.shape}")
+        _, codes = np.unique(stratify, return_inverse=True)
+        groups = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    val = []
+    for group in groups:
+        group = rng.permutation(group)
+        take = int(round(val_fraction * len(group)))
+        take = min(max(take, 1 if len(group) > 1 else 0), len(group) - 1)
+        val.append(group[:take])
+    val = np.sort(np.concatenate(val)).astype(np.int64)
+    if val.size == 0:
+        val = np.sort(rng.permutation(n)[:1]).astype(np.int64)
+    train = np.setdiff1d(np.arange(n), val).astype(np.int64)
+    return train, val

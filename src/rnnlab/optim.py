@@ -328,6 +328,7 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0,
     grads : Module, dict of arrays, or iterable of arrays
         Scaled in place.
     max_norm : float
+        ``inf`` only measures the norm.
     norm_type : float
         p of the p-norm over all gradient entries together; ``inf`` for the max.
     error_if_nonfinite : bool
@@ -344,7 +345,7 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0,
     (Pascanu et al. 2013; PyTorch's ``clip_grad_norm_``, including its 1e-6).
     """
     arrays = _grad_arrays(grads)
-    max_norm = _non_negative(max_norm, "max_norm")
+    max_norm = math.inf if max_norm == math.inf else _non_negative(max_norm, "max_norm")
     if not arrays:
         return 0.0
     if norm_type == math.inf:

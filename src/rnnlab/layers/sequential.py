@@ -37,20 +37,40 @@ class Sequential(Module):
 
     uses_lengths = True
 
-    def forward(self, x, lengths=None):
+    def forward(self, x, lengths=None, state=None, return_state: bool = False):
         """Run every module; ``lengths`` (B,) goes to those that take it.
 
         ``lengths`` is checked against x (B, T, F) first, so a bad value fails before any
         module has run.
+
+        Parameters
+        ----------
+        x : (B, T, F) float
+        lengths : (B,) int, optional
+        state : list, optional
+            One initial state per recurrent module, in order (None for zeros): what
+            ``return_state`` gave, to carry the state across chunks of a long sequence.
+        return_state : bool
+            Also return that list of each recurrent module's final state.
         """
+        recurrent = [m for m in self.modules if hasattr(m, "state_names")]
+        if state is not None and (not isinstance(state, (list, tuple))
+                                  or len(state) != len(recurrent)):
+            raise TypeError(f"state must be a list of {len(recurrent)} states, one per recurrent "
+                            f"module, got {type(state).__name__} of length "
+                            f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
         if lengths is not None:
             x = float_array(x, "x", self.dtype, "(B, T, F) when lengths are given", ndim=3)
             lengths = lengths_array(lengths, x.shape[0], x.shape[1])
+        states = list(state) if state is not None else [None] * len(recurrent)
+        finals = []
         for m in self.modules:
-            x = m.forward(x, lengths=lengths) if m.uses_lengths else m.forward(x)
-            if isinstance(x, tuple):  # a recurrent layer's (output, final state)
-                x = x[0]
-        return x
+            if hasattr(m, "state_names"):  # a recurrent layer: (output, final state)
+                x, final = m.forward(x, lengths=lengths, state=states[len(finals)])
+                finals.append(final)
+            else:
+                x = m.forward(x, lengths=lengths) if m.uses_lengths else m.forward(x)
+        return (x, finals) if return_state else x
 
     def backward(self, d_output):
         for m in reversed(self.modules):

@@ -1,0 +1,445 @@
+"""Training: truncated BPTT and the Trainer.
+
+Shapes: B batch, T steps, F features.
+
+The Trainer runs the seeds' loop, forward -> loss -> backward (BPTT) -> clip -> update, over
+epochs of shuffled batches, with validation, early stopping, a guard against non-finite
+losses and gradients, a progress bar, and checkpoints from which a run resumes bitwise.
+
+Notes
+-----
+Truncated BPTT, TBPTT(k1, k2) (Williams & Peng 1990; Sutskever 2013, section 2.8.6): every k1
+steps, run BPTT back over the last k2 steps and update. Here the update at chunk end t uses
+the losses of the k1 new steps [t - k1, t), back-propagated to the window start t - k2, where
+the state is taken as a constant (a last, shorter chunk keeps the window start of a full
+one). So the loss at step s keeps exactly the gradient paths through the weights' uses at
+steps r >= t - k2, and drops the longer ones. With k1 = 1 (t = s + 1) that is every path of
+s - r < k2 steps; with k1 = k2 = T it is full BPTT. k2 >= k1, or some new losses would have
+no path at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab import io
+from rnnlab._checks import boolean, positive_int
+from rnnlab.data import SequenceData, lengths_to_mask
+from rnnlab.optim import clip_grad_norm_, clip_grad_value_
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradients became NaN or infinite; the last good weights are restored."""
+
+
+# -- truncated BPTT ------------------------------------------------------------------------
+def _recurrent_modules(model) -> list:
+    modules = getattr(model, "modules", [model])
+    return [m for m in modules if hasattr(m, "state_names")]
+
+
+def _forward_with_state(model, x, lengths, state):
+    """(output, final state) of a recurrent layer, or of a Sequential holding some."""
+    if hasattr(model, "state_names"):
+        return model.forward(x, lengths=lengths, state=state)
+    return model.forward(x, lengths=lengths, state=state, return_state=True)
+
+
+def _rows(state, rows):
+    """The batch rows ``rows`` of a state: an (L*D, B, H) array, or nested tuples/lists."""
+    if state is None:
+        return None
+    if isinstance(state, (list, tuple)):
+        return type(state)(_rows(s, rows) for s in state)
+    return state[:, rows]
+
+
+def _put_rows(state, rows, new):
+    """``state[:, rows] = new``, through nested tuples/lists, in place."""
+    if isinstance(state, (list, tuple)):
+        for s, n in zip(state, new):
+            _put_rows(s, rows, n)
+    else:
+        state[:, rows] = new
+
+
+def _full_state(model, batch: int, dtype):
+    """Zeros shaped like ``model``'s state for ``batch`` sequences."""
+    def zeros(m):
+        shape = (m.num_layers * m.num_directions, batch, m.hidden_size)
+        parts = tuple(np.zeros(shape, dtype=dtype) for _ in m.state_names)
+        return parts[0] if len(parts) == 1 else parts
+    if hasattr(model, "state_names"):
+        return zeros(model)
+    return [zeros(m) for m in _recurrent_modules(model)]
+
+
+def check_tbptt(model, k1: int, k2: int) -> tuple:
+    """Check (k1, k2) and that ``model`` can carry its state forward chunk by chunk."""
+    k1, k2 = positive_int(k1, "k1"), positive_int(k2, "k2")
+    if k2 < k1:
+        raise ValueError(f"k2 must be >= k1 (each update back-propagates through at least its "
+                         f"k1 new steps), got k1 = {k1}, k2 = {k2}")
+    recurrent = _recurrent_modules(model)
+    if not recurrent:
+        raise TypeError(f"model must be a recurrent layer or a Sequential holding one for "
+                        f"truncated BPTT, got {type(model).__name__}")
+    if any(m.bidirectional for m in recurrent):
+        raise ValueError("truncated BPTT needs a unidirectional model: a bidirectional layer's "
+                         "reverse direction reads the future, which a chunk does not have")
+    return k1, k2
+
+
+def truncated_bptt(model, x, y, lengths, loss, k1: int, k2: int):
+    """Run TBPTT(k1, k2) over one batch; yield after each chunk's backward pass.
+
+    The model's gradients then hold that chunk's gradient: the caller clips, updates and
+    zeroes them before asking for the next chunk (which runs on the updated weights). The
+    state carries across chunks, and a sequence drops out of the chunks past its length.
+
+    Parameters
+    ----------
+    model : recurrent layer, or Sequential holding one or more
+        Its output must be per step, (B, T, ...).
+    x : (B, T, F) float
+    y : (B, T, ...) per-step targets
+    lengths : (B,) int
+    loss : callable ``loss(prediction, target, mask) -> (value, d_prediction)``
+        A mean over the elements the mask selects (``rnnlab.losses``).
+    k1, k2 : int
+        Steps between updates, steps back-propagated (k2 >= k1).
+
+    Yields
+    ------
+    (value, count) : (float, int)
+        The chunk's mean loss and the number of (sequence, step) pairs it averaged.
+    """
+    k1, k2 = check_tbptt(model, k1, k2)
+    steps = x.shape[1]
+    anchor, anchor_state = 0, _full_state(model, x.shape[0], x.dtype)  # the state at `anchor`
+    for start in range(0, steps, k1):
+        end = min(start + k1, steps)
+        window = max(0, start + k1 - k2)  # k2 steps back from the chunk's nominal end
+        if window > anchor:  # advance the carried state to the window start, without backward
+            rows = np.flatnonzero(lengths > window)
+            _, state = _forward_with_state(model, x[rows, anchor:window], None,
+                                           _rows(anchor_state, rows))
+            _put_rows(anchor_state, rows, state)
+            anchor = window
+        rows = np.flatnonzero(lengths > start)  # the sequences with a loss in this chunk
+        if rows.size == 0:
+            break
+        chunk_lengths = np.minimum(lengths[rows] - window, end - window)
+        output, state = _forward_with_state(model, x[rows, window:end], chunk_lengths,
+                                            _rows(anchor_state, rows))
+        t = np.arange(end - window)
+        mask = lengths_to_mask(chunk_lengths, end - window) & (t >= start - window)[None, :]
+        value, d_output = loss(output, y[rows, window:end], mask)
+        model.backward(d_output)
+        if k1 == k2:  # the next window starts at `end`: reuse this state instead of recomputing
+            _put_rows(anchor_state, rows, state)
+            anchor = end
+        yield value, int(mask.sum())
+
+
+# -- the Trainer ---------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    """How to train; saved with every checkpoint."""
+
+    epochs: int = 10  # passes over the training data
+    batch_size: int = 32  # sequences per batch
+    clip_norm: float | None = 1.0  # clip the global gradient norm to this; None: no clipping
+    clip_value: float | None = None  # clip each gradient entry to [-v, v]; None: no clipping
+    tbptt: tuple | None = None  # (k1, k2) for truncated BPTT; None: full BPTT
+    shuffle: bool = True  # visit the training sequences in a new random order every epoch
+    bucket: bool = False  # batch sequences of similar length together (less padding)
+    seed: int = 0  # the order of epoch e is drawn from (seed, e): resumable without state
+    patience: int | None = None  # stop after this many epochs without validation improvement
+    min_delta: float = 0.0  # the least decrease of the validation loss that counts
+    restore_best: bool = True  # with early stopping, end on the best validation weights
+    checkpoint_dir: str | None = None  # write a checkpoint here after every epoch
+    keep_checkpoints: int = 2  # how many checkpoints to keep, newest first
+    progress: bool = False  # show a tqdm progress bar with the loss and gradient norm
+
+    def __post_init__(self):
+        positive_int(self.epochs, "epochs")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.keep_checkpoints, "keep_checkpoints")
+        for name in ("clip_norm", "clip_value"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value > 0 or not math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number > 0 or None, got {value!r}")
+        if self.tbptt is not None:
+            if not isinstance(self.tbptt, (tuple, list)) or len(self.tbptt) != 2:
+                raise TypeError(f"tbptt must be a pair (k1, k2) or None, got {self.tbptt!r}")
+            self.tbptt = (positive_int(self.tbptt[0], "tbptt k1"),
+                          positive_int(self.tbptt[1], "tbptt k2"))
+        if self.patience is not None:
+            positive_int(self.patience, "patience")
+        for name in ("shuffle", "bucket", "restore_best", "progress"):
+            boolean(getattr(self, name), name)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["tbptt"] = list(self.tbptt) if self.tbptt is not None else None
+        return out
+
+
+# Settings that may change between a checkpoint and its resumption without changing results.
+RESUMABLE_CHANGES = ("epochs", "checkpoint_dir", "keep_checkpoints", "progress")
+
+
+class Trainer:
+    """Train a model: batches, BPTT, clipping, updates, validation, checkpoints.
+
+    Parameters
+    ----------
+    model : Module
+        Maps (B, T, F) inputs and lengths to predictions: (B, ...) for one per sequence, or
+        (B, T, ...) for one per step (then padded steps are masked out of the loss).
+    loss : callable
+        ``loss(prediction, target, mask) -> (value, d_prediction)``, a mean
+        (``rnnlab.losses``: cross_entropy, mse_loss, bce_with_logits).
+    optimizer : rnnlab.optim.Optimizer
+        Built on ``model``.
+    config : TrainConfig, optional
+    schedule : rnnlab.optim.Schedule, optional
+        Stepped once after every epoch.
+    metric : callable, optional
+        ``metric(prediction, target, lengths) -> float``, a mean over the batch (e.g.
+        accuracy), reported for validation each epoch.
+    callbacks : sequence of callables
+        Each is called as ``callback(trainer, record)`` after every epoch, with the epoch's
+        record (a dict); setting ``trainer.stop = True`` ends training.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per epoch: epoch, train_loss, grad_norm (mean over updates, before
+        clipping), val_loss and val_metric (with validation data), lr, seconds.
+
+    Examples
+    --------
+    >>> trainer = Trainer(model, cross_entropy, Adam(model, lr=1e-2),
+    ...                   TrainConfig(epochs=60, patience=10, progress=True))
+    >>> history = trainer.fit(SequenceData(x, y, lengths), val=SequenceData(xv, yv, lv))
+    """
+
+    def __init__(self, model, loss, optimizer, config: TrainConfig | None = None,
+                 schedule=None, metric=None, callbacks=()):
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.config = config if config is not None else TrainConfig()
+        if not isinstance(self.config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(self.config).__name__}")
+        if self.config.tbptt is not None:
+            check_tbptt(model, *self.config.tbptt)
+        if not callable(loss):
+            raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+        self.schedule, self.metric, self.callbacks = schedule, metric, list(callbacks)
+        self.history: list = []
+        self.epoch = 0  # finished epochs
+        self.updates = 0  # optimizer steps taken
+        self.stop = False
+        self._best = None  # (validation loss, weights) of the best epoch so far
+        self._bad_epochs = 0
+
+    # -- one batch ---------------------------------------------------------------------
+    def _chunks(self, x, y, lengths):
+        """Yield (loss, count) after each backward pass over the batch (one, or per chunk)."""
+        if self.config.tbptt is not None:
+            yield from truncated_bptt(self.model, x, y, lengths, self.loss, *self.config.tbptt)
+            return
+        prediction = self.model.forward(x, lengths=lengths)
+        mask = lengths_to_mask(lengths, x.shape[1]) if prediction.ndim == 3 else None
+        value, d_prediction = self.loss(prediction, y, mask)
+        self.model.backward(d_prediction)
+        yield value, int(mask.sum()) if mask is not None else x.shape[0]
+
+    def _update(self, value: float, where: str) -> float:
+        """Clip and step, unless the loss or gradient is not finite; return the grad norm."""
+        grads = self.model.gradients()
+        norm = clip_grad_norm_(grads, self.config.clip_norm or math.inf)
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            self._diverged(f"{where}: the loss is {value} and the gradient norm {norm}")
+        if self.config.clip_value is not None:
+            clip_grad_value_(grads, self.config.clip_value)
+        last_good = self.model.state_dict(), self.optimizer.state_dict()
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            self.optimizer.step()
+        self.optimizer.zero_grad()
+        if not all(np.isfinite(p).all() for p in self.model.parameters().values()):
+            self.model.load_state_dict(last_good[0])
+            self.optimizer.load_state_dict(last_good[1])
+            self._diverged(f"{where}: the update made some weights NaN or infinite")
+        self.updates += 1
+        return norm
+
+    def _diverged(self, what: str):
+        self.model.zero_grad()
+        raise TrainingDiverged(
+            f"training stopped at {what}. The weights are those of the last good step "
+            f"(after {self.updates} updates). Try a smaller lr, gradient clipping "
+            f"(clip_norm) or truncated BPTT.")
+
+    # -- epochs ------------------------------------------------------------------------
+    def fit(self, train: SequenceData, val: SequenceData | None = None, resume=False) -> list:
+        """Train for ``config.epochs`` epochs (in all, counting those already done).
+
+        Parameters
+        ----------
+        train, val : SequenceData
+        resume : bool or str
+            True: continue from the newest checkpoint in ``config.checkpoint_dir``, if any;
+            a path: from that checkpoint folder. The result is bitwise the same as a run
+            that was never interrupted.
+
+        Returns
+        -------
+        list of dict
+            ``history``, one record per epoch.
+        """
+        if not isinstance(train, SequenceData):
+            raise TypeError(f"train must be a SequenceData, got {type(train).__name__}")
+        if val is not None and not isinstance(val, SequenceData):
+            raise TypeError(f"val must be a SequenceData or None, got {type(val).__name__}")
+        if resume:
+            path = resume if isinstance(resume, (str, bytes)) or hasattr(resume, "__fspath__") \
+                else io.latest_checkpoint(self.config.checkpoint_dir or "")
+            if path is not None:
+                self.load_checkpoint(path)
+        bar_factory = _progress_bar if self.config.progress else None
+        self.stop = False
+        while self.epoch < self.config.epochs and not self.stop:
+            record = self._train_epoch(train, bar_factory)
+            if val is not None:
+                record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+                self._early_stopping(record["val_loss"])
+            self.history.append(record)
+            if self.config.checkpoint_dir is not None:
+                self.save_checkpoint(self.config.checkpoint_dir)
+            for callback in self.callbacks:
+                callback(self, record)
+        if self.stop and self._best is not None and self.config.restore_best:
+            self.model.load_state_dict(self._best[1])
+        return self.history
+
+    def _train_epoch(self, train: SequenceData, bar_factory) -> dict:
+        config, began = self.config, time.perf_counter()
+        rng = np.random.default_rng([config.seed, self.epoch])
+        batches = list(train.batches(config.batch_size, config.shuffle, rng, config.bucket))
+        if bar_factory is not None:
+            batches = bar_factory(batches, f"epoch {self.epoch + 1}/{config.epochs}")
+        total, count, norms = 0.0, 0, []
+        self.model.zero_grad()
+        for k, (x, y, lengths) in enumerate(batches):
+            for value, n in self._chunks(x, y, lengths):
+                norms.append(self._update(value, f"epoch {self.epoch + 1}, batch {k + 1}"))
+                total, count = total + value * n, count + n
+            if bar_factory is not None:
+                batches.set_postfix(loss=f"{total / count:.4f}", grad_norm=f"{norms[-1]:.3g}")
+        lr = self.optimizer.lr
+        if self.schedule is not None:
+            self.schedule.step()
+        self.epoch += 1
+        return {"epoch": self.epoch, "train_loss": total / count,
+                "grad_norm": float(np.mean(norms)), "lr": lr,
+                "seconds": time.perf_counter() - began}
+
+    def _early_stopping(self, val_loss: float) -> None:
+        if self._best is None or val_loss < self._best[0] - self.config.min_delta:
+            self._best = (val_loss, self.model.state_dict())
+            self._bad_epochs = 0
+        else:
+            self._bad_epochs += 1
+            if self.config.patience is not None and self._bad_epochs >= self.config.patience:
+                self.stop = True
+
+    def evaluate(self, data: SequenceData, batch_size: int | None = None) -> dict:
+        """The mean loss (and metric) over ``data``, without training."""
+        size = batch_size or self.config.batch_size
+        total, count, metric_total = 0.0, 0, 0.0
+        for x, y, lengths in data.batches(size):
+            prediction = self.model.forward(x, lengths=lengths)
+            mask = lengths_to_mask(lengths, x.shape[1]) if prediction.ndim == 3 else None
+            value, _ = self.loss(prediction, y, mask)
+            n = int(mask.sum()) if mask is not None else x.shape[0]
+            total, count = total + value * n, count + n
+            if self.metric is not None:
+                metric_total += self.metric(prediction, y, lengths) * x.shape[0]
+        out = {"loss": total / count}
+        if self.metric is not None:
+            out["metric"] = metric_total / len(data)
+        return out
+
+    # -- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self, directory) -> str:
+        """Write a checkpoint of everything a resumed run needs; return its folder."""
+        optimizer = self.optimizer.state_dict()
+        arrays = {f"optimizer/{name}/{key}": value
+                  for name, buffers in optimizer["state"].items()
+                  for key, value in buffers.items()}
+        if self._best is not None:
+            arrays.update({f"best/{name}": value for name, value in self._best[1].items()})
+        meta = {
+            "format": "rnnlab-checkpoint", "version": 1,
+            "config": self.config.to_json(),
+            "epoch": self.epoch, "updates": self.updates, "history": self.history,
+            "optimizer": {"type": type(self.optimizer).__name__, "steps": optimizer["steps"],
+                          "lr": optimizer["lr"]},
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "early_stopping": {"best_loss": self._best[0] if self._best else None,
+                               "bad_epochs": self._bad_epochs},
+        }
+        return io.write_checkpoint(directory, self.epoch, self.model.state_dict(), arrays, meta,
+                                   keep=self.config.keep_checkpoints)
+
+    def load_checkpoint(self, path) -> None:
+        """Restore the model, optimizer, schedule, history and early-stopping state."""
+        weights, arrays, meta = io.read_checkpoint(path)
+        if meta.get("format") != "rnnlab-checkpoint":
+            raise ValueError(f"path must be an rnnlab checkpoint, got {path!r}")
+        saved, current = meta["config"], self.config.to_json()
+        changed = sorted(k for k in current
+                         if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+        if changed:
+            raise ValueError(f"config differs from the checkpoint's in {changed}: resuming would "
+                             f"not continue the same run")
+        if meta["optimizer"]["type"] != type(self.optimizer).__name__:
+            raise ValueError(f"optimizer must be a {meta['optimizer']['type']} to resume this "
+                             f"checkpoint, got {type(self.optimizer).__name__}")
+        buffers = {name: {} for name in self.model.parameters()}
+        best = {}
+        for key, value in arrays.items():
+            kind, _, rest = key.partition("/")
+            if kind == "optimizer":
+                name, _, buffer = rest.rpartition("/")
+                buffers.setdefault(name, {})[buffer] = value
+            elif kind == "best":
+                best[rest] = value
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict({"steps": meta["optimizer"]["steps"],
+                                        "lr": meta["optimizer"]["lr"], "state": buffers})
+        if self.schedule is not None and meta["schedule"] is not None:
+            self.schedule.load_state_dict(meta["schedule"])
+        self.epoch, self.updates = int(meta["epoch"]), int(meta["updates"])
+        self.history = list(meta["history"])
+        stopping = meta["early_stopping"]
+        self._best = (stopping["best_loss"], best) if best else None
+        self._bad_epochs = int(stopping["bad_epochs"])
+
+
+def _progress_bar(batches: list, description: str):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError('progress=True needs tqdm: pip install "rnnlab[train]"') from None
+    return tqdm(batches, desc=description, leave=False, dynamic_ncols=True)
