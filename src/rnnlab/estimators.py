@@ -1,0 +1,410 @@
+"""scikit-learn style estimators: ``RNNClassifier`` and ``RNNRegressor``.
+
+They take what sequence data usually looks like, a list of ``(T_i, F)`` arrays of different
+lengths (or an ``(N, T, F)`` array, or ``(N, T)`` for one feature), standardize the features
+with the training data's statistics, build a recurrent model (LSTM, GRU or RNN, a many-to-one
+head, a linear layer) and train it with the :class:`~rnnlab.training.Trainer`.
+
+>>> clf = RNNClassifier(cell="lstm", hidden_size=64, epochs=60, lr=1e-2, random_state=0)
+>>> clf.fit(X_train, y_train).score(X_test, y_test)
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from rnnlab import losses
+from rnnlab._checks import boolean, one_of, positive_int
+from rnnlab.data import SequenceData, lengths_to_mask, train_val_split
+from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Sequential
+from rnnlab.optim import OPTIMIZERS, CosineLR
+from rnnlab.training import TrainConfig, Trainer
+
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+POOLINGS = {"last": LastStep, "mean": MeanPool}
+PREDICT_BATCH = 256  # sequences per forward pass at prediction time
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before ``fit`` (as scikit-learn's NotFittedError)."""
+
+
+def as_sequences(X, name: str = "X") -> list:
+    """A list of (T_i, F) float64 arrays from a list of (T_i, F) or (T_i,) arrays, an
+    (N, T, F) array or an (N, T) array; refuses empty, non-finite and ragged-feature input."""
+    if isinstance(X, np.ndarray):
+        if X.ndim not in (2, 3):
+            raise ValueError(f"{name} must be a list of (T_i, F) arrays, an (N, T, F) array or "
+                             f"an (N, T) array, got an array of shape {X.shape}")
+        X = list(X[..., None] if X.ndim == 2 else X)
+    if not isinstance(X, (list, tuple)):
+        raise TypeError(f"{name} must be a list of (T_i, F) arrays or an (N, T, F) array, "
+                        f"got {type(X).__name__}")
+    if len(X) == 0:
+        raise ValueError(f"{name} must hold at least one sequence, got none")
+    out = []
+    for k, seq in enumerate(X):
+        try:
+            arr = np.asarray(seq, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}[{k}] must be a numeric (T_i, F) array, "
+                            f"got {type(seq).__name__}") from None
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ValueError(f"{name}[{k}] must have shape (T_i, F) with T_i, F >= 1, "
+                             f"got {arr.shape}")
+        if out and arr.shape[1] != out[0].shape[1]:
+            raise ValueError(f"{name}[{k}] has {arr.shape[1]} features but {name}[0] has "
+                             f"{out[0].shape[1]}: every sequence needs the same F")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name}[{k}] holds NaN or infinite values; fill or drop them first")
+        out.append(arr)
+    return out
+
+
+def _pad(sequences: list, dtype) -> tuple:
+    """Pad (T_i, F) arrays into (N, T, F) of ``dtype`` and lengths (N,)."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    x = np.zeros((len(sequences), int(lengths.max()), sequences[0].shape[1]), dtype=dtype)
+    for k, s in enumerate(sequences):
+        x[k, :len(s)] = s
+    return x, lengths
+
+
+class _RNNEstimator:
+    """The shared parts: parameters, input checks, standardization, the model and training."""
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
+                 random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
+                 validation_fraction=None, patience=None, dtype="float32", lr_schedule="constant"):
+        self.cell = cell  # "lstm", "gru" or "rnn" (tanh)
+        self.hidden_size = hidden_size  # H, units per layer and direction
+        self.num_layers = num_layers  # stacked recurrent layers
+        self.bidirectional = bidirectional  # read each sequence both ways
+        self.epochs = epochs  # passes over the training data
+        self.batch_size = batch_size  # sequences per update
+        self.lr = lr  # the optimizer's learning rate
+        self.optimizer = optimizer  # "adam", "adamw", "sgd" or "rmsprop"
+        self.clip_norm = clip_norm  # clip the global gradient norm; None: no clipping
+        self.random_state = random_state  # int for reproducible runs; None: fresh each fit
+        self.verbose = verbose  # show a progress bar
+        self.pooling = pooling  # many-to-one head: "last" valid step or "mean" over steps
+        self.weight_decay = weight_decay  # L2 penalty (decoupled for adamw)
+        self.validation_fraction = validation_fraction  # hold out for early stopping; None
+        self.patience = patience  # epochs without validation improvement before stopping
+        self.dtype = dtype  # "float32" (fast) or "float64"
+        self.lr_schedule = lr_schedule  # "constant", or "cosine": decay to 0 over the epochs
+
+    # -- scikit-learn protocol -------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list:
+        signature = inspect.signature(_RNNEstimator.__init__)
+        names = [p for p in signature.parameters if p != "self"]
+        extra = inspect.signature(cls.__init__).parameters
+        return names + [p for p in extra if p not in names and p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments, ``{name: value}``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor arguments by name; returns self."""
+        for name, value in params.items():
+            if name not in self._param_names():
+                raise ValueError(f"{name!r} is not a parameter of {type(self).__name__}; "
+                                 f"valid: {self._param_names()}")
+            setattr(self, name, value)
+        return self
+
+    def clone(self):
+        """A new, unfitted estimator with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def __sklearn_tags__(self):
+        """What scikit-learn (>= 1.6) asks of an estimator; only called when it is installed."""
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
+
+        classifier = isinstance(self, RNNClassifier)
+        return Tags(estimator_type="classifier" if classifier else "regressor",
+                    target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags() if classifier else None,
+                    regressor_tags=None if classifier else RegressorTags(),
+                    input_tags=InputTags(two_d_array=True, three_d_array=True),
+                    non_deterministic=self.random_state is None)
+
+    def __repr__(self) -> str:
+        defaults = type(self)().get_params()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        one_of(self.cell, "cell", tuple(CELLS))
+        one_of(self.optimizer, "optimizer", tuple(OPTIMIZERS))
+        one_of(self.pooling, "pooling", tuple(POOLINGS))
+        one_of(self.dtype, "dtype", ("float32", "float64"))
+        one_of(self.lr_schedule, "lr_schedule", ("constant", "cosine"))
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size"):
+            positive_int(getattr(self, name), name)
+        boolean(self.bidirectional, "bidirectional")
+        boolean(self.verbose, "verbose")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if self.validation_fraction is None and self.patience is not None:
+            raise ValueError("patience needs validation_fraction: early stopping watches the "
+                             "held-out loss")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def _standardize(self, sequences: list) -> list:
+        return [(s - self.feature_mean_) / self.feature_scale_ for s in sequences]
+
+    def _inputs(self, X) -> tuple:
+        """Check X against what fit saw; standardize and pad it."""
+        self._check_fitted()
+        sequences = as_sequences(X)
+        features = sequences[0].shape[1]
+        if features != self.n_features_in_:
+            raise ValueError(f"X has {features} features per step, but this estimator was "
+                             f"fitted with n_features_in_ = {self.n_features_in_}")
+        return _pad(self._standardize(sequences), self.dtype)
+
+    def _fit(self, sequences: list, targets: np.ndarray, outputs: int, loss, metric, stratify=None):
+        """Standardize the sequences fit is given, build the model, train it on ``targets``."""
+        all_steps = np.concatenate(sequences)
+        self.n_features_in_ = all_steps.shape[1]
+        self.feature_mean_ = all_steps.mean(axis=0)
+        scale = all_steps.std(axis=0)
+        self.feature_scale_ = np.where(scale > 0, scale, 1.0)
+        x, lengths = _pad(self._standardize(sequences), self.dtype)
+
+        model_seed, data_seed = self._seeds()
+        self.model_ = self._build_model(outputs, model_seed)
+        data = SequenceData(x, targets, lengths, per_step=self.many_to_many)
+        val = None
+        if self.validation_fraction is not None:
+            train_index, val_index = train_val_split(len(data), self.validation_fraction,
+                                                     data_seed, stratify)
+            data, val = data.subset(train_index), data.subset(val_index)
+        options = {"weight_decay": self.weight_decay} if self.weight_decay else {}
+        optimizer = OPTIMIZERS[self.optimizer](self.model_, lr=self.lr, **options)
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
+                             clip_norm=self.clip_norm, seed=data_seed, patience=self.patience,
+                             progress=self.verbose)
+        schedule = CosineLR(optimizer, self.epochs) if self.lr_schedule == "cosine" else None
+        trainer = Trainer(self.model_, loss, optimizer, config, schedule, metric=metric)
+        self.history_ = trainer.fit(data, val)
+        return self
+
+    def _seeds(self) -> tuple:
+        """(model seed, data seed), drawn from ``random_state``."""
+        rng = np.random.default_rng(self.random_state)
+        return tuple(int(s) for s in rng.integers(0, 2**31, size=2))
+
+    def _build_model(self, outputs: int, seed: int) -> Sequential:
+        """The recurrent layers, the many-to-one head (unless many-to-many), a linear layer."""
+        layers = [CELLS[self.cell](self.n_features_in_, self.hidden_size, self.num_layers,
+                                   bidirectional=self.bidirectional, dtype=self.dtype,
+                                   seed=seed)]
+        if not self.many_to_many:
+            layers.append(POOLINGS[self.pooling]())
+        directions = 2 if self.bidirectional else 1
+        layers.append(Linear(directions * self.hidden_size, outputs, dtype=self.dtype,
+                             seed=seed + 1))
+        return Sequential(*layers)
+
+    def _forward(self, X):
+        """Model outputs for X, batch by batch: (N, O), or (N, T, O) with lengths."""
+        x, lengths = self._inputs(X)
+        outs = [self.model_(x[k:k + PREDICT_BATCH], lengths=lengths[k:k + PREDICT_BATCH])
+                for k in range(0, len(x), PREDICT_BATCH)]
+        return np.concatenate(outs).astype(np.float64), lengths
+
+
+def _check_y_length(y, count: int, name: str = "y") -> None:
+    if len(y) != count:
+        raise ValueError(f"X and {name} must have the same number of sequences, got "
+                         f"{count} in X and {len(y)} in {name}")
+
+
+class RNNClassifier(_RNNEstimator):
+    """Classify whole sequences with a recurrent network.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}
+    hidden_size, num_layers : int
+    bidirectional : bool
+    epochs, batch_size : int
+    lr : float
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}
+    clip_norm : float or None
+        Gradient clipping by global norm.
+    random_state : int or None
+    verbose : bool
+        A progress bar with the loss and gradient norm.
+    pooling : {"last", "mean"}
+        The last valid step's output, or the mean over valid steps, feeds the linear layer.
+    weight_decay : float
+    validation_fraction : float in (0, 1) or None
+        Hold out this share (stratified) and report its loss each epoch.
+    patience : int or None
+        Early stopping on the held-out loss, restoring the best weights.
+    dtype : {"float32", "float64"}
+
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The labels seen in fit, sorted; predictions are drawn from them.
+    n_features_in_ : int
+    feature_mean_, feature_scale_ : (F,) arrays
+        The standardization learned from the training steps.
+    model_ : Sequential
+    history_ : list of dict
+        The Trainer's per-epoch records.
+    """
+
+    many_to_many = False
+
+    def fit(self, X, y):
+        """Fit on sequences X (list of (T_i, F), (N, T, F) or (N, T)) and labels y (N,)."""
+        self._check_params()
+        sequences = as_sequences(X)
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be one label per sequence, shape (N,), got {y.shape}")
+        _check_y_length(y, len(sequences))
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y must hold at least two classes, got {self.classes_.tolist()}")
+        return self._fit(sequences, codes.astype(np.int64), len(self.classes_),
+                         losses.cross_entropy, _accuracy, stratify=codes)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(N, C) class probabilities, columns in the order of ``classes_``."""
+        logits, _ = self._forward(X)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        """(N,) the most probable label of each sequence."""
+        logits, _ = self._forward(X)
+        return self.classes_[logits.argmax(axis=1)]
+
+    def score(self, X, y) -> float:
+        """Accuracy on (X, y); labels unseen in fit are an error."""
+        self._check_fitted()
+        y = np.asarray(y)
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y holds labels not seen in fit: {unseen[:10].tolist()}; "
+                             f"known classes_ are {self.classes_.tolist()}")
+        predicted = self.predict(X)
+        _check_y_length(y, len(predicted))
+        return float(np.mean(predicted == y))
+
+
+def _accuracy(logits, y, lengths) -> float:
+    return float(np.mean(logits.argmax(axis=-1) == y))
+
+
+class RNNRegressor(_RNNEstimator):
+    """Predict a vector per sequence, or with ``many_to_many=True`` a value per step.
+
+    Parameters are those of :class:`RNNClassifier` (``pooling`` is unused with
+    ``many_to_many``), plus
+
+    many_to_many : bool
+        y gives targets per step: a list of (T_i,) or (T_i, O) arrays matching X's lengths,
+        or an (N, T) / (N, T, O) array; predictions come back the same way.
+
+    Targets are standardized with the training data's mean and scale, and predictions are
+    mapped back. ``score`` is R^2 over every predicted number (every valid step for
+    many-to-many), as scikit-learn's ``r2_score`` with uniform averaging of one flattened
+    output.
+    """
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
+                 random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
+                 validation_fraction=None, patience=None, dtype="float32",
+                 lr_schedule="constant", many_to_many=False):
+        super().__init__(cell, hidden_size, num_layers, bidirectional, epochs, batch_size, lr,
+                         optimizer, clip_norm, random_state, verbose, pooling=pooling,
+                         weight_decay=weight_decay, validation_fraction=validation_fraction,
+                         patience=patience, dtype=dtype, lr_schedule=lr_schedule)
+        self.many_to_many = many_to_many  # a target per step instead of per sequence
+
+    def _targets(self, y, lengths) -> tuple:
+        """y as a float array (N, O) or padded (N, T, O), and whether it was 1-D per item."""
+        if self.many_to_many:
+            steps = as_sequences(y, "y")
+            _check_y_length(steps, len(lengths))
+            for k, (s, n) in enumerate(zip(steps, lengths)):
+                if len(s) != n:
+                    raise ValueError(f"y[{k}] must have one target per step of X[{k}], "
+                                     f"T_i = {n}, got {len(s)}")
+            flat = isinstance(y, np.ndarray) and y.ndim == 2 or \
+                not isinstance(y, np.ndarray) and np.ndim(y[0]) == 1
+            return _pad(steps, np.float64)[0], flat
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must have shape (N,) or (N, O), got {y.shape}")
+        _check_y_length(y, len(lengths))
+        if not np.isfinite(y).all():
+            raise ValueError("y holds NaN or infinite values")
+        return (y[:, None] if y.ndim == 1 else y), y.ndim == 1
+
+    def fit(self, X, y):
+        """Fit on sequences X and targets y (see the class docstring for the shapes)."""
+        self._check_params()
+        boolean(self.many_to_many, "many_to_many")
+        sequences = as_sequences(X)
+        lengths = np.array([len(s) for s in sequences])
+        targets, self._flat_y = self._targets(y, lengths)
+        valid = targets[lengths_to_mask(lengths, targets.shape[1])] if self.many_to_many \
+            else targets
+        self.target_mean_ = valid.mean(axis=0)
+        scale = valid.std(axis=0)
+        self.target_scale_ = np.where(scale > 0, scale, 1.0)
+        targets = ((targets - self.target_mean_) / self.target_scale_).astype(self.dtype)
+        if self.many_to_many:
+            targets[~lengths_to_mask(lengths, targets.shape[1])] = 0.0
+        return self._fit(sequences, targets, targets.shape[-1], losses.mse_loss, None)
+
+    def predict(self, X):
+        """(N,) or (N, O) per sequence; with many_to_many a list of (T_i,) or (T_i, O)."""
+        out, lengths = self._forward(X)
+        out = out * self.target_scale_ + self.target_mean_
+        if self.many_to_many:
+            per_step = [out[k, :n] for k, n in enumerate(lengths)]
+            return [p[:, 0] for p in per_step] if self._flat_y else per_step
+        return out[:, 0] if self._flat_y else out
+
+    def score(self, X, y) -> float:
+        """R^2 = 1 - sum (y - y_hat)^2 / sum (y - mean y)^2 over every predicted number."""
+        predicted = self.predict(X)
+        if self.many_to_many:
+            truth = as_sequences(y, "y")
+            _check_y_length(truth, len(predicted))
+            for k, (t, p) in enumerate(zip(truth, predicted)):
+                if len(t) != len(p):
+                    raise ValueError(f"y[{k}] must have one target per step of X[{k}], "
+                                     f"T_i = {len(p)}, got {len(t)}")
+            truth = np.concatenate([t.ravel() for t in truth])
+            predicted = np.concatenate([np.ravel(p) for p in predicted])
+        else:
+            truth = np.asarray(y, dtype=np.float64)
+            _check_y_length(truth, len(predicted))
+            truth, predicted = truth.ravel(), np.ravel(predicted)
+            if truth.size != predicted.size:
+                raise ValueError(f"y must have the shape of the predictions "
+                                 f"{np.shape(self.predict(X))}, got {np.shape(y)}")
+        total = np.sum((truth - truth.mean()) ** 2)
+        return float(1.0 - np.sum((truth - predicted) ** 2) / total) if total > 0 else 0.0
