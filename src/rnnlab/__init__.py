@@ -8,14 +8,17 @@
 (256, 64)
 """
 
-from rnnlab.data import lengths_to_mask, pad_sequences, reverse_padded
+from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, reverse_padded
+from rnnlab.estimators import RNNClassifier, RNNRegressor
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Module, Sequential
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
+from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential", "Module",
     "mse_loss", "bce_with_logits", "cross_entropy",
-    "pad_sequences", "lengths_to_mask", "reverse_padded",
+    "pad_sequences", "lengths_to_mask", "reverse_padded", "SequenceData",
+    "Trainer", "TrainConfig", "TrainingDiverged", "RNNClassifier", "RNNRegressor",
 ]
