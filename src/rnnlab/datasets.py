@@ -2,14 +2,19 @@
 
 The files are read straight from aeon's folder with a small ``.ts`` parser, without importing
 aeon (whose import pulls in numba and takes seconds); the tests check that the values and
-labels equal those of aeon's own ``load_from_ts_file``. Needs ``pip install "rnnlab[data]"``.
+labels equal those of aeon's own ``aeon.datasets.load_from_ts_file``. Needs
+``pip install "rnnlab[data]"`` (or ``pip install aeon``).
 
-JapaneseVowels (Kudo, Toyama & Shimbo 1999): nine male speakers say the vowels /ae/; each
-utterance is a sequence of 12 LPC cepstrum coefficients, 7 to 29 frames long; the task is to
-name the speaker. Train 270 sequences (30 per speaker), test 370.
+Shapes: each sequence is (T_i, F), T_i steps (which may differ between sequences), F features
+(the file's dimensions, or channels).
+
+JapaneseVowels (Kudo, Toyama & Shimbo 1999), the example used throughout: nine male speakers
+say the vowels /ae/; each utterance is a sequence of 12 LPC cepstrum coefficients, 7 to 29
+frames long; the task is to name the speaker, labelled "1" to "9". Train 270 sequences (30 per
+speaker), test 370.
 
 >>> X_train, y_train = load_ucr_uea("JapaneseVowels", "train")
->>> len(X_train), X_train[0].shape, y_train[0]
+>>> len(X_train), X_train[0].shape, str(y_train[0])
 (270, (20, 12), '1')
 """
 
@@ -21,31 +26,58 @@ import os
 import numpy as np
 
 SPLITS = ("train", "test")
+_INSTALL = 'pip install "rnnlab[data]" (or pip install aeon)'
 
 
+# -- locating aeon's files -----------------------------------------------------------------
 def _data_folder() -> str:
+    """aeon's ``datasets/data`` folder, found without importing aeon.
+
+    Raises
+    ------
+    ImportError
+        If aeon is not installed, or its data folder is missing.
+    """
     spec = importlib.util.find_spec("aeon")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError('the UCR/UEA data comes with the aeon package: '
-                          'pip install "rnnlab[data]" (or pip install aeon)')
-    return os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
+        raise ImportError(f"the UCR/UEA data comes with the aeon package: {_INSTALL}")
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
+    if not os.path.isdir(folder):
+        raise ImportError(f"the installed aeon has no data folder {folder}; reinstall it: "
+                          f"{_INSTALL}")
+    return folder
 
 
-def list_ucr_uea() -> list:
-    """The names of the UCR/UEA sets shipped with the installed aeon, sorted."""
+def list_ucr_uea() -> list[str]:
+    """The names of the UCR/UEA sets shipped with the installed aeon, sorted.
+
+    A name is listed when aeon's data folder holds ``<name>/<name>_TRAIN.ts``.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["ACSF1", "ArrowHead", "BasicMotions", ..., "JapaneseVowels", ...]``.
+
+    Raises
+    ------
+    ImportError
+        If aeon is not installed.
+    """
     folder = _data_folder()
     return sorted(name for name in os.listdir(folder)
                   if os.path.isfile(os.path.join(folder, name, f"{name}_TRAIN.ts")))
 
 
-def load_ucr_uea(name: str, split: str = "train") -> tuple:
+def load_ucr_uea(name: str, split: str = "train") -> tuple[list[np.ndarray], np.ndarray]:
     """Load one split of a UCR/UEA set as a list of sequences and their labels.
 
     Parameters
     ----------
     name : str
-        E.g. "JapaneseVowels", "BasicMotions", "GunPoint" (see :func:`list_ucr_uea`).
+        The set's name, e.g. "JapaneseVowels", "BasicMotions", "GunPoint" (see
+        :func:`list_ucr_uea`).
     split : {"train", "test"}
+        Which file to read, case-insensitive.
 
     Returns
     -------
@@ -53,10 +85,27 @@ def load_ucr_uea(name: str, split: str = "train") -> tuple:
         Time steps first, features (the file's dimensions) second; NaN where the file has
         "?" (a missing value).
     y : (N,) str array
-        The class labels, as written in the file.
+        The class labels, spelled as in the file. (For the few regression sets, whose header
+        says ``@targetLabel true``, these are the target values as text.)
+
+    Raises
+    ------
+    ValueError
+        If ``split`` or ``name`` is not one of the choices, or the file is malformed.
+    ImportError
+        If aeon is not installed.
+
+    Examples
+    --------
+    JapaneseVowels: 9 speakers, 12 LPC cepstrum coefficients, 7 to 29 steps; 270 sequences in
+    train, 370 in test (Kudo, Toyama & Shimbo 1999).
+
+    >>> X, y = load_ucr_uea("JapaneseVowels", "test")
+    >>> len(X), X[0].shape[1], sorted(set(y.tolist()))[:3]
+    (370, 12, ['1', '2', '3'])
     """
     if not isinstance(split, str) or split.lower() not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        raise ValueError(f"split must be one of {list(SPLITS)} (any case), got {split!r}")
     names = list_ucr_uea()
     if name not in names:
         raise ValueError(f"name must be a UCR/UEA set shipped with aeon, one of {names}; "
@@ -64,49 +113,113 @@ def load_ucr_uea(name: str, split: str = "train") -> tuple:
     return _read_ts(os.path.join(_data_folder(), name, f"{name}_{split.upper()}.ts"))
 
 
-def _parse_value(text: str) -> float:
-    return np.nan if text == "?" else float(text)
+# -- the .ts format ------------------------------------------------------------------------
+def _read_ts(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Parse a ``.ts`` file into sequences and labels.
 
+    The format: ``#`` comment lines; ``@`` header lines (``@problemName``, ``@timeStamps``,
+    ``@missing``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@seriesLength``,
+    ``@classLabel true <labels...>``, ...) up to ``@data``; then one case a line, its
+    dimensions separated by ``:``, the values within a dimension by ``,``, and the class label
+    as the last ``:`` field. ``?`` is a missing value.
 
-def _read_ts(path: str) -> tuple:
-    """Parse a ``.ts`` file: ``@`` header lines, then one case a line, dimensions separated
-    by ``:``, values by ``,``, the class label last."""
-    labels_allowed, dimensions, X, y = None, None, [], []
+    Parameters
+    ----------
+    path : str
+        The ``.ts`` file.
+
+    Returns
+    -------
+    X : list of (T_i, F) float64 arrays
+        One per case, C-contiguous; NaN for ``?``.
+    y : (N,) str array
+        The labels as written.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and line: time stamps (``@timeStamps true``), a file without
+        labels, a case whose number of dimensions differs from the first case's, dimensions
+        of different lengths within a case, a value that is not a number, or a label missing
+        from the ``@classLabel`` list.
+    """
+    X, y = [], []
+    header = {"labels": None, "dimensions": None}
     in_data = False
+    filename = os.path.basename(path)
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            where = f"{os.path.basename(path)}, line {number}"
-            if not in_data:
-                key, _, rest = line.partition(" ")
-                key = key.lower()
-                if key == "@timestamps" and rest.strip().lower() == "true":
-                    raise ValueError(f"{where}: files with time stamps are not supported")
-                if key == "@classlabel" and rest.split()[:1] == ["true"]:
-                    labels_allowed = set(rest.split()[1:])
-                if key == "@data":
-                    in_data = True
-                continue
-            *fields, label = line.split(":")
-            if not fields:
-                raise ValueError(f"{where}: a case needs values and a class label, got {line!r}")
-            if dimensions is None:
-                dimensions = len(fields)
-            if len(fields) != dimensions:
-                raise ValueError(f"{where}: {len(fields)} dimensions, but the first case "
-                                 f"has {dimensions}")
-            series = [[_parse_value(v) for v in field.split(",")] for field in fields]
-            if len({len(s) for s in series}) != 1:
-                raise ValueError(f"{where}: the dimensions have different lengths "
-                                 f"{[len(s) for s in series]}")
-            label = label.strip()
-            if labels_allowed is not None and label not in labels_allowed:
-                raise ValueError(f"{where}: label {label!r} is not among the @classLabel "
-                                 f"values {sorted(labels_allowed)}")
-            X.append(np.array(series, dtype=np.float64).T)  # (T_i, F)
-            y.append(label)
+            where = f"{filename}, line {number}"
+            if in_data:
+                series, label = _read_case(line, where, header)
+                X.append(series)
+                y.append(label)
+            else:
+                in_data = _read_header_line(line, where, header)
     if not X:
         raise ValueError(f"{path}: no cases after @data")
-    return X, np.array(y)
+    return X, np.array(y, dtype=str)
+
+
+def _read_header_line(line: str, where: str, header: dict) -> bool:
+    """Record one ``@`` line in ``header``; return True at ``@data``.
+
+    ``header["labels"]`` becomes the set of ``@classLabel true`` values. Like aeon, a file
+    has labels unless it says ``@classLabel false`` (a regression file's ``@targetLabel true``
+    puts its target where the label goes).
+    """
+    if not line.startswith("@"):
+        raise ValueError(f"{where}: expected a header line starting with '@' before @data, "
+                         f"got {line[:40]!r}")
+    key, *values = line.split()
+    key = key.lower()
+    flag = values[0].lower() if values else ""
+    if key == "@timestamps" and flag == "true":
+        raise ValueError(f"{where}: files with time stamps are not supported")
+    if key == "@classlabel":
+        header["has_labels"] = flag == "true"
+        header["labels"] = (set(values[1:]) or None) if flag == "true" else None
+    if key == "@targetlabel" and flag == "true":
+        header["has_target"] = True
+    if key == "@data" and not (header.get("has_labels", True) or header.get("has_target")):
+        raise ValueError(f"{where}: files without class labels (@classLabel false) are not "
+                         f"supported")
+    return key == "@data"
+
+
+def _read_case(line: str, where: str, header: dict) -> tuple[np.ndarray, str]:
+    """One data line -> its (T, F) float64 array and its label, checked against ``header``.
+
+    The first case sets ``header["dimensions"]``; every later case must match it.
+    """
+    *fields, label = line.split(":")
+    if not fields:
+        raise ValueError(f"{where}: a case needs values and a class label, got {line[:40]!r}")
+    if header["dimensions"] is None:
+        header["dimensions"] = len(fields)
+    if len(fields) != header["dimensions"]:
+        raise ValueError(f"{where}: {len(fields)} dimensions, but the first case "
+                         f"has {header['dimensions']}")
+    series = [[_parse_value(v, where) for v in field.split(",")] for field in fields]
+    if len({len(s) for s in series}) != 1:
+        raise ValueError(f"{where}: the dimensions have different lengths "
+                         f"{[len(s) for s in series]}")
+    label = label.strip()
+    if header["labels"] is not None and label not in header["labels"]:
+        raise ValueError(f"{where}: label {label!r} is not among the @classLabel "
+                         f"values {sorted(header['labels'])}")
+    return np.ascontiguousarray(np.array(series, dtype=np.float64).T), label  # (T, F)
+
+
+def _parse_value(text: str, where: str) -> float:
+    """One value: ``?`` (missing) -> NaN, else a float; anything else raises naming ``where``."""
+    text = text.strip()
+    if text == "?":
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: expected a number or '?', got {text!r}") from None
