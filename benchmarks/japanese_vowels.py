@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from rnnlab.data import SequenceData
+from rnnlab.data import SequenceData, pad_sequences
 from rnnlab.datasets import load_ucr_uea
 from rnnlab.estimators import RNNClassifier
 
@@ -35,7 +35,6 @@ def run_torch(data, clf, seed: int) -> tuple:
     """The same recipe in PyTorch, from ``clf``'s initial weights and batch order."""
     import torch
 
-    from rnnlab.estimators import _pad
     from rnnlab.training import TrainConfig
 
     X_train, y_train, X_test, y_test = data
@@ -55,7 +54,7 @@ def run_torch(data, clf, seed: int) -> tuple:
         _, (h_n, _) = model(packed)
         return head(h_n[-1])
 
-    x, lengths = _pad(clf._standardize(X_train), np.float32)
+    x, lengths = pad_sequences(clf._standardize(X_train), np.float32)
     codes = np.searchsorted(clf.classes_, y_train)
     began = time.perf_counter()
     config = TrainConfig(epochs=RECIPE["epochs"])
@@ -69,7 +68,7 @@ def run_torch(data, clf, seed: int) -> tuple:
             torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
             optimizer.step()
     seconds = time.perf_counter() - began
-    xt, lt = _pad(clf._standardize(X_test), np.float32)
+    xt, lt = pad_sequences(clf._standardize(X_test), np.float32)
     with torch.no_grad():
         predicted = clf.classes_[logits(xt, lt).argmax(dim=1).numpy()]
     return float(np.mean(predicted == y_test)), seconds

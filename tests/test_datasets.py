@@ -133,32 +133,18 @@ def test_parser_missing_values_are_nan(tmp_path):
     np.testing.assert_array_equal(X[0][[0, 2]], [[1, np.nan], [3, 6]])
 
 
-def test_parser_mismatched_dimensions_names_file_and_line(tmp_path):
-    path = write_ts(tmp_path, "1,2:3,4:a\n5,6:b\n")
-    with pytest.raises(ValueError, match=r"tiny\.ts, line 11: 1 dimensions, but the first "
-                                         r"case has 2"):
-        _read_ts(path)
-
-
-def test_parser_unequal_lengths_within_a_case(tmp_path):
-    path = write_ts(tmp_path, "1,2:3,4:a\n1,2,3:4,5:b\n")
-    with pytest.raises(ValueError, match=r"tiny\.ts, line 11: the dimensions have "
-                                         r"different lengths \[3, 2\]"):
-        _read_ts(path)
-
-
-def test_parser_refuses_time_stamps(tmp_path):
-    path = write_ts(tmp_path, "(0,1.0),(1,2.0):a\n", header="@timeStamps true\n@data\n")
-    with pytest.raises(ValueError, match=r"tiny\.ts, line 1: files with time stamps are not "
-                                         r"supported"):
-        _read_ts(path)
-
-
-def test_parser_refuses_unknown_label(tmp_path):
-    path = write_ts(tmp_path, "1:2:a\n1:2:c\n")
-    with pytest.raises(ValueError, match=r"line 11: label 'c' is not among the @classLabel "
-                                         r"values \['a', 'b'\]"):
-        _read_ts(path)
+@pytest.mark.parametrize("body, header, message", [
+    ("1,2:3,4:a\n5,6:b\n", HEADER, r"tiny\.ts, line 11: 1 dimensions, but the first case has 2"),
+    ("1,2:3,4:a\n1,2,3:4,5:b\n", HEADER,
+     r"tiny\.ts, line 11: the dimensions have different lengths \[3, 2\]"),
+    ("(0,1.0),(1,2.0):a\n", "@timeStamps true\n@data\n",
+     r"tiny\.ts, line 1: files with time stamps are not supported"),
+    ("1:2:a\n1:2:c\n", HEADER,
+     r"line 11: label 'c' is not among the @classLabel values \['a', 'b'\]"),
+])
+def test_parser_errors_name_file_and_line(tmp_path, body, header, message):
+    with pytest.raises(ValueError, match=message):
+        _read_ts(write_ts(tmp_path, body, header=header))
 
 
 def test_parser_refuses_bad_numbers_and_missing_labels(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 
 from rnnlab import losses
 from rnnlab._checks import boolean, one_of, positive_int
-from rnnlab.data import SequenceData, lengths_to_mask, train_val_split
+from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Sequential
 from rnnlab.optim import OPTIMIZERS, CosineLR
 from rnnlab.training import TrainConfig, Trainer
@@ -65,15 +65,6 @@ def as_sequences(X, name: str = "X") -> list:
     return out
 
 
-def _pad(sequences: list, dtype) -> tuple:
-    """Pad (T_i, F) arrays into (N, T, F) of ``dtype`` and lengths (N,)."""
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    x = np.zeros((len(sequences), int(lengths.max()), sequences[0].shape[1]), dtype=dtype)
-    for k, s in enumerate(sequences):
-        x[k, :len(s)] = s
-    return x, lengths
-
-
 class _RNNEstimator:
     """The shared parts: parameters, input checks, standardization, the model and training."""
 
@@ -102,10 +93,7 @@ class _RNNEstimator:
     # -- scikit-learn protocol -------------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list:
-        signature = inspect.signature(_RNNEstimator.__init__)
-        names = [p for p in signature.parameters if p != "self"]
-        extra = inspect.signature(cls.__init__).parameters
-        return names + [p for p in extra if p not in names and p != "self"]
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
     def get_params(self, deep: bool = True) -> dict:
         """The constructor's arguments, ``{name: value}``."""
@@ -173,7 +161,7 @@ class _RNNEstimator:
         if features != self.n_features_in_:
             raise ValueError(f"X has {features} features per step, but this estimator was "
                              f"fitted with n_features_in_ = {self.n_features_in_}")
-        return _pad(self._standardize(sequences), self.dtype)
+        return pad_sequences(self._standardize(sequences), self.dtype)
 
     def _fit(self, sequences: list, targets: np.ndarray, outputs: int, loss, metric, stratify=None):
         """Standardize the sequences fit is given, build the model, train it on ``targets``."""
@@ -182,7 +170,7 @@ class _RNNEstimator:
         self.feature_mean_ = all_steps.mean(axis=0)
         scale = all_steps.std(axis=0)
         self.feature_scale_ = np.where(scale > 0, scale, 1.0)
-        x, lengths = _pad(self._standardize(sequences), self.dtype)
+        x, lengths = pad_sequences(self._standardize(sequences), self.dtype)
 
         model_seed, data_seed = self._seeds()
         self.model_ = self._build_model(outputs, model_seed)
@@ -352,7 +340,7 @@ class RNNRegressor(_RNNEstimator):
                                      f"T_i = {n}, got {len(s)}")
             flat = isinstance(y, np.ndarray) and y.ndim == 2 or \
                 not isinstance(y, np.ndarray) and np.ndim(y[0]) == 1
-            return _pad(steps, np.float64)[0], flat
+            return pad_sequences(steps, np.float64)[0], flat
         y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2):
             raise ValueError(f"y must have shape (N,) or (N, O), got {y.shape}")
@@ -402,9 +390,9 @@ class RNNRegressor(_RNNEstimator):
         else:
             truth = np.asarray(y, dtype=np.float64)
             _check_y_length(truth, len(predicted))
-            truth, predicted = truth.ravel(), np.ravel(predicted)
             if truth.size != predicted.size:
                 raise ValueError(f"y must have the shape of the predictions "
-                                 f"{np.shape(self.predict(X))}, got {np.shape(y)}")
+                                 f"{predicted.shape}, got {truth.shape}")
+            truth, predicted = truth.ravel(), predicted.ravel()
         total = np.sum((truth - truth.mean()) ** 2)
         return float(1.0 - np.sum((truth - predicted) ** 2) / total) if total > 0 else 0.0

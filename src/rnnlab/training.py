@@ -259,10 +259,17 @@ class Trainer:
             yield from truncated_bptt(self.model, x, y, lengths, self.loss, *self.config.tbptt)
             return
         prediction = self.model.forward(x, lengths=lengths)
-        mask = lengths_to_mask(lengths, x.shape[1]) if prediction.ndim == 3 else None
-        value, d_prediction = self.loss(prediction, y, mask)
+        value, d_prediction, count = self._loss(prediction, y, lengths)
         self.model.backward(d_prediction)
-        yield value, int(mask.sum()) if mask is not None else x.shape[0]
+        yield value, count
+
+    def _loss(self, prediction, y, lengths) -> tuple:
+        """(loss, d_prediction, count): per-step predictions (B, T, ...) are masked at padded
+        steps and count their valid steps; one prediction per sequence counts B."""
+        if prediction.ndim == 3:
+            mask = lengths_to_mask(lengths, prediction.shape[1])
+            return (*self.loss(prediction, y, mask), int(mask.sum()))
+        return (*self.loss(prediction, y, None), prediction.shape[0])
 
     def _update(self, value: float, where: str) -> float:
         """Clip and step, unless the loss or gradient is not finite; return the grad norm."""
@@ -369,9 +376,7 @@ class Trainer:
         total, count, metric_total = 0.0, 0, 0.0
         for x, y, lengths in data.batches(size):
             prediction = self.model.forward(x, lengths=lengths)
-            mask = lengths_to_mask(lengths, x.shape[1]) if prediction.ndim == 3 else None
-            value, _ = self.loss(prediction, y, mask)
-            n = int(mask.sum()) if mask is not None else x.shape[0]
+            value, _, n = self._loss(prediction, y, lengths)
             total, count = total + value * n, count + n
             if self.metric is not None:
                 metric_total += self.metric(prediction, y, lengths) * x.shape[0]
