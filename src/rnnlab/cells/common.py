@@ -33,6 +33,7 @@ class Grads(NamedTuple):
     dweight_hh: object  # (G*H, H)
     dbias_ih: object  # (G*H,) or None
     dbias_hh: object  # (G*H,) or None
+    d_states: object = None  # (T, B, H) dL/dh_t for t = 1..T, time-major; LSTM: (dh, dc)
 
 
 def time_major(a):

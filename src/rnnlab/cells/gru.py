@@ -128,7 +128,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     Returns
     -------
     Grads
-        dx (B, T, I), d_state0 = dL/dh_0 (B, H), and the parameter gradients.
+        dx (B, T, I), d_state0 = dL/dh_0 (B, H), the parameter gradients, and d_states,
+        dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
     x_tm, h, gates, h_n, masks = cache
@@ -160,7 +161,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
             xp.copyto(dh_prev, dh, where=masks[1][t])  # (6) carried through a padded step
         dh_next = dh_prev
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
-    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh)
+    # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.
+    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
 
 
 def final_state(cache: Cache):

@@ -130,7 +130,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     Returns
     -------
     Grads
-        dx (B, T, I), d_state0 = (dL/dh_0, dL/dc_0), and the parameter gradients.
+        dx (B, T, I), d_state0 = (dL/dh_0, dL/dc_0), the parameter gradients, and d_states,
+        (dL/dh_t, dL/dc_t), each (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
     x_tm, h, c, gates, tanh_c, masks = cache
@@ -139,6 +140,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H)
     dc_next = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H)
     da = xp.empty_like(gates)  # (T, B, 4H)
+    dc_all = xp.empty_like(dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     for t in reversed(range(dy.shape[0])):
         i, f, g, o = split_gates(gates[t])
         da_i, da_f, da_g, da_o = split_gates(da[t])
@@ -147,8 +149,12 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
             dh *= masks[0][t]
         dh += dh_next  # (6)
         xp.multiply(dh, tanh_c[t], out=da_o)  # (4) do = dh * tanh(c_t)
-        dc = dh * o * (1.0 - tanh_c[t] ** 2)  # (4)
+        dc = dc_all[t]
+        xp.multiply(dh, o, out=dc)  # (4) dc = dc_next + dh * o * (1 - tanh(c_t)^2)
+        dc *= 1.0 - tanh_c[t] ** 2
         dc += dc_next
+        if masks is not None:
+            xp.copyto(dc, dc_next, where=masks[1][t])  # (5) carried through a padded step
         xp.multiply(dc, g, out=da_i)  # (3) di = dc * g
         xp.multiply(dc, c[t], out=da_f)  # (3) df = dc * c_{t-1}
         xp.multiply(dc, i, out=da_g)  # (3) dg = dc * i
@@ -165,7 +171,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
             xp.copyto(dh_prev, dh, where=masks[1][t])  # (5)
         dh_next, dc_next = dh_prev, dc_prev
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
-    return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh)
+    # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
+    return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
 
 
 def final_state(cache: Cache):

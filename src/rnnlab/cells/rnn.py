@@ -101,7 +101,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     Returns
     -------
     Grads
-        dx (B, T, I), d_state0 = dL/dh_0 (B, H), and the parameter gradients.
+        dx (B, T, I), d_state0 = dL/dh_0 (B, H), the parameter gradients, and d_states,
+        dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
     x_tm, h, masks, nonlinearity = cache
@@ -121,7 +122,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         if masks is not None:
             xp.copyto(dh_next, dh, where=masks[1][t])  # (3) carried through a padded step
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
-    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh)
+    # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
+    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
 
 
 def final_state(cache: Cache):

@@ -20,6 +20,7 @@ from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, o
                             positive_int)
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import Params, gru, lstm, rnn
+from rnnlab.cells.common import batch_first
 from rnnlab.data import lengths_to_mask, reverse_padded
 from rnnlab.layers.module import Module
 
@@ -39,6 +40,9 @@ class _Recurrent(Module):
     state_names = ("h",)  # ("h", "c") for LSTM
     nonlinearities = ("tanh",)
     uses_lengths = True
+    # Diagnostics: when True, backward keeps dL/dh_t (and dL/dc_t) of every layer and
+    # direction in ``state_grads`` (see there); off by default, as it holds (T, B, H) arrays.
+    track_state_grads = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  bidirectional=False, *, dtype=None, seed=None, init="default", init_hh=None):
@@ -58,6 +62,7 @@ class _Recurrent(Module):
         rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
         self._build(rng)
         self._cache = None
+        self.state_grads = None
 
     # -- parameters --------------------------------------------------------------------
     def _names(self, layer: int, direction: int) -> tuple:
@@ -209,6 +214,11 @@ class _Recurrent(Module):
         dx : (B, T, I)
             dL/dx; zero at padded steps.
         d_state0 : (L*D, B, H), or for LSTM the pair (dL/dh_0, dL/dc_0)
+
+        With ``track_state_grads`` set, ``state_grads`` then holds, for every layer and
+        direction (index layer * D + direction), a dict {"h": dL/dh_t} (and "c": dL/dc_t
+        for LSTM), each (B, T, H) in input time order: the total gradient reaching each
+        step's state, from its output and from the future.
         """
         caches, lengths, batch, steps = self._cache_or_raise(self._cache)
         hidden = self.hidden_size
@@ -218,6 +228,7 @@ class _Recurrent(Module):
         d_last = self._state_components(d_state, "d_state", batch, allow_none=True)
 
         d_states0 = [None] * len(caches)
+        traces = [None] * len(caches)
         d_y = d_output
         for layer in reversed(range(self.num_layers)):
             d_inputs = None
@@ -232,8 +243,41 @@ class _Recurrent(Module):
                 d_inputs = dx if d_inputs is None else d_inputs + dx
                 d_states0[index] = grads.d_state0
                 self._accumulate(layer, direction, grads)
+                if self.track_state_grads:
+                    traces[index] = self._state_trace(grads.d_states, direction, lengths)
             d_y = d_inputs
+        self.state_grads = traces if self.track_state_grads else None
         return d_y, self._stack_states(d_states0)
+
+    def gates(self, layer: int = 0, direction: int = 0) -> dict:
+        """The last forward's activated gates of one layer and direction, by name.
+
+        Returns
+        -------
+        dict of (B, T, H)
+            LSTM: i, f, g, o; GRU: r, z, n; RNN: empty. In input time order; values at
+            padded steps are meaningless (mask them with ``lengths``).
+        """
+        caches, lengths, _, _ = self._cache_or_raise(self._cache)
+        if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
+            raise ValueError(f"layer must be in [0, {self.num_layers}) and direction in "
+                             f"[0, {self.num_directions}), got {layer} and {direction}")
+        if not hasattr(self.cell, "GATES"):
+            return {}
+        gates = batch_first(caches[layer * self.num_directions + direction].gates)
+        if direction == 1:
+            gates = reverse_padded(gates, lengths)
+        return dict(zip(self.cell.GATES, self.cell.split_gates(gates)))
+
+    def _state_trace(self, d_states, direction: int, lengths) -> dict:
+        """A cell's time-major dL/dh_t (and dL/dc_t) -> {"h": (B, T, H), ...} in input time
+        order (the reverse direction's steps put back where they were read)."""
+        parts = d_states if len(self.state_names) > 1 else (d_states,)
+        trace = {}
+        for name, part in zip(self.state_names, parts):
+            part = batch_first(part)  # (B, T, H)
+            trace[name] = part if direction == 0 else reverse_padded(part, lengths)
+        return trace
 
     def __repr__(self) -> str:
         extra = ""
