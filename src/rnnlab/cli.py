@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
 import numpy as np
 
 from rnnlab import __version__
+from rnnlab.explain import ACTIVATION_NAMES, format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients
 from rnnlab.layers import GRU, LSTM, RNN
 
@@ -61,6 +63,48 @@ def _gradcheck(args) -> int:
     return 1 if failed else 0
 
 
+def _finite_float(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _float_list(text: str) -> tuple:
+    """argparse type: comma-separated finite numbers, e.g. ``1,-0.5,0.3``."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1,-0.5,0.3, "
+                                         f"got {text!r}")
+    return tuple(_finite_float(p) for p in parts)
+
+
+def _explain(args) -> int:
+    """Trace one BPTT step of a scalar RNN, every chain-rule factor shown (the seeds' example)."""
+    if len(args.y) not in (1, len(args.x)):
+        raise SystemExit(f"rnnlab explain: --y must hold one target per --x value "
+                         f"({len(args.x)}) or a single one for the last step, got {len(args.y)}")
+    try:
+        result = trace(args.wx, args.wh, args.wy, xs=args.x, ys=args.y, h0=args.h0, lr=args.lr,
+                       activation=args.activation)
+    except ValueError as err:
+        raise SystemExit(f"rnnlab explain: {err}") from None
+    print(json.dumps(to_json(result)) if args.json else format_trace(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnlab",
@@ -80,13 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden", type=int, default=4)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=_gradcheck)
+    e = sub.add_parser("explain", help="one BPTT step of a scalar RNN, every number shown",
+                       description=_explain.__doc__ + " Negative lists need '=': --x=-1,0.5.")
+    e.add_argument("--wx", type=_finite_float, default=0.5, help="W_x (default 0.5)")
+    e.add_argument("--wh", type=_finite_float, default=0.8, help="W_h (default 0.8)")
+    e.add_argument("--wy", type=_finite_float, default=0.3, help="W_y (default 0.3)")
+    e.add_argument("--h0", type=_finite_float, default=0.0, help="h_0 (default 0)")
+    e.add_argument("--lr", type=_positive_float, default=0.1, help="eta (default 0.1)")
+    e.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh")
+    e.add_argument("--x", type=_float_list, default=(1.0,),
+                   help="inputs x_1..x_T, comma-separated (default 1)")
+    e.add_argument("--y", type=_float_list, default=(0.6,),
+                   help="targets: one per step, or one for the last step (default 0.6)")
+    e.add_argument("--json", action="store_true",
+                   help="print one JSON object, full precision, and nothing else")
+    e.set_defaults(run=_explain)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     for name in ("layers", "batch", "steps", "input", "hidden"):
-        if getattr(args, name) < 1:
+        if getattr(args, name, 1) < 1:
             raise SystemExit(f"rnnlab {args.command}: --{name} must be >= 1, "
                              f"got {getattr(args, name)}")
     return args.run(args)

@@ -1,0 +1,552 @@
+"""The worked-example tracer: one BPTT step of a scalar RNN, every number shown.
+
+The seeds work one step of Backpropagation Through Time by hand for an RNN with one input,
+one hidden unit and one output, no biases. :func:`trace` does the same for any weights, any
+short sequence and any of tanh, sigmoid and relu, keeps every intermediate value and every
+chain-rule factor, and checks its sums against the library's own layers
+(``rnnlab.RNN`` + ``rnnlab.Linear`` + ``rnnlab.mse_loss``). :func:`format_trace` prints it
+step by step, as the seeds do; :func:`to_json` gives it as plain data.
+
+Shapes: T steps; every other quantity is a scalar.
+
+Notes
+-----
+Forward, for t = 1..T:
+
+    (1) a_t = W_x x_t + W_h h_{t-1}
+    (2) h_t = f(a_t)
+    (3) y_pred_t = W_y h_t
+    (4) L = sum_t 1/2 (y_t - y_pred_t)^2      (many-to-many: a target at every step)
+        L = 1/2 (y - y_pred_T)^2              (many-to-one: one target, at the last step)
+
+Backward, for t = T..1, carrying dh_next = dL/dh_{t+1} from the future (0 at t = T):
+
+    (4) dL/dy_pred_t = y_pred_t - y_t         (0 at a step without a target)
+    (3) dL/dh_t = dL/dy_pred_t W_y + dh_next  (from the output, and from the future)
+    (2) dL/da_t = dL/dh_t f'(a_t)             f' from the output: tanh' = 1 - h_t^2,
+                                              sigmoid' = h_t (1 - h_t), relu' = [h_t > 0]
+    (1) dh_next = dL/da_t W_h                 = dL/dh_t dh_t/dh_{t-1}, dh_t/dh_{t-1} = f'(a_t) W_h
+
+and the shared weights' gradients are the seeds' sums over t of each step's contribution:
+
+    dL/dW_x = sum_t dL/da_t x_t,  dL/dW_h = sum_t dL/da_t h_{t-1},  dL/dW_y = sum_t dL/dy_pred_t h_t
+
+then one step of gradient descent, W <- W - eta dL/dW, where x_t is the input, y_t the target,
+h_t the hidden state (h_0 given), a_t the pre-activation, f the nonlinearity, W_x, W_h, W_y
+the input, recurrent and output weights and eta the learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnlab._checks import one_of
+from rnnlab.layers import RNN, Linear
+from rnnlab.losses import mse_loss
+
+ACTIVATION_NAMES = ("tanh", "sigmoid", "relu")
+REL_TOL = 1e-12  # the hand-written chain rule must match the library's layers this closely
+DECIMALS = 4  # decimals shown by format_trace, like the seeds; to_json keeps full precision
+DIGITS = 4  # and at least this many significant digits, so that small gradients still show
+
+
+class Weights(NamedTuple):
+    """One value per weight of the scalar RNN, in the seeds' names."""
+
+    W_x: float  # input to hidden
+    W_h: float  # hidden to hidden (the recurrent weight)
+    W_y: float  # hidden to output
+
+
+@dataclass(frozen=True)
+class Step:
+    """Every value of one time step t, forward and backward."""
+
+    t: int  # 1-based, as in the seeds
+    x: float  # x_t
+    y: float | None  # y_t, the target at this step; None when the loss has none here
+    h_prev: float  # h_{t-1}
+    a: float  # (1) the pre-activation a_t
+    h: float  # (2) h_t = f(a_t)
+    y_pred: float  # (3) W_y h_t
+    loss: float  # this step's term of L: 1/2 (y_t - y_pred_t)^2, or 0 without a target
+    d_y_pred: float  # dL/dy_pred_t
+    dy_pred_dh: float  # dy_pred_t/dh_t = W_y
+    df: float  # f'(a_t)
+    dh_dh_prev: float  # dh_t/dh_{t-1} = f'(a_t) W_h
+    dh_from_output: float  # dL/dy_pred_t W_y
+    dh_from_future: float  # dL/dh_{t+1} dh_{t+1}/dh_t, 0 at t = T
+    dh: float  # dL/dh_t, the sum of the two
+    da: float  # dL/da_t = dL/dh_t f'(a_t)
+    contribution: Weights  # this step's share of each gradient
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One BPTT step of the scalar RNN: the inputs, every step, and the results.
+
+    Attributes
+    ----------
+    weights : Weights
+        W_x, W_h, W_y before the update.
+    h0, lr : float
+        The initial state h_0 and the learning rate eta.
+    activation : str
+        f: "tanh", "sigmoid" or "relu".
+    many_to_one : bool
+        True when the only target is at the last step.
+    steps : tuple of Step, length T
+    loss : float
+    grads : Weights
+        dL/dW, the sums over t of ``step.contribution``.
+    updated : Weights
+        W - lr * dL/dW.
+    d_h0 : float
+        dL/dh_0, the gradient that reaches the initial state.
+    """
+
+    weights: Weights
+    h0: float
+    lr: float
+    activation: str
+    many_to_one: bool
+    steps: tuple
+    loss: float
+    grads: Weights
+    updated: Weights
+    d_h0: float
+
+
+# -- checks ------------------------------------------------------------------------------
+def _finite_number(value, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number, else raise naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{name} must be a finite real number, "
+                        f"got {type(value).__name__} {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return number
+
+
+def _finite_sequence(values, name: str) -> tuple:
+    """Return ``values`` (a number or a 1-D sequence of them) as a tuple of floats."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of finite numbers, got {values!r}")
+    if np.ndim(values) == 0:
+        values = (values,)
+    elif np.ndim(values) != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of numbers, "
+                         f"got {np.ndim(values)} dimensions")
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one value (T >= 1), got none")
+    return tuple(_finite_number(v, f"{name}[{i}]") for i, v in enumerate(values))
+
+
+def _targets(ys: tuple, steps: int) -> tuple:
+    """The target at each step, None where the loss has no term (many-to-one)."""
+    if len(ys) == steps:
+        return ys
+    if len(ys) == 1:
+        return (None,) * (steps - 1) + ys
+    raise ValueError(f"ys must hold one target per step (T = len(xs) = {steps}) or a single "
+                     f"target for the last step, got {len(ys)} values")
+
+
+# -- the nonlinearities, in scalar Python ------------------------------------------------
+def _f(activation: str, a: float) -> float:
+    """h = f(a); sigmoid as (1 + tanh(a / 2)) / 2, which never overflows.
+
+    NumPy's tanh, not ``math.tanh``: the two may differ in the last bit, and a last bit
+    amplified through T steps would blur the check against the library.
+    """
+    if activation == "tanh":
+        return float(np.tanh(a))
+    if activation == "sigmoid":
+        return float(0.5 * (1.0 + np.tanh(0.5 * a)))
+    return max(a, 0.0)
+
+
+def _df(activation: str, h: float) -> float:
+    """f'(a) from the output h = f(a)."""
+    if activation == "tanh":
+        return 1.0 - h * h
+    if activation == "sigmoid":
+        return h * (1.0 - h)
+    return 1.0 if h > 0 else 0.0
+
+
+# -- the tracer --------------------------------------------------------------------------
+def _forward(weights: Weights, xs: tuple, h0: float, activation: str) -> list:
+    """Equations (1)-(3) for t = 1..T: a list of (h_prev, a, h, y_pred)."""
+    rows, h_prev = [], h0
+    for x in xs:
+        a = weights.W_x * x + weights.W_h * h_prev  # (1)
+        h = _f(activation, a)  # (2)
+        rows.append((h_prev, a, h, weights.W_y * h))  # (3)
+        h_prev = h
+    return rows
+
+
+def _backward(weights: Weights, xs: tuple, targets: tuple, forward: list,
+              activation: str) -> tuple:
+    """Walk t = T..1 carrying dh_next; return (steps in order 1..T, dL/dh_0)."""
+    steps, dh_next = [], 0.0
+    for t in reversed(range(len(xs))):
+        h_prev, a, h, y_pred = forward[t]
+        y = targets[t]
+        d_y_pred = 0.0 if y is None else y_pred - y  # (4)
+        loss = 0.0 if y is None else 0.5 * (y - y_pred) * (y - y_pred)
+        dh_from_output = d_y_pred * weights.W_y  # (3)
+        dh = dh_from_output + dh_next
+        df = _df(activation, h)
+        da = dh * df  # (2)
+        # Adding 0.0 turns a -0.0 (a zero factor times a negative one) into 0.0.
+        contribution = Weights(da * xs[t] + 0.0, da * h_prev + 0.0, d_y_pred * h + 0.0)
+        steps.append(Step(t + 1, xs[t], y, h_prev, a, h, y_pred, loss, d_y_pred, weights.W_y,
+                          df, df * weights.W_h, dh_from_output, dh_next, dh, da, contribution))
+        dh_next = da * weights.W_h  # (1) dL/dh_{t-1}
+    return tuple(reversed(steps)), dh_next + 0.0
+
+
+def _library_results(weights: Weights, xs: tuple, targets: tuple, h0: float,
+                     activation: str) -> tuple:
+    """The same forward, loss and BPTT through rnnlab's layers: (loss, grads)."""
+    rnn = RNN(1, 1, bias=False, nonlinearity=activation, dtype=np.float64)
+    rnn.load_state_dict({"weight_ih_l0": [[weights.W_x]], "weight_hh_l0": [[weights.W_h]]})
+    head = Linear(1, 1, bias=False, dtype=np.float64)
+    head.load_state_dict({"weight": [[weights.W_y]]})
+    mask = np.array([[y is not None for y in targets]])  # (1, T)
+    target = np.array([0.0 if y is None else y for y in targets]).reshape(1, -1, 1)
+    out, _ = rnn.forward(np.reshape(xs, (1, -1, 1)), state=np.full((1, 1, 1), h0))
+    y_pred = head.forward(out)  # (1, T, 1)
+    loss, d_y_pred = mse_loss(y_pred, target, mask=mask, reduction="sum", half=True)
+    rnn.backward(head.backward(d_y_pred))
+    grads = Weights(rnn.grad_dict()["weight_ih_l0"].item(),
+                    rnn.grad_dict()["weight_hh_l0"].item(), head.grad_dict()["weight"].item())
+    return loss, grads
+
+
+def _close(mine: float, theirs: float, scale: float) -> bool:
+    """|mine - theirs| <= REL_TOL * the larger of |mine|, |theirs| and ``scale``."""
+    return abs(mine - theirs) <= REL_TOL * max(abs(mine), abs(theirs), scale)
+
+
+def _cross_check(steps: tuple, loss: float, grads: Weights, library: tuple) -> None:
+    """Raise RuntimeError unless the hand-written chain rule matches the library's layers.
+
+    Both do the same operations in the same order, step by step; only the sums over t may
+    be added up in another order, so each is compared relative to the sum of its terms' sizes.
+    """
+    lib_loss, lib_grads = library
+    pairs = [("loss", loss, lib_loss, loss)]
+    for name in Weights._fields:
+        scale = sum(abs(getattr(s.contribution, name)) for s in steps)
+        pairs.append((f"dL/d{name}", getattr(grads, name), getattr(lib_grads, name), scale))
+    for name, mine, theirs, scale in pairs:
+        if not _close(mine, theirs, scale):
+            raise RuntimeError(f"explain: the hand-written chain rule gives {name} = {mine!r} "
+                               f"but rnnlab's layers give {theirs!r} (relative tolerance "
+                               f"{REL_TOL:g}); this is a bug, please report it")
+
+
+def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
+          activation: str = "tanh") -> Trace:
+    """One forward pass, loss, BPTT and gradient-descent step of a scalar RNN, traced.
+
+    The defaults are the seeds' worked example. The chain rule is walked by hand in scalar
+    Python (t = T..1, carrying dL/dh from the future) and the summed gradients are checked
+    against ``rnnlab.RNN`` + ``rnnlab.Linear`` + ``rnnlab.mse_loss`` in float64.
+
+    Parameters
+    ----------
+    w_x, w_h, w_y : float
+        The input, recurrent and output weights W_x, W_h, W_y.
+    xs : float or sequence of float, length T >= 1
+        The inputs x_1..x_T.
+    ys : float or sequence of float, length T or 1
+        The targets: one per step (loss at every step), or a single one when T > 1 (loss at
+        the last step only, many-to-one).
+    h0 : float
+        The initial state h_0.
+    lr : float
+        The learning rate eta > 0.
+    activation : {"tanh", "sigmoid", "relu"}
+        The nonlinearity f.
+
+    Returns
+    -------
+    Trace
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a bad argument, before any work; the message names it.
+    RuntimeError
+        If the hand-written gradients and the library's ever differ beyond ``REL_TOL``.
+
+    Notes
+    -----
+    The equations are in the module docstring. The loss is 1/2 (y - y_pred)^2 per target,
+    summed, so dL/dy_pred_t = y_pred_t - y_t, as in the seeds.
+    """
+    weights = Weights(_finite_number(w_x, "w_x"), _finite_number(w_h, "w_h"),
+                      _finite_number(w_y, "w_y"))
+    xs = _finite_sequence(xs, "xs")
+    targets = _targets(_finite_sequence(ys, "ys"), len(xs))
+    h0 = _finite_number(h0, "h0")
+    lr = _finite_number(lr, "lr")
+    if lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a str, got {type(activation).__name__}")
+    one_of(activation, "activation", ACTIVATION_NAMES)
+
+    steps, d_h0 = _backward(weights, xs, targets, _forward(weights, xs, h0, activation),
+                            activation)
+    loss = math.fsum(s.loss for s in steps)
+    grads = Weights(*(math.fsum(getattr(s.contribution, n) for s in steps) + 0.0
+                      for n in Weights._fields))
+    if not all(math.isfinite(v) for v in (loss, d_h0) + tuple(grads)):
+        raise ValueError("w_x, w_h, w_y, xs, ys and h0 give a loss or gradient that overflows "
+                         f"float64 (loss {loss!r}, gradients {tuple(grads)}); use smaller values")
+    _cross_check(steps, loss, grads,
+                 _library_results(weights, xs, targets, h0, activation))
+    updated = Weights(*(w - lr * g for w, g in zip(weights, grads)))
+    return Trace(weights, h0, lr, activation, len(targets) > 1 and targets[0] is None,
+                 steps, loss, grads, updated, d_h0)
+
+
+# -- output ------------------------------------------------------------------------------
+def to_json(result: Trace) -> dict:
+    """The trace as plain JSON data, full precision.
+
+    Returns
+    -------
+    dict
+        ``h``, ``y_pred`` (lists over t), ``loss``, ``grads`` and ``updated``
+        ({"W_x", "W_h", "W_y"}), ``per_step`` (a list over t of {"t", "W_x", "W_h", "W_y"}:
+        each step's contribution to each gradient), ``d_h0`` (dL/dh_0), ``factors`` (a list
+        over t of every chain-rule factor) and ``config`` (the inputs).
+    """
+    steps = result.steps
+    return {
+        "h": [s.h for s in steps],
+        "y_pred": [s.y_pred for s in steps],
+        "loss": result.loss,
+        "grads": result.grads._asdict(),
+        "updated": result.updated._asdict(),
+        "per_step": [{"t": s.t, **s.contribution._asdict()} for s in steps],
+        "d_h0": result.d_h0,
+        "factors": [_factors(s) for s in steps],
+        "config": {
+            **result.weights._asdict(), "h0": result.h0, "lr": result.lr,
+            "activation": result.activation, "xs": [s.x for s in steps],
+            "ys": [s.y for s in steps if s.y is not None],
+            "targets": "last step" if result.many_to_one else "every step",
+        },
+    }
+
+
+def _factors(step: Step) -> dict:
+    """One step's values and chain-rule factors, under readable names."""
+    return {"t": step.t, "x": step.x, "y": step.y, "h_prev": step.h_prev, "a": step.a,
+            "h": step.h, "y_pred": step.y_pred, "loss": step.loss,
+            "dL/dy_pred": step.d_y_pred, "dy_pred/dh": step.dy_pred_dh, "f'(a)": step.df,
+            "dh/dh_prev": step.dh_dh_prev, "dL/dh from output": step.dh_from_output,
+            "dL/dh from future": step.dh_from_future, "dL/dh": step.dh, "dL/da": step.da}
+
+
+def _fmt(value: float) -> str:
+    """A number as the seeds write it: 0.5, 0.4621, -0.1089, 0.03571, 1.291e-05.
+
+    At least ``DECIMALS`` decimals and ``DIGITS`` significant digits, trailing zeros dropped;
+    below 1e-3 or from 1e6 on (a vanishing or an exploding gradient), scientific notation.
+    """
+    if value == 0:
+        return "0"
+    if not 1e-3 <= abs(value) < 1e6:
+        return f"{value:.{DIGITS - 1}e}"
+    decimals = max(DECIMALS, DIGITS - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _p(value: float) -> str:
+    """:func:`_fmt`, in parentheses when negative, for use inside a product or difference."""
+    text = _fmt(value)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _header(result: Trace) -> list:
+    steps = result.steps
+    w = result.weights
+    xs = ", ".join(_fmt(s.x) for s in steps)
+    ys = ", ".join(_fmt(s.y) for s in steps if s.y is not None)
+    where = "the last step only (many-to-one)" if result.many_to_one else "every step"
+    return [f"One step of BPTT for a scalar RNN (T = {len(steps)}, f = {result.activation}, "
+            "no biases)",
+            f"  W_x = {_fmt(w.W_x)}, W_h = {_fmt(w.W_h)}, W_y = {_fmt(w.W_y)}, "
+            f"h_0 = {_fmt(result.h0)}, eta = {_fmt(result.lr)}",
+            f"  x = ({xs}), y = ({ys}): a target at {where}",
+            f"  (values rounded to {DECIMALS} decimals or {DIGITS} digits; --json gives full "
+            "precision)"]
+
+
+def _forward_lines(result: Trace) -> list:
+    f = result.activation
+    w = result.weights
+    lines = [f"1. Forward: a_t = W_x x_t + W_h h_(t-1), h_t = {f}(a_t), y_pred_t = W_y h_t"]
+    for s in result.steps:
+        lines.append(f"  h_{s.t} = {f}({_p(w.W_x)}*{_p(s.x)} + {_p(w.W_h)}*{_p(s.h_prev)}) "
+                     f"= {f}({_fmt(s.a)}) = {_fmt(s.h)}")
+        lines.append(f"  y_pred_{s.t} = {_p(w.W_y)}*{_p(s.h)} = {_fmt(s.y_pred)}")
+    return lines
+
+
+def _loss_lines(result: Trace) -> list:
+    scored = [s for s in result.steps if s.y is not None]
+    lines = ["2. Loss: L = " + (" + ".join(f"1/2 (y_{s.t} - y_pred_{s.t})^2" for s in scored))]
+    for s in scored:
+        lines.append(f"  1/2 ({_fmt(s.y)} - {_p(s.y_pred)})^2 = 1/2 ({_fmt(s.y - s.y_pred)})^2 "
+                     f"= {_fmt(s.loss)}")
+    if len(scored) > 1:
+        lines.append(f"  L = {' + '.join(_p(s.loss) for s in scored)} = {_fmt(result.loss)}")
+    else:
+        lines.append(f"  L = {_fmt(result.loss)}")
+    return lines
+
+
+def _derivative_text(activation: str, step: Step) -> str:
+    """f'(a_t) written from the output, with the numbers substituted."""
+    t, h = step.t, _p(step.h)
+    if activation == "tanh":
+        return f"f'(a_{t}) = 1 - h_{t}^2 = 1 - {h}^2 = {_fmt(step.df)}"
+    if activation == "sigmoid":
+        return f"f'(a_{t}) = h_{t} (1 - h_{t}) = {h}*(1 - {h}) = {_fmt(step.df)}"
+    return f"f'(a_{t}) = [a_{t} > 0] = [{_fmt(step.a)} > 0] = {_fmt(step.df)}"
+
+
+def _dh_text(s: Step, after: Step | None) -> str:
+    """dL/dh_t = from the output + from the future, with the numbers substituted."""
+    t = s.t
+    own = f"dL/dy_pred_{t} W_y"
+    own_value = f"{_p(s.d_y_pred)}*{_p(s.dy_pred_dh)}"
+    if after is None:
+        return f"dL/dh_{t} = {own} = {own_value} = {_fmt(s.dh)}   (t = T: nothing from the future)"
+    return (f"dL/dh_{t} = {own} + dL/dh_{t + 1} dh_{t + 1}/dh_{t} = {own_value} + "
+            f"{_p(after.dh)}*{_p(after.dh_dh_prev)} = {_fmt(s.dh_from_output)} + "
+            f"{_p(s.dh_from_future)} = {_fmt(s.dh)}")
+
+
+def _step_lines(result: Trace, s: Step) -> list:
+    """Every chain-rule factor of step t, with its value."""
+    t = s.t
+    after = result.steps[t] if t < len(result.steps) else None
+    if s.y is None:
+        d_pred = f"dL/dy_pred_{t} = 0   (no target at t = {t})"
+    else:
+        d_pred = (f"dL/dy_pred_{t} = y_pred_{t} - y_{t} = {_p(s.y_pred)} - {_p(s.y)} "
+                  f"= {_fmt(s.d_y_pred)}")
+    return [f"  t = {t}:",
+            f"    {d_pred}",
+            f"    dy_pred_{t}/dh_{t} = W_y = {_fmt(s.dy_pred_dh)}",
+            f"    {_derivative_text(result.activation, s)}",
+            f"    dh_{t}/dh_{t - 1} = f'(a_{t}) W_h = {_p(s.df)}*{_p(result.weights.W_h)} "
+            f"= {_fmt(s.dh_dh_prev)}",
+            f"    {_dh_text(s, after)}",
+            f"    dL/da_{t} = dL/dh_{t} f'(a_{t}) = {_p(s.dh)}*{_p(s.df)} = {_fmt(s.da)}",
+            f"    contributions: dL/dW_x^({t}) = dL/da_{t} x_{t} = {_p(s.da)}*{_p(s.x)} "
+            f"= {_fmt(s.contribution.W_x)}",
+            f"                   dL/dW_h^({t}) = dL/da_{t} h_{t - 1} = {_p(s.da)}*{_p(s.h_prev)} "
+            f"= {_fmt(s.contribution.W_h)}",
+            f"                   dL/dW_y^({t}) = dL/dy_pred_{t} h_{t} = {_p(s.d_y_pred)}*"
+            f"{_p(s.h)} = {_fmt(s.contribution.W_y)}"]
+
+
+def _table_lines(result: Trace) -> list:
+    """Each step's contribution to each gradient, and the sums (the seeds' step 4)."""
+    width, t_width = 11, 4  # a column fits "-1.234e-05" and a space
+    names = ("x_t", "h_(t-1)", "h_t", "dL/dh_t", "dL/da_t", "W_x", "W_h", "W_y")
+    lines = ["  Per-step contributions (W_x: dL/da_t x_t, W_h: dL/da_t h_(t-1), "
+             "W_y: dL/dy_pred_t h_t):",
+             "  " + f"{'t':>{t_width}}" + "".join(f"{n:>{width}}" for n in names)]
+    for s in result.steps:
+        values = (s.x, s.h_prev, s.h, s.dh, s.da) + tuple(s.contribution)
+        lines.append("  " + f"{s.t:>{t_width}}" + "".join(f"{_fmt(v):>{width}}" for v in values))
+    sums = "".join(f"{_fmt(g):>{width}}" for g in result.grads)
+    lines.append("  " + f"{'sum':>{t_width}}" + " " * (5 * width) + sums)
+    return lines
+
+
+def _backward_lines(result: Trace) -> list:
+    T = len(result.steps)
+    lines = [f"3. Backward (BPTT), t = {T}..1, carrying dL/dh_t from the future"]
+    for s in reversed(result.steps):
+        lines += _step_lines(result, s)
+    if T > 1:
+        lines += _table_lines(result)
+    lines.append(f"  dL/dh_0 = dL/da_1 W_h = {_fmt(result.d_h0)}")
+    return lines
+
+
+def _why_w_h_is_zero(result: Trace) -> str:
+    """Why dL/dW_h = sum_t dL/da_t h_(t-1) came out zero (the seeds' remark on h_0 = 0)."""
+    steps = result.steps
+    if any(s.contribution.W_h != 0 for s in steps):
+        return "the per-step contributions cancel"
+    if len(steps) == 1 and steps[0].h_prev == 0:
+        return "h_0 = 0: its only contribution, dL/da_1 h_0, is zero"
+    if all(s.h_prev == 0 for s in steps):
+        return f"h_0 = ... = h_{len(steps) - 1} = 0: every contribution dL/da_t h_(t-1) is zero"
+    if all(s.da == 0 for s in steps):
+        return "every dL/da_t = 0: no error reaches the pre-activations"
+    return "at every step h_(t-1) = 0 or dL/da_t = 0"
+
+
+def _gradient_lines(result: Trace) -> list:
+    suffix = " (the sum over t of the contributions)" if len(result.steps) > 1 else ""
+    lines = [f"4. Gradients{suffix}"]
+    for name, value in result.grads._asdict().items():
+        line = f"  dL/d{name} = {_fmt(value)}"
+        if name == "W_h" and value == 0:
+            line += f"   (because {_why_w_h_is_zero(result)})"
+        lines.append(line)
+    return lines
+
+
+def _update_lines(result: Trace) -> list:
+    lines = [f"5. Update: W <- W - eta dL/dW, eta = {_fmt(result.lr)}"]
+    for name, old in result.weights._asdict().items():
+        grad, new = getattr(result.grads, name), getattr(result.updated, name)
+        line = f"  {name} = {_fmt(old)} - {_fmt(result.lr)}*{_p(grad)}"
+        if grad == 0:
+            lines.append(f"{line} = {_fmt(new)}")
+            continue
+        change = -result.lr * grad
+        # Enough decimals for the new value to show the change's first DIGITS - 1 digits.
+        decimals = min(15, max(DECIMALS, DIGITS - 2 - math.floor(math.log10(abs(change)))))
+        shown = f"{new:.{decimals}f}".rstrip("0").rstrip(".") if abs(new) < 1e6 else _fmt(new)
+        lines.append(f"{line} = {_fmt(old)} {'+' if change > 0 else '-'} {_fmt(abs(change))} "
+                     f"= {shown}")
+    return lines
+
+
+def format_trace(result: Trace) -> str:
+    """The trace as the seeds write it: forward, loss, backward, gradients, update.
+
+    Numbers are shown to ``DECIMALS`` decimals and at least ``DIGITS`` significant digits
+    (see :func:`_fmt`); use :func:`to_json` for full precision.
+    """
+    sections = [_header(result), _forward_lines(result), _loss_lines(result),
+                _backward_lines(result), _gradient_lines(result), _update_lines(result),
+                [f"Checked against rnnlab.RNN + Linear + mse_loss (float64): the gradients "
+                 f"agree to {REL_TOL:g} relative."]]
+    return "\n\n".join("\n".join(lines) for lines in sections)
