@@ -96,3 +96,18 @@ def test_repr_names_the_configuration():
     assert repr(rnnlab.RNN(3, 4, 2, "relu", bidirectional=True)) == (
         "RNN(3, 4, num_layers=2, nonlinearity='relu', bias=True, bidirectional=True, "
         "dtype=float32)")
+
+
+def test_lstm_forget_bias_opens_only_the_forget_gate():
+    base = rnnlab.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0)
+    opened = rnnlab.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0, forget_bias=1.0)
+    for name, value in opened.state_dict().items():
+        diff = value - base.state_dict()[name]
+        if name.startswith("bias_ih"):
+            np.testing.assert_array_equal(diff, np.repeat([0.0, 1.0, 0.0, 0.0], 4))
+        else:
+            assert not diff.any()
+    with pytest.raises(TypeError, match="forget_bias"):
+        rnnlab.LSTM(3, 4, forget_bias="1")
+    with pytest.raises(ValueError, match="forget_bias"):
+        rnnlab.LSTM(3, 4, bias=False, forget_bias=1.0)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 import numpy as np
 
 from rnnlab import __version__
+from rnnlab.experiments.demo import run_demo
+from rnnlab.experiments.compare import ROW_KEYS, compare, format_table
+from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
+from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
+from rnnlab.experiments.runner import CELLS, RunConfig, run_task
+from rnnlab.experiments.store import DEFAULT_PATH, STATUSES, RunStore, format_runs, new_study_id
 from rnnlab.explain import ACTIVATION_NAMES, format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients
+from rnnlab.io import save_weights
 from rnnlab.layers import GRU, LSTM, RNN
+from rnnlab.optim import OPTIMIZERS
+from rnnlab.tasks import TASKS
 
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
          "gru": (GRU, ("tanh",))}
@@ -105,6 +115,189 @@ def _explain(args) -> int:
     return 0
 
 
+def _runs(args) -> int:
+    """List the runs recorded in a run store (SQLite), newest first."""
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit(f"rnnlab runs: --limit must be >= 1, got {args.limit}")
+    runs = []
+    if os.path.exists(args.db):  # reading never creates the file
+        filters = {name: getattr(args, name) for name in ("status", "study", "task", "cell",
+                                                           "kind", "limit")}
+        try:
+            with RunStore(args.db) as store:
+                runs = store.runs(**filters)
+        except ValueError as err:
+            raise SystemExit(f"rnnlab runs: --db: {err}") from None
+    if args.json:
+        print(json.dumps(runs))
+    elif not os.path.exists(args.db):
+        print(f"No runs yet: {args.db} does not exist.")
+    elif not runs:
+        print(f"No runs in {args.db} match.")
+    else:
+        print(format_runs(runs))
+        print(f"\n{len(runs)} run(s) in {args.db}, newest first.")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> tuple:
+    """argparse type: comma-separated ints >= 0, e.g. ``10,20,50``."""
+    try:
+        values = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 10,20,50, "
+                                         f"got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected ints >= 0, got {text!r}")
+    return values
+
+
+def _cells(text: str) -> tuple:
+    """argparse type: comma-separated cell names."""
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [n for n in names if n not in CELLS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"expected cells among {', '.join(CELLS)}, "
+                                         f"got {text!r}")
+    return names
+
+
+def _tbptt(text: str) -> tuple:
+    """argparse type: ``k1,k2`` for truncated BPTT."""
+    values = _int_list(text)
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected k1,k2 (ints >= 1), got {text!r}")
+    return values
+
+
+def _add_training_options(p, task="adding", length=50, epochs=10) -> None:
+    """The options every training command shares (see RunConfig for their meaning)."""
+    p.add_argument("--task", choices=sorted(TASKS), default=task)
+    p.add_argument("--hidden", type=_positive_int, default=64, help="hidden units (default 64)")
+    p.add_argument("--layers", type=_positive_int, default=1, help="stacked layers (default 1)")
+    p.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"), default="tanh",
+                   help="the vanilla RNN's f (default tanh)")
+    p.add_argument("--forget-bias", type=_finite_float, default=1.0,
+                   help="LSTM: added to the forget gate's bias at init (default 1, as Keras)")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    p.add_argument("--lr", type=_positive_float, default=1e-2, help="learning rate (1e-2)")
+    p.add_argument("--epochs", type=_positive_int, default=epochs,
+                   help=f"at most this many (default {epochs}); training stops once solved")
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--n-train", type=_positive_int, default=2000, help="training sequences")
+    p.add_argument("--clip", type=_positive_float, default=1.0,
+                   help="clip the gradient norm to this (default 1)")
+    p.add_argument("--no-clip", action="store_true", help="no gradient clipping")
+    p.add_argument("--tbptt", type=_tbptt, help="truncated BPTT: k1,k2 (default: full BPTT)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="train every epoch, even once the task is solved")
+    p.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
+    p.add_argument("--json", action="store_true", help="print JSON and nothing else")
+
+
+def _run_config(args, **fields) -> RunConfig:
+    try:
+        return RunConfig(task=args.task, hidden_size=args.hidden, num_layers=args.layers,
+                         nonlinearity=args.nonlinearity, forget_bias=args.forget_bias,
+                         optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                         batch_size=args.batch_size, n_train=args.n_train,
+                         clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
+                         stop_when_solved=not args.keep_going, **fields)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"rnnlab {args.command}: {err}") from None
+
+
+def _say(args, text: str = "") -> None:
+    """Print for people; with --json, to stderr so that stdout holds the JSON alone."""
+    print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)
+
+
+def _gradflow(args) -> int:
+    """Measure gradient flow through time for each cell and chart it (the seeds' chart)."""
+    results = gradient_flow(args.cell, args.length, args.hidden, args.batch, args.seed,
+                            args.task, args.nonlinearity, args.lambda1,
+                            forget_bias=args.forget_bias)
+    if args.json:
+        print(json.dumps([gradflow_json(r) for r in results]))
+    else:
+        print(f"Gradient flow through time, measured by the hand-written backward (float64): "
+              f"{args.task} task, T = {results[0]['t'].size}, loss at the last step only, "
+              f"H = {args.hidden}, {args.batch} sequences, initial weights (seed {args.seed}).")
+        print("Bars: ||dL/dh_t|| / ||dL/dh_T||, log scale (a full bar is 1, none is < 1e-12).")
+        print()
+        print(bar_chart(results, args.every))
+        print()
+        for line in summary_lines(results):
+            print(line)
+    if not args.no_plot:
+        paths = [plot_gradient_flow(results, os.path.join(args.out, "gradflow.png")),
+                 plot_jacobians(results, os.path.join(args.out, "jacobian.png"))]
+        _say(args, "\nPictures: " + ", ".join(paths))
+    return 0
+
+
+def _train(args) -> int:
+    """Train one model on a task, record the run and save its weights."""
+    config = _run_config(args, cell=args.cell, length=args.length, seed=args.seed)
+    with RunStore(args.db) as store:
+        result = run_task(config, store=store, kind="train", progress=not args.json,
+                          checkpoint_dir=args.checkpoint_dir)
+    save_weights(args.save, result["model"].state_dict(), {"config": json.dumps(
+        config.to_json())})
+    row = {k: v for k, v in result.items() if k not in ("model",)}
+    if args.json:
+        print(json.dumps(row))
+        return 0
+    task = config.make_task()
+    for r in result["history"]:
+        print(f"epoch {r['epoch']:>3}  train loss {r['train_loss']:.4g}  val loss "
+              f"{r['val_loss']:.4g}  val {task.metric_name} {r['val_metric']:.4g}  "
+              f"({r['seconds']:.1f} s)")
+    print(f"\n{task.describe()}")
+    print(f"{config.cell}, H = {config.hidden_size}, {result['params']} parameters: test "
+          f"{result['metric_name']} {result['metric']:.4g} (memoryless baseline "
+          f"{result['baseline']:.4g}): {'solved' if result['solved'] else 'not solved'}")
+    print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
+    return 0
+
+
+def _compare(args) -> int:
+    """Train every cell at every length with several seeds; print the RNN-vs-LSTM table."""
+    base = _run_config(args)
+    with RunStore(args.db) as store:
+        study = new_study_id()
+        _say(args, f"Study {study}: {len(args.cells) * len(args.lengths) * args.seeds} runs, "
+                   f"each recorded in {args.db} as it finishes.")
+        rows = compare(base, args.cells, args.lengths, range(args.seeds), store=store,
+                       study=study, progress=True)
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ROW_KEYS} for r in rows]))
+    else:
+        print(format_table(rows, base.make_task().describe()))
+    if not args.no_plot:
+        path = plot_compare(rows, os.path.join(args.out, f"compare-{args.task}.png"))
+        _say(args, f"\nPicture: {path}")
+    _say(args, f"Runs: rnnlab runs --db {args.db} --study {study}")
+    return 0
+
+
+def _demo(args) -> int:
+    """The worked example, gradient flow RNN vs LSTM, and a small compare (a few minutes)."""
+    run_demo(out=args.out, db=args.db, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnlab",
@@ -139,6 +332,62 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true",
                    help="print one JSON object, full precision, and nothing else")
     e.set_defaults(run=_explain)
+    r = sub.add_parser("runs", help="list the recorded runs (the SQLite run store)",
+                       description=_runs.__doc__)
+    r.add_argument("--db", default=DEFAULT_PATH, help=f"the store (default {DEFAULT_PATH})")
+    r.add_argument("--status", choices=STATUSES)
+    r.add_argument("--study", help="only the runs of this study id")
+    r.add_argument("--task", help="only the runs of this task")
+    r.add_argument("--cell", help="only the runs of this cell (rnn, lstm, gru)")
+    r.add_argument("--kind", help="only the runs of this kind (train, compare, ...)")
+    r.add_argument("--limit", type=int, help="at most this many, the newest")
+    r.add_argument("--json", action="store_true",
+                   help="print one JSON list of the runs and nothing else")
+    r.set_defaults(run=_runs)
+    f = sub.add_parser("gradflow", help="measure gradient flow through time (the seeds' chart)",
+                       description=_gradflow.__doc__)
+    f.add_argument("--cell", type=_cells, default=("rnn", "lstm", "gru"),
+                   help="comma-separated: rnn, lstm, gru (default all)")
+    f.add_argument("--length", type=_positive_int, default=100, help="T (default 100)")
+    f.add_argument("--task", choices=sorted(TASKS), default="adding",
+                   help="whose inputs and loss (default adding)")
+    f.add_argument("--hidden", type=_positive_int, default=64)
+    f.add_argument("--batch", type=_positive_int, default=32)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"), default="tanh")
+    f.add_argument("--lambda1", type=_positive_float,
+                   help="rescale the RNN's W_hh to this largest singular value")
+    f.add_argument("--forget-bias", type=_finite_float, default=1.0,
+                   help="LSTM: added to the forget gate's bias at init (default 1)")
+    f.add_argument("--every", type=_positive_int, default=10, help="chart every k-th step")
+    f.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
+    f.add_argument("--no-plot", action="store_true", help="no PNG files")
+    f.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    f.set_defaults(run=_gradflow)
+    t = sub.add_parser("train", help="train one model on a task and record the run",
+                       description=_train.__doc__)
+    t.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    t.add_argument("--length", type=_positive_int, default=50, help="the task's length")
+    t.add_argument("--seed", type=int, default=0)
+    _add_training_options(t)
+    t.add_argument("--save", default="rnnlab-model.safetensors", help="where the weights go")
+    t.add_argument("--checkpoint-dir", help="write a checkpoint after every epoch")
+    t.set_defaults(run=_train)
+    c = sub.add_parser("compare", help="RNN vs LSTM vs GRU over lengths and seeds, measured",
+                       description=_compare.__doc__)
+    c.add_argument("--cells", type=_cells, default=("rnn", "lstm", "gru"))
+    c.add_argument("--lengths", type=_int_list, default=(10, 20, 50, 100, 200))
+    c.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 (default 3)")
+    c.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
+    c.add_argument("--no-plot", action="store_true", help="no PNG file")
+    _add_training_options(c, task="language")
+    c.set_defaults(run=_compare)
+    d = sub.add_parser("demo", help="the tour: worked example, gradient flow, RNN vs LSTM",
+                       description=_demo.__doc__)
+    d.add_argument("--out", default="rnnlab-out", help="folder for the PNGs (rnnlab-out)")
+    d.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(run=_demo)
     return parser
 
 

@@ -328,11 +328,32 @@ class LSTM(_Recurrent):
 
     The state is the pair (h, c). The parameters are those of :class:`RNN`;
     ``nonlinearity`` is accepted for a uniform signature and must be "tanh".
+
+    forget_bias : float, keyword-only
+        Added to the forget gate's block of ``bias_ih`` after initialization (default 0, as
+        PyTorch; Keras adds 1). A forget gate that starts open, sigmoid(1) = 0.73 rather than
+        0.5, lets c_t and its gradient survive longer from the first update on (Gers et al.
+        2000; Jozefowicz et al. 2015).
     """
 
     cell = lstm
     num_gates = 4
     state_names = ("h", "c")
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 bidirectional=False, *, forget_bias=0.0, **kwargs):
+        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or \
+                not np.isfinite(forget_bias):
+            raise TypeError(f"forget_bias must be a finite number, got {forget_bias!r}")
+        if forget_bias and not bias:
+            raise ValueError(f"forget_bias must be 0 when bias=False, got {forget_bias!r}")
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity, bias, bidirectional,
+                         **kwargs)
+        self.forget_bias = float(forget_bias)
+        f = lstm.GATES.index("f")
+        for name, value in self._params.items():
+            if name.startswith("bias_ih"):
+                value[f * hidden_size:(f + 1) * hidden_size] += forget_bias
 
 
 class GRU(_Recurrent):

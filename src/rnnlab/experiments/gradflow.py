@@ -1,0 +1,125 @@
+"""The seeds' "Gradient Magnitude Across Time Steps" chart, measured.
+
+For each cell, one model on a task's data: ||dL/dh_t|| at every step from the real backward
+pass (the loss at the last step only, so everything that reaches step t has come back
+T - t steps), ||dh_T/dh_t|| against the gap, the Pascanu bound for vanilla RNNs, and gate
+saturation. In float64, so that what vanishes is measured rather than flushed to zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnlab import diagnostics
+from rnnlab.experiments.runner import build_model
+from rnnlab.tasks import make_task
+
+BAR_WIDTH = 24
+FLOOR = 1e-12  # the shortest bar: gradients below this fraction of the last step's
+
+
+def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 32,
+                  seed: int = 0, task: str = "adding", nonlinearity: str = "tanh",
+                  lambda_1: float | None = None, models: dict | None = None,
+                  forget_bias: float = 1.0) -> list:
+    """Measure gradient flow for each cell on ``batch`` sequences of ``task`` at ``length``.
+
+    Parameters
+    ----------
+    cells : sequence of str
+        rnn, lstm, gru.
+    models : dict, optional
+        {cell: trained model} to measure instead of freshly initialized ones (their weights
+        are copied into a float64 twin).
+    lambda_1 : float, optional
+        For rnn: rescale W_hh to this largest singular value first.
+
+    Returns
+    -------
+    list of dict
+        Per cell: cell, label, t (1..T), dh (||dL/dh_t|| / ||dL/dh_T||), dc (LSTM, the same
+        scale), gaps, jacobian (||dh_T/dh_t||), jacobian_c (LSTM), bound (PascanuBound or
+        None), gates ({gate: saturation rate}).
+    """
+    the_task = make_task(task, length)
+    data = the_task.generate(batch, np.random.default_rng([seed, 7]))
+    out = []
+    for cell in cells:
+        model = build_model(the_task, cell, hidden_size, nonlinearity=nonlinearity,
+                            forget_bias=forget_bias, seed=seed, dtype="float64")
+        if models is not None and cell in models:
+            model.load_state_dict(models[cell].state_dict())
+        layer = model[0]
+        if lambda_1 is not None and cell == "rnn":
+            diagnostics.scale_recurrent_weights(layer, lambda_1)
+        (flow,) = diagnostics.state_gradients(model, data.x, data.y, the_task.loss, data.lengths)
+        jac = diagnostics.jacobian_norms(layer, data.x[:8])
+        scale = flow.h[-1]
+        bound = diagnostics.pascanu_bounds(layer)[0]
+        gates = {g.gate: g.saturated_overall
+                 for g in diagnostics.gate_activity(model, data.x, data.lengths)}
+        label = f"rnn ({nonlinearity})" if cell == "rnn" else cell
+        out.append({
+            "cell": cell, "label": label, "t": np.arange(1, flow.h.size + 1),
+            "dh": flow.h / scale, "dc": None if flow.c is None else flow.c / scale,
+            "gaps": jac.gaps, "jacobian": jac.h, "jacobian_c": jac.c,
+            "bound": bound if bound.gamma is not None else None, "gates": gates,
+            "lambda_1": bound.lambda_1})
+    return out
+
+
+def _bar(value: float) -> str:
+    """A bar whose length is log-scaled: full at 1, empty at FLOOR and below."""
+    if not value > FLOOR:
+        return ""
+    frac = min(1.0, 1.0 - math.log10(value) / math.log10(FLOOR))
+    return "\u2588" * max(1, round(frac * BAR_WIDTH))
+
+
+def bar_chart(results: list, every: int = 10) -> str:
+    """The terminal chart: one column per cell, rows t = T, T - every, ..., 1."""
+    steps = results[0]["dh"].size
+    rows = sorted(set(range(steps, 0, -every)) | {1}, reverse=True)
+    width = BAR_WIDTH + 10
+    lines = ["".join(["t".ljust(7)] + [r["label"].ljust(width) for r in results])]
+    for t in rows:
+        cells = []
+        for r in results:
+            value = r["dh"][t - 1]
+            cells.append(f"{_bar(value):<{BAR_WIDTH}} {value:<8.1e}".ljust(width))
+        lines.append(f"t={t:<5}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def summary_lines(results: list) -> list:
+    """Per cell: the gradient left at t = 1, ||dh_T/dh_0||, the Pascanu verdict, gates."""
+    lines = []
+    for r in results:
+        line = (f"{r['label']:<12} dL/dh_1 / dL/dh_T = {r['dh'][0]:.1e}   "
+                f"||dh_T/dh_0|| = {r['jacobian'][-1]:.1e}   lambda_1(W_hh) = {r['lambda_1']:.3f}")
+        bound = r["bound"]
+        if bound is not None:
+            verdict = ("vanishing guaranteed" if bound.vanishing_guaranteed
+                       else "exploding possible" if bound.exploding_possible else "on the line")
+            line += f"  (gamma {bound.gamma:g}: {verdict}, bound {bound.rate:.3f}^(T-t))"
+        if r["gates"]:
+            line += "   saturated gates: " + ", ".join(
+                f"{g} {v:.0%}" for g, v in r["gates"].items())
+        lines.append(line)
+    return lines
+
+
+def gradflow_json(result: dict) -> dict:
+    """One cell's measurements as plain JSON values."""
+    bound = result["bound"]
+    return {
+        "cell": result["cell"], "label": result["label"],
+        "dh": result["dh"].tolist(), "dc": None if result["dc"] is None else result["dc"].tolist(),
+        "gaps": result["gaps"].tolist(), "jacobian": result["jacobian"].tolist(),
+        "jacobian_c": None if result["jacobian_c"] is None else result["jacobian_c"].tolist(),
+        "lambda_1": result["lambda_1"], "gates": result["gates"],
+        "bound": None if bound is None else {"gamma": bound.gamma, "rate": bound.rate,
+                                             "vanishing_guaranteed": bound.vanishing_guaranteed,
+                                             "exploding_possible": bound.exploding_possible}}

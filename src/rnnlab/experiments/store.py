@@ -1,0 +1,613 @@
+"""The run store: every training run and its epochs, in one SQLite file.
+
+A study's workers (several processes) write to the same file at once: the database runs in
+WAL mode (readers never block the writer) with a busy timeout (writers wait their turn), and
+every write is its own transaction, committed at once, so a study that is killed half way
+keeps every run and epoch it had written.
+
+Tables
+------
+runs
+    id, study (groups the runs of one ``compare``; may be NULL), kind ("train", "compare",
+    ...), task, cell, seed, config (JSON), code_version, status ("running", "finished",
+    "failed", "interrupted"), started and ended (UTC ISO-8601), metrics (JSON: the final
+    metrics), error (text).
+epochs
+    run_id, epoch, metrics (JSON), time (UTC ISO-8601); one row per (run_id, epoch).
+
+JSON
+----
+Configurations and metrics are stored as strict JSON. NumPy scalars become Python numbers,
+NumPy arrays and tuples become lists, dataclasses become dicts, paths become strings, and
+the non-finite floats NaN, +inf and -inf become the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"`` (they stay strings when read back), so that a diverged run's loss is kept and
+every record stays valid JSON for other tools.
+
+Examples
+--------
+>>> with RunStore("runs.db") as store:
+...     with store.record(config, task="adding", cell="lstm", seed=0) as run:
+...         trainer = Trainer(model, loss, optimizer, callbacks=[run.callback])
+...         history = trainer.fit(train, val)
+...         run.finish({"val_loss": history[-1]["val_loss"]})
+...     store.runs(status="finished", task="adding")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import functools
+import json
+import math
+import os
+import secrets
+import sqlite3
+import subprocess
+import time
+
+import numpy as np
+
+import rnnlab
+
+DEFAULT_PATH = "rnnlab-runs.db"
+SCHEMA_VERSION = 1  # PRAGMA user_version of the files this code writes
+APPLICATION_ID = 0x726E6E6C  # PRAGMA application_id: "rnnl", marks a file as an rnnlab store
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction to end
+STATUSES = ("running", "finished", "failed", "interrupted")
+END_STATUSES = ("finished", "failed", "interrupted")
+RUN_COLUMNS = ("id", "study", "kind", "task", "cell", "seed", "status", "started", "ended",
+               "code_version", "config", "metrics", "error")
+NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}  # NaN is handled apart
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    study TEXT,
+    kind TEXT NOT NULL,
+    task TEXT,
+    cell TEXT,
+    seed INTEGER,
+    config TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+    started TEXT NOT NULL,
+    ended TEXT,
+    metrics TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
+"""
+
+
+# -- values --------------------------------------------------------------------------------
+def utc_now() -> str:
+    """The current UTC time in ISO-8601, to the millisecond: ``2025-01-31T12:00:00.123+00:00``."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_study_id() -> str:
+    """A unique id for a study, sortable by creation time: ``20250131T120000.123Z-3fa9c1``.
+
+    The UTC time to the millisecond, then 24 random bits against collisions between
+    processes that start a study in the same millisecond.
+    """
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+def _plain(value, name: str):
+    """``value`` made of dicts, lists, str, int, float (finite), bool and None only."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else NON_FINITE[value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {_key(k, name): _plain(v, f"{name}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{name} must hold only JSON values (numbers, strings, lists, dicts), "
+                    f"got {type(value).__name__} {value!r}")
+
+
+def _key(key, name: str) -> str:
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise TypeError(f"{name} must have string keys, got {type(key).__name__} {key!r}")
+    return str(key)
+
+
+def to_json(value: dict, name: str) -> str:
+    """Encode the dict ``value`` as strict JSON (see the module's notes on NaN and NumPy)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict, got {type(value).__name__} {value!r}")
+    return json.dumps(_plain(value, name), allow_nan=False)
+
+
+def _from_json(text):
+    return None if text is None else json.loads(text)
+
+
+# -- code version --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``rnnlab.__version__``, plus ``+g<commit>`` when rnnlab runs from a git checkout.
+
+    The commit comes from ``git rev-parse --short HEAD``, asked only when the package sits at
+    ``src/rnnlab`` of a repository holding a ``pyproject.toml`` (so not when an installed
+    rnnlab happens to live inside someone else's repository); any failure (no git, a
+    timeout, not a checkout) leaves the bare version.
+    """
+    package = os.path.dirname(os.path.abspath(rnnlab.__file__))
+    root = os.path.dirname(os.path.dirname(package))
+    if not (os.path.basename(os.path.dirname(package)) == "src"
+            and os.path.isdir(os.path.join(root, ".git"))
+            and os.path.isfile(os.path.join(root, "pyproject.toml"))):
+        return rnnlab.__version__
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=2.0, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return rnnlab.__version__
+    commit = done.stdout.strip()
+    if done.returncode != 0 or not commit.isalnum():
+        return rnnlab.__version__
+    return f"{rnnlab.__version__}+g{commit}"
+
+
+# -- argument checks -----------------------------------------------------------------------
+def _optional_text(value, name: str):
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _integer(value, name: str, minimum=None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def _choice(value, name: str, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _store_path(path) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike naming a SQLite file, "
+                        f"got {type(path).__name__} {path!r}")
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        raise TypeError(f"path must be a str or os.PathLike of str, got bytes {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"path must name an rnnlab run store (a SQLite file), "
+                         f"got the directory {path!r}")
+    return path
+
+
+# -- the store -----------------------------------------------------------------------------
+class RunStore:
+    """The runs of rnnlab experiments and their epochs, in one SQLite file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The database file, relative to the current directory unless absolute; created with
+        its schema when missing. A directory, or a file that is not an rnnlab store, is
+        refused with ``ValueError``.
+    timeout : float
+        Seconds a write waits for another process's transaction before it gives up.
+
+    Notes
+    -----
+    Open one store per process (and per thread): SQLite connections are not shared. Every
+    method that writes commits before it returns.
+    """
+
+    def __init__(self, path=DEFAULT_PATH, timeout: float = BUSY_TIMEOUT):
+        self.path = _store_path(path)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self.timeout = float(timeout)
+        self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- opening -----------------------------------------------------------------------
+    def _open(self) -> None:
+        """Check the file is an rnnlab store (or empty), switch to WAL, create the schema."""
+        empty = self._check_identity() == "empty"
+        self._use_wal()
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        if empty:
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create the tables, unless another process has just done so (checked under lock)."""
+        self._conn.execute("BEGIN IMMEDIATE")  # one process creates the schema, others wait
+        try:
+            if self._check_identity() == "empty":
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _check_identity(self) -> str:
+        """"store" for an rnnlab store, "empty" for an empty database; raise otherwise."""
+        try:
+            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.OperationalError:  # e.g. locked: not a verdict on the file
+            raise
+        except sqlite3.DatabaseError as err:
+            raise ValueError(f"path must name an rnnlab run store (a SQLite file), got "
+                             f"{self.path!r}, which is not a SQLite database ({err})") from None
+        if app_id == APPLICATION_ID:
+            if version > SCHEMA_VERSION:
+                raise ValueError(f"path {self.path!r} is an rnnlab run store of schema version "
+                                 f"{version}, newer than this rnnlab's {SCHEMA_VERSION}: "
+                                 f"upgrade rnnlab to read it")
+            return "store"
+        if app_id == 0 and tables == 0:
+            return "empty"
+        raise ValueError(f"path must name an rnnlab run store, got {self.path!r}, a SQLite "
+                         f"database of another application (application_id {app_id}, "
+                         f"{tables} schema objects)")
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL journal mode (persistent), waiting out other processes.
+
+        Changing the journal mode does not always wait on SQLite's busy handler, so a
+        "database is locked" is retried here until ``timeout``.
+        """
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+                continue
+            if mode.lower() != "wal":
+                raise ValueError(f"path {self.path!r} cannot use WAL journal mode "
+                                 f"(SQLite kept {mode!r}); is it on a network file system?")
+            return
+
+    def close(self) -> None:
+        """Close the connection; everything written is already committed."""
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunStore({self.path!r})"
+
+    new_study_id = staticmethod(new_study_id)
+
+    # -- writing -----------------------------------------------------------------------
+    def start_run(self, config: dict, *, seed=None, study=None, kind: str = "train",
+                  task=None, cell=None) -> int:
+        """Record a new run, status "running"; return its id.
+
+        Parameters
+        ----------
+        config : dict
+            Everything that defines the run (stored as JSON).
+        seed : int, optional
+        study : str, optional
+            Groups the runs of one study (``new_study_id()``).
+        kind : str
+            What the run is: "train", "compare", ...
+        task, cell : str, optional
+            The task's and the recurrent cell's names, for filtering.
+        """
+        config_json = to_json(config, "config")
+        seed = None if seed is None else _integer(seed, "seed")
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"kind must be a non-empty str, got {type(kind).__name__} {kind!r}")
+        for name, value in (("study", study), ("task", task), ("cell", cell)):
+            _optional_text(value, name)
+        cursor = self._conn.execute(
+            "INSERT INTO runs (study, kind, task, cell, seed, config, code_version, status,"
+            " started) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+            (study, kind, task, cell, seed, config_json, code_version(), utc_now()))
+        return int(cursor.lastrowid)
+
+    def log_epoch(self, run_id: int, epoch: int, metrics: dict) -> None:
+        """Record the metrics of one epoch; logging an epoch again replaces it.
+
+        Parameters
+        ----------
+        run_id : int
+        epoch : int
+            >= 0 (the Trainer counts from 1; 0 may hold a measurement before training).
+        metrics : dict
+            May hold an "epoch" entry, if it equals ``epoch`` (a Trainer record does).
+        """
+        run_id = self._known_run(run_id)
+        epoch = _integer(epoch, "epoch", minimum=0)
+        if isinstance(metrics, dict) and "epoch" in metrics:
+            if metrics["epoch"] != epoch:
+                raise ValueError(f"metrics['epoch'] must equal epoch = {epoch}, "
+                                 f"got {metrics['epoch']!r}")
+            metrics = {k: v for k, v in metrics.items() if k != "epoch"}
+        metrics_json = to_json(metrics, "metrics")
+        self._conn.execute(
+            "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, time) VALUES (?, ?, ?, ?)",
+            (run_id, epoch, metrics_json, utc_now()))
+
+    def finish_run(self, run_id: int, metrics: dict | None, status: str = "finished",
+                   error: str | None = None) -> None:
+        """End a running run: its final metrics, its end status and time, and any error.
+
+        Parameters
+        ----------
+        run_id : int
+            A run whose status is still "running".
+        metrics : dict or None
+            The final metrics (None: none, e.g. for a run that failed).
+        status : {"finished", "failed", "interrupted"}
+        error : str, optional
+            What went wrong.
+        """
+        run_id = self._known_run(run_id)
+        metrics_json = None if metrics is None else to_json(metrics, "metrics")
+        _choice(status, "status", END_STATUSES)
+        _optional_text(error, "error")
+        cursor = self._conn.execute(
+            "UPDATE runs SET status = ?, ended = ?, metrics = ?, error = ?"
+            " WHERE id = ? AND status = 'running'",
+            (status, utc_now(), metrics_json, error, run_id))
+        if cursor.rowcount == 0:
+            current = self._conn.execute("SELECT status FROM runs WHERE id = ?",
+                                         (run_id,)).fetchone()[0]
+            raise ValueError(f"run_id must name a running run, got {run_id}, "
+                             f"which is already {current!r}")
+
+    @contextlib.contextmanager
+    def record(self, config: dict, **fields):
+        """Record a run around a block of code.
+
+        Starts a run (``fields`` as for ``start_run``) and yields a ``Recording``. Leaving
+        the block normally finishes the run, with the metrics given to ``.finish()`` (or
+        none). An exception marks it "failed" with the error text, a KeyboardInterrupt (or
+        SystemExit) "interrupted", and propagates; a run already finished stays so.
+
+        Examples
+        --------
+        >>> with store.record(config, task="copy", cell="gru", seed=3) as run:
+        ...     run.log_epoch(1, {"loss": 0.7})
+        ...     run.finish({"accuracy": 0.98})
+        """
+        recording = Recording(self, self.start_run(config, **fields))
+        try:
+            yield recording
+        except (KeyboardInterrupt, SystemExit) as err:
+            if not recording.finished:
+                self.finish_run(recording.id, None, "interrupted", _describe(err))
+            raise
+        except BaseException as err:
+            if not recording.finished:
+                self.finish_run(recording.id, None, "failed", _describe(err))
+            raise
+        if not recording.finished:
+            recording.finish(None)
+
+    # -- reading -----------------------------------------------------------------------
+    def runs(self, *, status=None, study=None, task=None, cell=None, kind=None,
+             limit=None) -> list:
+        """The runs that match every filter given, newest first.
+
+        Parameters
+        ----------
+        status : {"running", "finished", "failed", "interrupted"}, optional
+        study, task, cell, kind : str, optional
+        limit : int, optional
+            At most this many runs (the newest).
+
+        Returns
+        -------
+        list of dict
+            Each with id, study, kind, task, cell, seed, status, started, ended,
+            code_version, config (a dict), metrics (a dict or None) and error.
+        """
+        if status is not None:
+            _choice(status, "status", STATUSES)
+        filters = {"status": status, "study": study, "task": task, "cell": cell, "kind": kind}
+        for name in ("study", "task", "cell", "kind"):
+            _optional_text(filters[name], name)
+        where = [(f"{name} = ?", value) for name, value in filters.items() if value is not None]
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(clause for clause, _ in where)
+        sql += " ORDER BY started DESC, id DESC"
+        params = [value for _, value in where]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(_integer(limit, "limit", minimum=1))
+        return [_run_dict(row) for row in self._conn.execute(sql, params)]
+
+    def get(self, run_id: int) -> dict:
+        """One run, as ``runs()`` returns it."""
+        row = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?",
+                                 (_integer(run_id, "run_id"),)).fetchone()
+        if row is None:
+            raise ValueError(self._unknown(run_id))
+        return _run_dict(row)
+
+    def epochs(self, run_id: int) -> list:
+        """The epochs of a run in order, each ``{"epoch": e, **metrics}``."""
+        run_id = self._known_run(run_id)
+        rows = self._conn.execute("SELECT epoch, metrics FROM epochs WHERE run_id = ?"
+                                  " ORDER BY epoch", (run_id,))
+        return [{"epoch": epoch, **json.loads(metrics)} for epoch, metrics in rows]
+
+    def _known_run(self, run_id) -> int:
+        run_id = _integer(run_id, "run_id")
+        if self._conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise ValueError(self._unknown(run_id))
+        return run_id
+
+    def _unknown(self, run_id) -> str:
+        return f"run_id must name a run of the store {self.path!r}, got {run_id} (no such run)"
+
+
+class Recording:
+    """A run being recorded (see ``RunStore.record``).
+
+    Attributes
+    ----------
+    id : int
+        The run's id.
+    finished : bool
+        Whether ``finish`` was called.
+    callback : callable
+        A Trainer callback that logs every epoch of this run (``epoch_callback``).
+    """
+
+    def __init__(self, store: RunStore, run_id: int):
+        self.store, self.id, self.finished = store, run_id, False
+        self.callback = epoch_callback(store, run_id)
+
+    def log_epoch(self, epoch: int, metrics: dict) -> None:
+        """Record one epoch's metrics (``RunStore.log_epoch``)."""
+        self.store.log_epoch(self.id, epoch, metrics)
+
+    def finish(self, metrics: dict | None) -> None:
+        """End the run as "finished" with its final metrics."""
+        self.store.finish_run(self.id, metrics)
+        self.finished = True
+
+
+def epoch_callback(store: RunStore, run_id: int):
+    """A Trainer callback that logs each epoch's record into ``store`` under ``run_id``.
+
+    Returns
+    -------
+    callable
+        ``callback(trainer, record)``: stores ``record`` (a Trainer epoch record, with its
+        "epoch") as that epoch's metrics.
+    """
+    if not isinstance(store, RunStore):
+        raise TypeError(f"store must be a RunStore, got {type(store).__name__}")
+    run_id = store._known_run(run_id)
+
+    def callback(trainer, record: dict) -> None:
+        store.log_epoch(run_id, record["epoch"], record)
+
+    return callback
+
+
+def _run_dict(row) -> dict:
+    run = dict(zip(RUN_COLUMNS, row))
+    run["config"] = _from_json(run["config"])
+    run["metrics"] = _from_json(run["metrics"])
+    return run
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+# -- a readable table ----------------------------------------------------------------------
+TABLE_COLUMNS = ("id", "study", "kind", "task", "cell", "seed", "status", "started (UTC)",
+                 "duration", "final metrics")
+RIGHT_ALIGNED = ("id", "seed", "duration")
+SHOWN_METRICS = 3  # final metrics shown per run
+MAIN_METRICS = ("metric", "val_metric", "val_loss", "test_loss", "loss", "train_loss", "solved")
+
+
+def format_runs(runs: list) -> str:
+    """``runs`` (as ``RunStore.runs`` returns them) as a text table, one line each.
+
+    The last column shows up to ``SHOWN_METRICS`` final metrics as ``name=value`` (4
+    significant digits): first those named in ``MAIN_METRICS``, in that order ("metric" under
+    the run's "metric_name" when it has one), then the other numbers in recorded order.
+    """
+    rows = [_table_row(run) for run in runs]
+    widths = [max([len(title)] + [len(row[i]) for row in rows])
+              for i, title in enumerate(TABLE_COLUMNS)]
+
+    def line(cells) -> str:
+        parts = [cell.rjust(width) if title in RIGHT_ALIGNED else cell.ljust(width)
+                 for cell, width, title in zip(cells, widths, TABLE_COLUMNS)]
+        return "  ".join(parts).rstrip()
+
+    header = line(TABLE_COLUMNS)
+    return "\n".join([header, "-" * len(header)] + [line(row) for row in rows])
+
+
+def _table_row(run: dict) -> list:
+    started = run["started"][:19].replace("T", " ")
+    return [str(run["id"]), _text(run["study"]), run["kind"], _text(run["task"]),
+            _text(run["cell"]), _text(run["seed"]), run["status"], started,
+            _duration(run["started"], run["ended"]), _metrics_text(run["metrics"])]
+
+
+def _text(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def _duration(started: str, ended) -> str:
+    """``ended - started`` as 12.3s, 4m05s or 2h07m; "-" while running."""
+    if ended is None:
+        return "-"
+    seconds = (datetime.datetime.fromisoformat(ended)
+               - datetime.datetime.fromisoformat(started)).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m{int(seconds % 60):02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _metrics_text(metrics) -> str:
+    if not metrics:
+        return "-"
+    numbers = [k for k, v in metrics.items() if isinstance(v, (int, float))
+               and k not in TABLE_COLUMNS]  # not the seed again
+    keys = [k for k in MAIN_METRICS if k in metrics] + [k for k in numbers
+                                                        if k not in MAIN_METRICS]
+    parts = []
+    for key in keys[:SHOWN_METRICS]:
+        value = metrics[key]
+        name = metrics.get("metric_name", key) if key == "metric" else key
+        parts.append(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}")
+    return " ".join(parts) if parts else "-"
