@@ -23,6 +23,7 @@ from rnnlab.io import save_weights
 from rnnlab.layers import GRU, LSTM, RNN
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS
+from rnnlab.training import TrainingDiverged
 
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
          "gru": (GRU, ("tanh",))}
@@ -190,6 +191,8 @@ def _add_training_options(p, task="adding", length=50, epochs=10) -> None:
                    help="the vanilla RNN's f (default tanh)")
     p.add_argument("--forget-bias", type=_finite_float, default=1.0,
                    help="LSTM: added to the forget gate's bias at init (default 1, as Keras)")
+    p.add_argument("--lambda1", type=_positive_float,
+                   help="rnn: rescale W_hh to this largest singular value at init")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--lr", type=_positive_float, default=1e-2, help="learning rate (1e-2)")
     p.add_argument("--epochs", type=_positive_int, default=epochs,
@@ -210,7 +213,8 @@ def _run_config(args, **fields) -> RunConfig:
     try:
         return RunConfig(task=args.task, hidden_size=args.hidden, num_layers=args.layers,
                          nonlinearity=args.nonlinearity, forget_bias=args.forget_bias,
-                         optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                         lambda_1=args.lambda1, optimizer=args.optimizer, lr=args.lr,
+                         epochs=args.epochs,
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
                          stop_when_solved=not args.keep_going, **fields)
@@ -251,8 +255,13 @@ def _train(args) -> int:
     """Train one model on a task, record the run and save its weights."""
     config = _run_config(args, cell=args.cell, length=args.length, seed=args.seed)
     with RunStore(args.db) as store:
-        result = run_task(config, store=store, kind="train", progress=not args.json,
-                          checkpoint_dir=args.checkpoint_dir)
+        try:
+            result = run_task(config, store=store, kind="train", progress=not args.json,
+                              checkpoint_dir=args.checkpoint_dir)
+        except TrainingDiverged as err:
+            _say(args, f"rnnlab train: diverged: {err}")
+            _say(args, f"The run is recorded as failed in {args.db}.")
+            return 1
     save_weights(args.save, result["model"].state_dict(), {"config": json.dumps(
         config.to_json())})
     row = {k: v for k, v in result.items() if k not in ("model",)}

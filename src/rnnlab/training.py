@@ -274,7 +274,8 @@ class Trainer:
     def _update(self, value: float, where: str) -> float:
         """Clip and step, unless the loss or gradient is not finite; return the grad norm."""
         grads = self.model.gradients()
-        norm = clip_grad_norm_(grads, self.config.clip_norm or math.inf)
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite norm is caught below
+            norm = clip_grad_norm_(grads, self.config.clip_norm or math.inf)
         if not (math.isfinite(value) and math.isfinite(norm)):
             self._diverged(f"{where}: the loss is {value} and the gradient norm {norm}")
         if self.config.clip_value is not None:

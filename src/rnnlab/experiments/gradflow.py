@@ -90,7 +90,7 @@ def bar_chart(results: list, every: int = 10) -> str:
             value = r["dh"][t - 1]
             cells.append(f"{_bar(value):<{BAR_WIDTH}} {value:<8.1e}".ljust(width))
         lines.append(f"t={t:<5}" + "".join(cells))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def summary_lines(results: list) -> list:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnlab._checks import one_of, positive_int
+from rnnlab.diagnostics import scale_recurrent_weights
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, Sequential
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS, make_task
@@ -34,6 +35,7 @@ class RunConfig:
     num_layers: int = 1
     nonlinearity: str = "tanh"  # for rnn: tanh, relu or sigmoid
     forget_bias: float = 1.0  # LSTM only: added to the forget gate's bias (Keras' default)
+    lambda_1: float | None = None  # RNN only: W_hh rescaled to this largest singular value
     optimizer: str = "adam"  # a name in rnnlab.optim.OPTIMIZERS
     lr: float = 1e-2
     epochs: int = 10  # at most; fewer when stop_when_solved
@@ -61,6 +63,8 @@ class RunConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        if self.lambda_1 is not None and self.cell != "rnn":
+            raise ValueError(f"lambda_1 applies to cell='rnn' only, got cell={self.cell!r}")
         self.make_task()  # checks length and task_options
 
     def make_task(self):
@@ -74,8 +78,11 @@ class RunConfig:
 
 def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
                 nonlinearity: str = "tanh", forget_bias: float = 1.0, seed: int = 0,
-                dtype: str = "float32") -> Sequential:
-    """cell -> (LastStep, unless the task wants an output per step) -> Linear head."""
+                dtype: str = "float32", lambda_1: float | None = None) -> Sequential:
+    """cell -> (LastStep, unless the task wants an output per step) -> Linear head.
+
+    ``lambda_1`` (rnn only) rescales every W_hh to that largest singular value.
+    """
     rng = np.random.default_rng(seed)
     kwargs = {"dtype": dtype, "seed": rng}
     if cell == "rnn":
@@ -83,6 +90,8 @@ def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int
     if cell == "lstm":
         kwargs["forget_bias"] = forget_bias
     recurrent = CELLS[cell](task.input_size, hidden_size, num_layers, **kwargs)
+    if lambda_1 is not None:
+        scale_recurrent_weights(recurrent, lambda_1)
     head = Linear(hidden_size, task.output_size, dtype=dtype, seed=rng)
     if task.per_step:
         return Sequential(recurrent, head)
@@ -117,7 +126,8 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
     task = config.make_task()
     model = build_model(task, config.cell, config.hidden_size, config.num_layers,
-                        config.nonlinearity, config.forget_bias, config.seed, config.dtype)
+                        config.nonlinearity, config.forget_bias, config.seed, config.dtype,
+                        config.lambda_1)
     train = task.generate(config.n_train, np.random.default_rng([config.seed, 1]))
     val = task.generate(config.n_val, np.random.default_rng([config.seed, 2]))
     test = task.generate(config.n_test, np.random.default_rng([config.seed, 3]))
