@@ -19,7 +19,7 @@ from rnnlab.experiments.runner import CELLS, RunConfig, run_task
 from rnnlab.experiments.store import DEFAULT_PATH, STATUSES, RunStore, format_runs, new_study_id
 from rnnlab.explain import ACTIVATION_NAMES, format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients
-from rnnlab.io import save_weights
+from rnnlab.io import load_weights, save_weights
 from rnnlab.layers import GRU, LSTM, RNN
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS
@@ -229,8 +229,14 @@ def _say(args, text: str = "") -> None:
 
 def _gradflow(args) -> int:
     """Measure gradient flow through time for each cell and chart it (the seeds' chart)."""
+    weights = None
+    if args.weights is not None:
+        if len(args.cell) != 1:
+            raise SystemExit("rnnlab gradflow: --weights needs exactly one --cell, "
+                             f"got {','.join(args.cell)}")
+        weights = {args.cell[0]: load_weights(args.weights)}
     results = gradient_flow(args.cell, args.length, args.hidden, args.batch, args.seed,
-                            args.task, args.nonlinearity, args.lambda1,
+                            args.task, args.nonlinearity, args.lambda1, weights=weights,
                             forget_bias=args.forget_bias)
     if args.json:
         print(json.dumps([gradflow_json(r) for r in results]))
@@ -368,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rescale the RNN's W_hh to this largest singular value")
     f.add_argument("--forget-bias", type=_finite_float, default=1.0,
                    help="LSTM: added to the forget gate's bias at init (default 1)")
+    f.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
+                                     "cell, with the same --task and --hidden")
     f.add_argument("--every", type=_positive_int, default=10, help="chart every k-th step")
     f.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
     f.add_argument("--no-plot", action="store_true", help="no PNG files")

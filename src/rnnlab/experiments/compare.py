@@ -123,4 +123,4 @@ def format_table(rows: list, task_line: str = "") -> str:
         ratios = ", ".join(f"{cell} {p / params['rnn']:.2f}x" for cell, p in params.items()
                            if cell != "rnn")
         lines.append(f"parameters of the recurrent layer relative to rnn: {ratios}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)

@@ -22,7 +22,7 @@ FLOOR = 1e-12  # the shortest bar: gradients below this fraction of the last ste
 
 def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 32,
                   seed: int = 0, task: str = "adding", nonlinearity: str = "tanh",
-                  lambda_1: float | None = None, models: dict | None = None,
+                  lambda_1: float | None = None, weights: dict | None = None,
                   forget_bias: float = 1.0) -> list:
     """Measure gradient flow for each cell on ``batch`` sequences of ``task`` at ``length``.
 
@@ -30,9 +30,9 @@ def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 
     ----------
     cells : sequence of str
         rnn, lstm, gru.
-    models : dict, optional
-        {cell: trained model} to measure instead of freshly initialized ones (their weights
-        are copied into a float64 twin).
+    weights : dict, optional
+        {cell: state dict} of trained models to measure instead of freshly initialized ones
+        (copied into a float64 twin of the same architecture).
     lambda_1 : float, optional
         For rnn: rescale W_hh to this largest singular value first.
 
@@ -49,8 +49,8 @@ def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 
     for cell in cells:
         model = build_model(the_task, cell, hidden_size, nonlinearity=nonlinearity,
                             forget_bias=forget_bias, seed=seed, dtype="float64")
-        if models is not None and cell in models:
-            model.load_state_dict(models[cell].state_dict())
+        if weights is not None and cell in weights:
+            model.load_state_dict(weights[cell])
         layer = model[0]
         if lambda_1 is not None and cell == "rnn":
             diagnostics.scale_recurrent_weights(layer, lambda_1)
@@ -103,7 +103,9 @@ def summary_lines(results: list) -> list:
         if bound is not None:
             verdict = ("vanishing guaranteed" if bound.vanishing_guaranteed
                        else "exploding possible" if bound.exploding_possible else "on the line")
-            line += f"  (gamma {bound.gamma:g}: {verdict}, bound {bound.rate:.3f}^(T-t))"
+            worst = float(np.max(r["jacobian"][1:] / bound.bound(r["gaps"][1:])))  # gap >= 1
+            line += (f"  (gamma {bound.gamma:g}: {verdict}; bound {bound.rate:.3f}^(T-t), "
+                     f"measured/bound at most {worst:.2g} for T-t >= 1)")
         if r["gates"]:
             line += "   saturated gates: " + ", ".join(
                 f"{g} {v:.0%}" for g, v in r["gates"].items())
