@@ -50,3 +50,14 @@ def rel_err(a, b) -> float:
 def parts(state):
     """A state (array or pair) as a list of arrays."""
     return list(state) if isinstance(state, tuple) else [state]
+
+
+def numerical_grad(loss_of, z, eps=1e-6):
+    """Central differences of the scalar ``loss_of(z)`` with respect to every element of z."""
+    grad = np.zeros_like(z)
+    for index in np.ndindex(z.shape):
+        plus, minus = z.copy(), z.copy()
+        plus[index] += eps
+        minus[index] -= eps
+        grad[index] = (loss_of(plus) - loss_of(minus)) / (2.0 * eps)
+    return grad

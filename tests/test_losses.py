@@ -9,7 +9,7 @@ to the selected elements only (boolean indexing), so a mean is over the valid el
 import numpy as np
 import pytest
 
-from helpers import rel_err
+from helpers import numerical_grad, rel_err
 from rnnlab import bce_with_logits, cross_entropy, mse_loss
 
 LOSSES = {"mse": mse_loss, "bce": bce_with_logits, "ce": cross_entropy}
@@ -59,17 +59,6 @@ def torch_reference(torch, name, z, y, mask, reduction):
         loss = F.cross_entropy(zt.reshape(-1, classes), yt.reshape(-1), reduction=reduction)
     loss.backward()
     return loss.item(), zt.grad.numpy()
-
-
-def numerical_grad(loss_of, z, eps=1e-6):
-    """Central differences of the scalar ``loss_of(z)`` with respect to every element of z."""
-    grad = np.zeros_like(z)
-    for index in np.ndindex(z.shape):
-        plus, minus = z.copy(), z.copy()
-        plus[index] += eps
-        minus[index] -= eps
-        grad[index] = (loss_of(plus) - loss_of(minus)) / (2.0 * eps)
-    return grad
 
 
 # -- tier 2: agreement with PyTorch ------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rnnlab
+from helpers import numerical_grad
 from rnnlab.optim import Adam
 from rnnlab.tasks import TASKS, AddingTask, CopyTask, LanguageTask, make_task
 from rnnlab.tasks.language import FILLER, FRAME, PAIRS
@@ -28,16 +29,6 @@ def oracle(task, x):
     first_country = task.vocabulary.index(task.countries[0])
     label = x[:, 4].argmax(axis=-1) - first_country  # the token after "i grew up in"
     return 10.0 * np.eye(task.output_size)[label]  # (B, P) logits
-
-
-def central_differences(f, p, eps=1e-6):
-    grad = np.zeros_like(p)
-    for k in np.ndindex(p.shape):
-        up, down = p.copy(), p.copy()
-        up[k] += eps
-        down[k] -= eps
-        grad[k] = (f(up) - f(down)) / (2 * eps)
-    return grad
 
 
 # -- seeding, shapes, dtypes ---------------------------------------------------------------
@@ -211,7 +202,7 @@ def test_loss_gradient_matches_finite_differences(name):
         mask = np.ones(shape[:2], dtype=bool)
         mask[1, 5:] = False  # padded steps drop out
     loss, grad = task.loss(prediction, data.y, mask)
-    numeric = central_differences(lambda p: task.loss(p, data.y, mask)[0], prediction)
+    numeric = numerical_grad(lambda p: task.loss(p, data.y, mask)[0], prediction)
     assert grad.dtype == np.float64
     assert np.allclose(grad, numeric, rtol=1e-6, atol=1e-9)
     if task.per_step:
