@@ -299,7 +299,10 @@ def _compare(args) -> int:
     if args.json:
         print(json.dumps([{k: r[k] for k in ROW_KEYS} for r in rows]))
     else:
-        print(format_table(rows, base.make_task().describe()))
+        lengths = ", ".join(str(n) for n in args.lengths)
+        print(format_table(rows, f"{base.make_task().name} task at lengths {lengths}, "
+                                 f"{args.seeds} seed(s), H = {base.hidden_size}, at most "
+                                 f"{base.epochs} epochs of {base.n_train} sequences"))
     if not args.no_plot:
         path = plot_compare(rows, os.path.join(args.out, f"compare-{args.task}.png"))
         _say(args, f"\nPicture: {path}")

@@ -102,6 +102,8 @@ def plot_compare(rows: list, path, title: str = "") -> str:
     baselines = [next(r["baseline"] for r in rows if r["length"] == n) for n in lengths]
     ax.plot(lengths, baselines, color="gray", linestyle="--", label="memoryless baseline")
     ax.set_xscale("log")
+    ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.minorticks_off()
     ax.set_xlabel("length (gap)")
     ax.set_ylabel(rows[0]["metric_name"])
     ax.set_title(title or "Metric against sequence length")
