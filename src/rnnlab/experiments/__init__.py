@@ -1,7 +1,11 @@
-"""Experiments: the run store (SQLite), and the studies that write to it."""
+"""Experiments: one run on a task, comparisons, the gradient-flow chart, plots, the demo,
+and the run store (SQLite) they write to."""
 
+from rnnlab.experiments.compare import compare, format_table, summarize
+from rnnlab.experiments.runner import RunConfig, build_model, run_task
 from rnnlab.experiments.store import (
     RunStore, Recording, epoch_callback, format_runs, new_study_id,
 )
 
-__all__ = ["RunStore", "Recording", "epoch_callback", "format_runs", "new_study_id"]
+__all__ = ["RunStore", "Recording", "epoch_callback", "format_runs", "new_study_id",
+           "RunConfig", "build_model", "run_task", "compare", "format_table", "summarize"]

@@ -40,18 +40,16 @@ def compare(base: RunConfig, cells, lengths, seeds, store=None, study: str | Non
         ``ROW_KEYS`` plus epochs, metric_name, task and (with a store) run_id, in the order
         run: lengths outermost, then cells, then seeds.
     """
-    combos = [(length, cell, seed) for length in lengths for cell in cells for seed in seeds]
-    if not combos:
+    configs = [dataclasses.replace(base, cell=cell, length=int(length), seed=int(seed))
+               for length in lengths for cell in cells for seed in seeds]  # all checked first
+    if not configs:
         raise ValueError("cells, lengths and seeds must each name at least one value")
-    for cell in cells:
-        dataclasses.replace(base, cell=cell)  # checks every name before any training
-    bar = _bar(len(combos)) if progress else None
+    bar = _bar(len(configs)) if progress else None
     rows = []
     try:
-        for length, cell, seed in combos:
+        for config in configs:
             if bar is not None:
-                bar.set_description(f"{cell} length {length} seed {seed}")
-            config = dataclasses.replace(base, cell=cell, length=int(length), seed=int(seed))
+                bar.set_description(f"{config.cell} length {config.length} seed {config.seed}")
             result = run_task(config, store=store, study=study, kind="compare")
             rows.append({k: v for k, v in result.items() if k not in ("history", "model")})
             if bar is not None:

@@ -145,7 +145,7 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         trainer = Trainer(model, task.loss, optimizer, train_config, metric=task.metric,
                           callbacks=callbacks)
         trainer.fit(train, val)
-        metric = _evaluate(model, task, test, config.batch_size)
+        metric = trainer.evaluate(test)["metric"]
         result = {
             "task": task.config(), "cell": config.cell, "length": config.length,
             "seed": config.seed, "metric_name": task.metric_name, "metric": metric,
@@ -167,12 +167,4 @@ def _stop_when_solved(task):
         if task.solved(record["val_metric"]):
             trainer.stop = True
     return callback
-
-
-def _evaluate(model, task, data, batch_size: int) -> float:
-    """The task's metric over ``data``, a mean over sequences."""
-    total = 0.0
-    for x, y, lengths in data.batches(batch_size):
-        total += task.metric(model.forward(x, lengths=lengths), y, lengths) * x.shape[0]
-    return float(total / len(data))
 
