@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rnnlab import datasets
-from rnnlab.datasets import _read_ts, list_ucr_uea, load_ucr_uea
+from rnnlab.datasets import read_ts, list_ucr_uea, load_ucr_uea
 
 
 def load_both_splits(name):
@@ -46,7 +46,7 @@ def test_japanese_vowels_values_and_labels(aeon):
 
 def test_japanese_vowels_first_case_transposed(aeon):
     """The first case's first two steps, read by hand from the file (channel-major there)."""
-    path = os.path.join(datasets._data_folder(), "JapaneseVowels", "JapaneseVowels_TRAIN.ts")
+    path = os.path.join(datasets.data_folder(), "JapaneseVowels", "JapaneseVowels_TRAIN.ts")
     with open(path, encoding="utf-8") as f:
         lines = [ln.strip() for ln in f]
     line = lines[[ln.lower() for ln in lines].index("@data") + 1]  # the first case
@@ -71,7 +71,7 @@ def test_list_ucr_uea(aeon):
     assert names == sorted(names)
     assert {"JapaneseVowels", "BasicMotions", "GunPoint", "ItalyPowerDemand"} <= set(names)
     for name in names:
-        assert os.path.isfile(os.path.join(datasets._data_folder(), name, f"{name}_TRAIN.ts"))
+        assert os.path.isfile(os.path.join(datasets.data_folder(), name, f"{name}_TRAIN.ts"))
     assert "Airline" not in names  # a .csv forecasting set, no .ts
 
 
@@ -85,7 +85,7 @@ def test_list_ucr_uea(aeon):
 def test_same_as_aeons_loader(aeon, name, features, split):
     from aeon.datasets import load_from_ts_file  # (path, replace_missing_vals_with="NaN", ...)
 
-    path = os.path.join(datasets._data_folder(), name, f"{name}_{split.upper()}.ts")
+    path = os.path.join(datasets.data_folder(), name, f"{name}_{split.upper()}.ts")
     theirs_X, theirs_y = load_from_ts_file(path)  # (N, C, T) array or list of (C, T_i)
     ours_X, ours_y = load_ucr_uea(name, split)
     assert len(ours_X) == len(theirs_X) == len(ours_y) == len(theirs_y) > 0
@@ -119,7 +119,7 @@ def write_ts(tmp_path, body, header=HEADER, name="tiny.ts"):
 
 
 def test_parser_reads_cases(tmp_path):
-    X, y = _read_ts(write_ts(tmp_path, "1,2,3:4,5,6:a\n\n# between\n7.5,-8e-1:9,10:b\n"))
+    X, y = read_ts(write_ts(tmp_path, "1,2,3:4,5,6:a\n\n# between\n7.5,-8e-1:9,10:b\n"))
     assert len(X) == 2 and y.tolist() == ["a", "b"] and y.dtype.kind == "U"
     np.testing.assert_array_equal(X[0], [[1, 4], [2, 5], [3, 6]])  # (T, F): transposed
     np.testing.assert_array_equal(X[1], [[7.5, 9], [-0.8, 10]])
@@ -127,7 +127,7 @@ def test_parser_reads_cases(tmp_path):
 
 
 def test_parser_missing_values_are_nan(tmp_path):
-    X, _ = _read_ts(write_ts(tmp_path, "1,?,3:?,5,6:a\n"))
+    X, _ = read_ts(write_ts(tmp_path, "1,?,3:?,5,6:a\n"))
     np.testing.assert_array_equal(np.isnan(X[0]), [[False, True], [True, False],
                                                    [False, False]])
     np.testing.assert_array_equal(X[0][[0, 2]], [[1, np.nan], [3, 6]])
@@ -144,24 +144,24 @@ def test_parser_missing_values_are_nan(tmp_path):
 ])
 def test_parser_errors_name_file_and_line(tmp_path, body, header, message):
     with pytest.raises(ValueError, match=message):
-        _read_ts(write_ts(tmp_path, body, header=header))
+        read_ts(write_ts(tmp_path, body, header=header))
 
 
 def test_parser_refuses_bad_numbers_and_missing_labels(tmp_path):
     with pytest.raises(ValueError, match=r"line 10: expected a number or '\?', got 'x'"):
-        _read_ts(write_ts(tmp_path, "1,x:3,4:a\n"))
+        read_ts(write_ts(tmp_path, "1,x:3,4:a\n"))
     with pytest.raises(ValueError, match=r"line 10: a case needs values and a class label"):
-        _read_ts(write_ts(tmp_path, "1\n"))
+        read_ts(write_ts(tmp_path, "1\n"))
     with pytest.raises(ValueError, match=r"line 2: files without class labels"):
-        _read_ts(write_ts(tmp_path, "1,2\n", header="@classLabel false\n@data\n"))
+        read_ts(write_ts(tmp_path, "1,2\n", header="@classLabel false\n@data\n"))
     with pytest.raises(ValueError, match=r"line 1: expected a header line"):
-        _read_ts(write_ts(tmp_path, "1,2:a\n", header=""))
+        read_ts(write_ts(tmp_path, "1,2:a\n", header=""))
     with pytest.raises(ValueError, match="no cases after @data"):
-        _read_ts(write_ts(tmp_path, ""))
+        read_ts(write_ts(tmp_path, ""))
 
 
 def test_parser_without_a_label_list_accepts_any_label(tmp_path):
-    _, y = _read_ts(write_ts(tmp_path, "1:x\n2:3.5\n", header="@univariate true\n@data\n"))
+    _, y = read_ts(write_ts(tmp_path, "1:x\n2:3.5\n", header="@univariate true\n@data\n"))
     assert y.tolist() == ["x", "3.5"]
 
 

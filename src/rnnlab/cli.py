@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -218,7 +219,7 @@ def _run_config(args, **fields) -> RunConfig:
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
                          stop_when_solved=not args.keep_going, **fields)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OSError) as err:
         raise SystemExit(f"rnnlab {args.command}: {err}") from None
 
 
@@ -258,8 +259,13 @@ def _gradflow(args) -> int:
 
 
 def _train(args) -> int:
-    """Train one model on a task, record the run and save its weights."""
-    config = _run_config(args, cell=args.cell, length=args.length, seed=args.seed)
+    """Train one model on a task or a data file, record the run and save its weights."""
+    if args.test_data is not None and args.data is None:
+        raise SystemExit("rnnlab train: --test-data needs --data")
+    if args.data is not None:
+        args.task = "file"
+    config = _run_config(args, cell=args.cell, length=args.length, seed=args.seed,
+                         data=args.data, test_data=args.test_data)
     with RunStore(args.db) as store:
         try:
             result = run_task(config, store=store, kind="train", progress=not args.json,
@@ -280,9 +286,11 @@ def _train(args) -> int:
               f"{r['val_loss']:.4g}  val {task.metric_name} {r['val_metric']:.4g}  "
               f"({r['seconds']:.1f} s)")
     print(f"\n{task.describe()}")
+    verdict = "" if math.isnan(task.threshold) else \
+        (": solved" if result["solved"] else ": not solved")
     print(f"{config.cell}, H = {config.hidden_size}, {result['params']} parameters: test "
-          f"{result['metric_name']} {result['metric']:.4g} (memoryless baseline "
-          f"{result['baseline']:.4g}): {'solved' if result['solved'] else 'not solved'}")
+          f"{result['metric_name']} {result['metric']:.4g} ({task.baseline_name} "
+          f"{result['baseline']:.4g}){verdict}")
     print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
     return 0
 
@@ -389,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     t.add_argument("--length", type=_positive_int, default=50, help="the task's length")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data", metavar="FILE",
+                   help="train on a .ts or .npz file instead of --task (split by --seed; "
+                        "--length and --n-train then do nothing)")
+    t.add_argument("--test-data", metavar="FILE", help="with --data: a separate test file")
     _add_training_options(t)
     t.add_argument("--save", default="rnnlab-model.safetensors", help="where the weights go")
     t.add_argument("--checkpoint-dir", help="write a checkpoint after every epoch")

@@ -30,7 +30,7 @@ _INSTALL = 'pip install "rnnlab[data]" (or pip install aeon)'
 
 
 # -- locating aeon's files -----------------------------------------------------------------
-def _data_folder() -> str:
+def data_folder() -> str:
     """aeon's ``datasets/data`` folder, found without importing aeon.
 
     Raises
@@ -63,7 +63,7 @@ def list_ucr_uea() -> list[str]:
     ImportError
         If aeon is not installed.
     """
-    folder = _data_folder()
+    folder = data_folder()
     return sorted(name for name in os.listdir(folder)
                   if os.path.isfile(os.path.join(folder, name, f"{name}_TRAIN.ts")))
 
@@ -110,11 +110,96 @@ def load_ucr_uea(name: str, split: str = "train") -> tuple[list[np.ndarray], np.
     if name not in names:
         raise ValueError(f"name must be a UCR/UEA set shipped with aeon, one of {names}; "
                          f"got {name!r}")
-    return _read_ts(os.path.join(_data_folder(), name, f"{name}_{split.upper()}.ts"))
+    return read_ts(os.path.join(data_folder(), name, f"{name}_{split.upper()}.ts"))
+
+
+# -- any file of sequences -----------------------------------------------------------------
+DATA_FILE_TYPES = (".ts", ".npz")
+
+
+def read_data_file(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Sequences and their targets from a ``.ts`` or ``.npz`` file.
+
+    Parameters
+    ----------
+    path : str
+        ``.ts``: the UCR/UEA text format (see :func:`read_ts`); a file whose header says
+        ``@targetLabel true`` holds regression targets, read as floats.
+        ``.npz`` (``numpy.savez``): ``x`` (N, T, F) or (N, T) floats, ``y`` (N,) class labels
+        (ints, strings or bools) or (N,) / (N, K) float targets, and optionally ``lengths``
+        (N,) ints, the valid steps of each row of ``x`` (all T by default). Read without
+        pickle: object arrays are refused.
+
+    Returns
+    -------
+    X : list of (T_i, F) float64 arrays
+    y : (N,) str, int or bool array of labels, or (N,) / (N, K) float64 targets
+
+    Raises
+    ------
+    ValueError
+        For another file type, a missing key, or shapes that do not fit together.
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
+    path = check_data_path(path)
+    if path.lower().endswith(".ts"):
+        X, y, header = _parse_ts(path)
+        if header.get("has_target"):
+            y = np.array([_parse_value(v, f"{os.path.basename(path)}, target") for v in y])
+        return X, y
+    return _read_npz(path)
+
+
+def check_data_path(path, name: str = "path") -> str:
+    """``path`` as a str if it names an existing ``.ts`` or ``.npz`` file, else raise naming
+    ``name``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str, got {type(path).__name__}")
+    path = os.fspath(path)
+    if os.path.splitext(path)[1].lower() not in DATA_FILE_TYPES:
+        raise ValueError(f"{name} must name a {' or '.join(DATA_FILE_TYPES)} file, got {path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{name}: no such file {path!r}")
+    return path
+
+
+def _read_npz(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """``x``, ``y`` and optional ``lengths`` from an ``.npz`` file (see :func:`read_data_file`)."""
+    name = os.path.basename(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except ValueError as err:  # object arrays need pickle
+        raise ValueError(f"{name}: cannot read without pickle ({err})") from None
+    missing = [key for key in ("x", "y") if key not in arrays]
+    if missing:
+        raise ValueError(f"{name} must hold arrays 'x' and 'y' (and optionally 'lengths'); "
+                         f"missing {missing}, found {sorted(arrays)}")
+    x, y = arrays["x"], arrays["y"]
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"{name}: x must hold numbers, got dtype {x.dtype}")
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.ndim != 3 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name}: x must have shape (N, T, F) or (N, T), got {arrays['x'].shape}")
+    count, steps = x.shape[:2]
+    if y.ndim not in (1, 2) or y.shape[0] != count:
+        raise ValueError(f"{name}: y must have shape (N,) or (N, K) with N = {count}, "
+                         f"got {y.shape}")
+    lengths = arrays.get("lengths")
+    if lengths is None:
+        lengths = np.full(count, steps)
+    elif lengths.shape != (count,) or lengths.dtype.kind not in "iu" \
+            or lengths.min() < 1 or lengths.max() > steps:
+        raise ValueError(f"{name}: lengths must be (N,) = ({count},) ints in [1, T = {steps}], "
+                         f"got shape {lengths.shape}, dtype {lengths.dtype}")
+    X = [np.ascontiguousarray(x[n, :lengths[n]], dtype=np.float64) for n in range(count)]
+    return X, y
 
 
 # -- the .ts format ------------------------------------------------------------------------
-def _read_ts(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+def read_ts(path: str) -> tuple[list[np.ndarray], np.ndarray]:
     """Parse a ``.ts`` file into sequences and labels.
 
     The format: ``#`` comment lines; ``@`` header lines (``@problemName``, ``@timeStamps``,
@@ -143,6 +228,12 @@ def _read_ts(path: str) -> tuple[list[np.ndarray], np.ndarray]:
         of different lengths within a case, a value that is not a number, or a label missing
         from the ``@classLabel`` list.
     """
+    X, y, _ = _parse_ts(path)
+    return X, y
+
+
+def _parse_ts(path: str) -> tuple[list[np.ndarray], np.ndarray, dict]:
+    """:func:`read_ts`, and the header it read (``has_target`` for regression files)."""
     X, y = [], []
     header = {"labels": None, "dimensions": None}
     in_data = False
@@ -161,7 +252,7 @@ def _read_ts(path: str) -> tuple[list[np.ndarray], np.ndarray]:
                 in_data = _read_header_line(line, where, header)
     if not X:
         raise ValueError(f"{path}: no cases after @data")
-    return X, np.array(y, dtype=str)
+    return X, np.array(y, dtype=str), header
 
 
 def _read_header_line(line: str, where: str, header: dict) -> bool:

@@ -18,7 +18,7 @@ from rnnlab._checks import one_of, positive_int
 from rnnlab.diagnostics import scale_recurrent_weights
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, Sequential
 from rnnlab.optim import OPTIMIZERS
-from rnnlab.tasks import TASKS, make_task
+from rnnlab.tasks import TASKS, FileTask, make_task
 from rnnlab.training import TrainConfig, Trainer
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -28,7 +28,7 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 class RunConfig:
     """What to train on what; saved in the run store with every run."""
 
-    task: str = "adding"  # a name in rnnlab.tasks.TASKS
+    task: str = "adding"  # a name in rnnlab.tasks.TASKS, or "file" to train on `data`
     length: int = 50  # the task's difficulty knob (sequence length, gap)
     cell: str = "lstm"  # rnn, lstm or gru
     hidden_size: int = 64  # H
@@ -49,9 +49,16 @@ class RunConfig:
     seed: int = 0  # weights, data and batch order all derive from it
     dtype: str = "float32"
     task_options: dict = field(default_factory=dict)  # e.g. {"pairs": 4} for language
+    data: str | None = None  # task "file": a .ts or .npz file (n_train, n_val, n_test unused)
+    test_data: str | None = None  # task "file": a separate test file
 
     def __post_init__(self):
-        one_of(self.task, "task", sorted(TASKS))
+        one_of(self.task, "task", sorted(TASKS) + ["file"])
+        if (self.task == "file") != (self.data is not None):
+            raise ValueError(f"data must be given exactly when task='file', got task="
+                             f"{self.task!r} and data={self.data!r}")
+        if self.test_data is not None and self.data is None:
+            raise ValueError("test_data needs data")
         one_of(self.cell, "cell", sorted(CELLS))
         one_of(self.optimizer, "optimizer", sorted(OPTIMIZERS))
         one_of(self.dtype, "dtype", ("float32", "float64"))
@@ -68,6 +75,8 @@ class RunConfig:
         self.make_task()  # checks length and task_options
 
     def make_task(self):
+        if self.task == "file":
+            return FileTask(path=self.data, test_path=self.test_data)
         return make_task(self.task, self.length, **self.task_options)
 
     def to_json(self) -> dict:
@@ -128,9 +137,7 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     model = build_model(task, config.cell, config.hidden_size, config.num_layers,
                         config.nonlinearity, config.forget_bias, config.seed, config.dtype,
                         config.lambda_1)
-    train = task.generate(config.n_train, np.random.default_rng([config.seed, 1]))
-    val = task.generate(config.n_val, np.random.default_rng([config.seed, 2]))
-    test = task.generate(config.n_test, np.random.default_rng([config.seed, 3]))
+    train, val, test = task.split(config.n_train, config.n_val, config.n_test, config.seed)
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
                                clip_norm=config.clip_norm, tbptt=config.tbptt, seed=config.seed,
@@ -147,7 +154,7 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         trainer.fit(train, val)
         metric = trainer.evaluate(test)["metric"]
         result = {
-            "task": task.config(), "cell": config.cell, "length": config.length,
+            "task": task.config(), "cell": config.cell, "length": task.length,
             "seed": config.seed, "metric_name": task.metric_name, "metric": metric,
             "baseline": float(task.baseline), "solved": bool(task.solved(metric)),
             "params": int(model[0].num_parameters()),

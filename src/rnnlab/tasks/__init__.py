@@ -2,7 +2,8 @@
 
 Each task draws sequences from a seed, knows its loss and metric, the metric of the best
 predictor without memory (its baseline), and when it counts as solved. ``length`` is the
-difficulty knob: the gap the model must bridge.
+difficulty knob: the gap the model must bridge. :class:`FileTask` trains on a data file
+instead, with the same interface.
 
 >>> task = make_task("copy", 50)
 >>> data = task.generate(1000, seed=0)  # x (1000, 70, 10), y (1000, 70)
@@ -19,6 +20,7 @@ import dataclasses
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.copy import CopyTask
+from rnnlab.tasks.file import FileTask
 from rnnlab.tasks.language import LanguageTask
 
 TASKS = {"adding": AddingTask, "copy": CopyTask, "language": LanguageTask}
@@ -53,4 +55,4 @@ def make_task(name: str, length: int, **options) -> Task:
     return task_class(length, **options)
 
 
-__all__ = ["Task", "AddingTask", "CopyTask", "LanguageTask", "TASKS", "make_task"]
+__all__ = ["Task", "AddingTask", "CopyTask", "LanguageTask", "FileTask", "TASKS", "make_task"]

@@ -78,6 +78,7 @@ class Task:
     per_step: ClassVar[bool] = False
     metric_name: ClassVar[str] = ""
     lower_is_better: ClassVar[bool] = True
+    baseline_name: ClassVar[str] = "memoryless baseline"
 
     # -- subclasses provide -----------------------------------------------------------------
     @property
@@ -117,6 +118,12 @@ class Task:
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------
+    def split(self, n_train: int, n_val: int, n_test: int, seed: int) -> tuple:
+        """Train, validation and test sets of ``n_train``, ``n_val`` and ``n_test`` fresh
+        sequences, each drawn from its own stream of ``seed``."""
+        return tuple(self.generate(n, np.random.default_rng([seed, stream]))
+                     for stream, n in ((1, n_train), (2, n_val), (3, n_test)))
+
     def solved(self, metric: float) -> bool:
         """Whether ``metric`` reaches :attr:`threshold`: below it when lower is better, at or
         above it otherwise."""
