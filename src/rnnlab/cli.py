@@ -12,6 +12,8 @@ import time
 import numpy as np
 
 from rnnlab import __version__
+from rnnlab.experiments.bench import GRID as BENCH_GRID
+from rnnlab.experiments.bench import format_bench, run_bench
 from rnnlab.experiments.demo import run_demo
 from rnnlab.experiments.compare import ROW_KEYS, compare, format_table
 from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
@@ -318,6 +320,32 @@ def _compare(args) -> int:
     return 0
 
 
+def _shapes(text: str) -> tuple:
+    """argparse type: B,I,H,T separated by ``;``, e.g. ``16,8,32,100;1,32,64,1000``."""
+    shapes = []
+    for part in text.split(";"):
+        values = _int_list(part) if part.strip() else ()
+        if len(values) != 4 or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"expected B,I,H,T (ints >= 1) separated by ';', "
+                                             f"got {part!r}")
+        shapes.append(values)
+    return tuple(shapes)
+
+
+def _bench(args) -> int:
+    """Time rnnlab's layers against PyTorch's on a grid of shapes (float32, the same run)."""
+    try:
+        result = run_bench(args.cells, args.grid, args.repeats, torch_too=not args.no_torch,
+                           progress=not args.json)
+    except ImportError as err:
+        raise SystemExit(f"rnnlab bench: {err}") from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_bench(result))
+    return 0
+
+
 def _demo(args) -> int:
     """The worked example, gradient flow RNN vs LSTM, and a small compare (a few minutes)."""
     run_demo(out=args.out, db=args.db, seed=args.seed)
@@ -414,6 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-plot", action="store_true", help="no PNG file")
     _add_training_options(c, task="language")
     c.set_defaults(run=_compare)
+    b = sub.add_parser("bench", help="speed against PyTorch on a grid of shapes",
+                       description=_bench.__doc__)
+    b.add_argument("--cells", type=_cells, default=("rnn", "lstm", "gru"))
+    b.add_argument("--grid", type=_shapes, default=BENCH_GRID,
+                   help="B,I,H,T;B,I,H,T;... (default: the five shapes of docs/performance.md)")
+    b.add_argument("--repeats", type=_positive_int, default=5,
+                   help="timed repeats per configuration, after a warm-up (median; default 5)")
+    b.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
+    b.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    b.set_defaults(run=_bench)
     d = sub.add_parser("demo", help="the tour: worked example, gradient flow, RNN vs LSTM",
                        description=_demo.__doc__)
     d.add_argument("--out", default="rnnlab-out", help="folder for the PNGs (rnnlab-out)")

@@ -1,0 +1,59 @@
+"""rnnlab bench: the work counted, the summary's arithmetic, a configuration timed against
+PyTorch on identical computations, and the command's JSON."""
+
+import json
+import math
+
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.experiments.bench import GRID, bench_one, flops, format_bench, summarize
+
+
+def test_flops_count_the_recurrent_matrix_products():
+    # LSTM at the issue's reference shape: 3 x 2 x 4H(I+H)BT
+    assert flops("lstm", 64, 32, 256, 100, "forward+backward") == 3 * 2 * 4 * 256 * 288 * 64 * 100
+    assert flops("gru", 2, 3, 5, 7, "forward") == 2 * 3 * 5 * 8 * 2 * 7
+    assert flops("rnn", 2, 3, 5, 7, "forward") == 2 * 5 * 8 * 2 * 7
+
+
+def test_the_default_grid_is_the_issues():
+    assert GRID == ((1, 32, 64, 1000), (16, 8, 32, 100), (16, 32, 128, 200), (64, 32, 256, 100),
+                    (256, 64, 512, 100))
+
+
+def test_summary_is_the_geometric_mean_and_the_worst():
+    rows = [{"cell": c, "B": 1, "I": 1, "H": 1, "T": t, "pass": "forward+backward", "ratio": r}
+            for c, t, r in (("rnn", 1, 0.5), ("lstm", 2, 2.0), ("gru", 3, 1.0))]
+    s = summarize(rows)["forward+backward"]
+    assert s["geomean_ratio"] == pytest.approx(1.0)
+    assert s["worst_ratio"] == 2.0 and s["worst"] == "lstm B=1 I=1 H=1 T=2"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_one_configuration_against_torch(cell):
+    pytest.importorskip("torch")
+    timed = bench_one(cell, 3, 2, 4, 5, repeats=2)
+    for ours, theirs in timed.values():
+        assert 0 < ours < 10 and 0 < theirs < 10
+
+
+def test_cli_bench_json(capsys):
+    pytest.importorskip("torch")
+    assert main(["bench", "--cells", "gru", "--grid", "2,3,4,5;1,2,3,4", "--repeats", "2",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(r["B"], r["pass"]) for r in result["rows"]] == [
+        (2, "forward"), (2, "forward+backward"), (1, "forward"), (1, "forward+backward")]
+    for r in result["rows"]:
+        assert r["ratio"] == pytest.approx(r["rnnlab_ms"] / r["torch_ms"])
+        assert r["gflops"] == pytest.approx(
+            flops("gru", r["B"], r["I"], r["H"], r["T"], r["pass"]) / r["rnnlab_ms"] / 1e6)
+    assert result["gemm_gflops"]["numpy"] > 0
+    assert math.isfinite(result["summary"]["forward"]["geomean_ratio"])
+    assert "geometric-mean ratio" in format_bench(result)
+
+
+def test_cli_bench_rejects_a_bad_grid():
+    with pytest.raises(SystemExit):
+        main(["bench", "--grid", "1,2,3"])
