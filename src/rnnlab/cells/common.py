@@ -58,6 +58,14 @@ def step_masks(mask, steps: int, batch: int):
     return valid, ~valid
 
 
+def step_validity(mask, steps: int, batch: int):
+    """A (B, T) mask of valid steps, or None (all valid) -> a (T, B) bool array for kernels."""
+    xp = get_xp(mask)
+    if mask is None:
+        return xp.ones((steps, batch), dtype=bool)
+    return xp.ascontiguousarray(xp.asarray(mask, dtype=bool).T)
+
+
 def combined_bias(params: Params):
     """b_ih + b_hh, which RNN and LSTM always add together (None without biases)."""
     if params.bias_ih is None:

@@ -39,9 +39,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rnnlab.backend import get_xp
-from rnnlab.cells.activations import sigmoid, tanh
+from rnnlab.cells import kernels
 from rnnlab.cells.common import (Grads, Params, batch_first, combined_bias, final_state_grad,
-                                 input_projection, step_masks, time_major, weight_grads)
+                                 input_projection, step_masks, step_validity, time_major,
+                                 weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -61,6 +62,7 @@ class Cache(NamedTuple):
     gates: object  # (T, B, 4H) activated gates i, f, g, o
     tanh_c: object  # (T, B, H) tanh(c_t)
     masks: object  # None, or (valid, padded), each (T, B, 1) bool
+    valid: object  # (T, B) bool, all True without a mask (what the kernels read)
 
 
 def forward(params: Params, x, state0, mask=None):
@@ -87,6 +89,7 @@ def forward(params: Params, x, state0, mask=None):
     x_tm = time_major(x)  # (T, B, I)
     steps, batch, _ = x_tm.shape
     masks = step_masks(mask, steps, batch)
+    valid = step_validity(mask, steps, batch)  # (T, B) bool
     # (1), input half, for every t at once: one GEMM instead of T small ones.
     gates = input_projection(params, x_tm, combined_bias(params))  # (T, B, 4H)
     h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
@@ -95,22 +98,13 @@ def forward(params: Params, x, state0, mask=None):
     h[0] = h0
     c[0] = c0
     w_hh_t = params.weight_hh.T  # (H, 4H)
+    hw = xp.empty_like(gates[0])  # (B, 4H) the recurrent half of (1), reused every step
     for t in range(steps):
-        gates[t] += h[t] @ w_hh_t  # (1)
-        i, f, g, o = split_gates(gates[t])
-        sigmoid(i, out=i)  # (2)
-        sigmoid(f, out=f)
-        tanh(g, out=g)
-        sigmoid(o, out=o)
-        xp.multiply(f, c[t], out=c[t + 1])  # (3) c_t = f * c_{t-1} + i * g
-        c[t + 1] += i * g
-        tanh(c[t + 1], out=tanh_c[t])  # (4) h_t = o * tanh(c_t)
-        xp.multiply(o, tanh_c[t], out=h[t + 1])
-        if masks is not None:
-            xp.copyto(h[t + 1], h[t], where=masks[1][t])  # (5) carry at padded steps
-            xp.copyto(c[t + 1], c[t], where=masks[1][t])
+        xp.matmul(h[t], w_hh_t, out=hw)  # (1) W_hh h_{t-1}
+        kernels.lstm_forward_step(gates[t], hw, h[t], c[t], valid[t], h[t + 1], c[t + 1],
+                                  tanh_c[t])  # (1)-(5), one fused pass
     y = h[1:] if masks is None else h[1:] * masks[0]  # (6)
-    return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks)
+    return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks, valid)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
@@ -134,45 +128,22 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         (dL/dh_t, dL/dc_t), each (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
-    x_tm, h, c, gates, tanh_c, masks = cache
+    x_tm, h, c, gates, tanh_c, masks, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out)  # (T, B, H), our own copy
     dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H)
-    dc_next = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H)
+    dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = xp.empty_like(gates)  # (T, B, 4H)
     dc_all = xp.empty_like(dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     for t in reversed(range(dy.shape[0])):
-        i, f, g, o = split_gates(gates[t])
-        da_i, da_f, da_g, da_o = split_gates(da[t])
-        dh = dy[t]
+        kernels.lstm_backward_step(dy[t], dh_next, dc, gates[t], c[t], tanh_c[t], valid[t],
+                                   da[t], dc_all[t])  # (6)-(2), (5), one fused pass
+        xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
         if masks is not None:
-            dh *= masks[0][t]
-        dh += dh_next  # (6)
-        xp.multiply(dh, tanh_c[t], out=da_o)  # (4) do = dh * tanh(c_t)
-        dc = dc_all[t]
-        xp.multiply(dh, o, out=dc)  # (4) dc = dc_next + dh * o * (1 - tanh(c_t)^2)
-        dc *= 1.0 - tanh_c[t] ** 2
-        dc += dc_next
-        if masks is not None:
-            xp.copyto(dc, dc_next, where=masks[1][t])  # (5) carried through a padded step
-        xp.multiply(dc, g, out=da_i)  # (3) di = dc * g
-        xp.multiply(dc, c[t], out=da_f)  # (3) df = dc * c_{t-1}
-        xp.multiply(dc, i, out=da_g)  # (3) dg = dc * i
-        da_i *= i * (1.0 - i)  # (2)
-        da_f *= f * (1.0 - f)
-        da_g *= 1.0 - g * g
-        da_o *= o * (1.0 - o)
-        dc_prev = dc * f  # (3) dL/dc_{t-1} through the cell path
-        if masks is not None:
-            da[t] *= masks[0][t]
-            xp.copyto(dc_prev, dc_next, where=masks[1][t])  # (5) carried through a padded step
-        dh_prev = da[t] @ params.weight_hh  # (1) dL/dh_{t-1} through W_hh
-        if masks is not None:
-            xp.copyto(dh_prev, dh, where=masks[1][t])  # (5)
-        dh_next, dc_next = dh_prev, dc_prev
+            xp.copyto(dh_next, dy[t], where=masks[1][t])  # (5) carried through a padded step
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
-    return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
+    return Grads(dx, (dh_next, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
 
 
 def final_state(cache: Cache):
