@@ -37,9 +37,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rnnlab.backend import get_xp
-from rnnlab.cells.activations import sigmoid, tanh
+from rnnlab.cells import kernels
 from rnnlab.cells.common import (Grads, Params, batch_first, final_state_grad,
-                                 input_projection, step_masks, time_major, weight_grads)
+                                 input_projection, step_masks, step_validity, time_major,
+                                 weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -58,6 +59,7 @@ class Cache(NamedTuple):
     gates: object  # (T, B, 3H) activated r, z, n
     h_n: object  # (T, B, H) W_hn h_{t-1} + b_hn, the candidate's recurrent part
     masks: object  # None, or (valid, padded), each (T, B, 1) bool
+    valid: object  # (T, B) bool, all True without a mask (what the kernels read)
 
 
 def forward(params: Params, x, h0, mask=None):
@@ -89,26 +91,15 @@ def forward(params: Params, x, h0, mask=None):
     h_n = xp.empty_like(h[1:])  # (T, B, H)
     h[0] = h0
     w_hh_t = params.weight_hh.T  # (H, 3H)
+    bias_hh = params.bias_hh if params.bias_hh is not None else xp.zeros_like(gates[0, 0])
+    valid = step_validity(mask, steps, batch)  # (T, B) bool
+    hw = xp.empty_like(gates[0])  # (B, 3H) W_hh h_{t-1}, reused every step
     for t in range(steps):
-        hw = h[t] @ w_hh_t  # (2) (B, 3H)
-        if params.bias_hh is not None:
-            hw += params.bias_hh
-        r, z, n = split_gates(gates[t])
-        hw_r, hw_z, hw_n = split_gates(hw)
-        r += hw_r  # (3)
-        z += hw_z
-        sigmoid(r, out=r)
-        sigmoid(z, out=z)
-        h_n[t] = hw_n
-        n += r * hw_n  # (4)
-        tanh(n, out=n)
-        xp.subtract(h[t], n, out=h[t + 1])  # (5) h_t = n + z * (h_{t-1} - n)
-        h[t + 1] *= z
-        h[t + 1] += n
-        if masks is not None:
-            xp.copyto(h[t + 1], h[t], where=masks[1][t])  # (6) carry at padded steps
+        xp.matmul(h[t], w_hh_t, out=hw)  # (2), without b_hh
+        kernels.gru_forward_step(gates[t], hw, bias_hh, h[t], valid[t], h[t + 1],
+                                 h_n[t])  # (2)-(6), one fused pass
     y = h[1:] if masks is None else h[1:] * masks[0]  # (7)
-    return batch_first(y), Cache(x_tm, h, gates, h_n, masks)
+    return batch_first(y), Cache(x_tm, h, gates, h_n, masks, valid)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
@@ -132,34 +123,17 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
-    x_tm, h, gates, h_n, masks = cache
+    x_tm, h, gates, h_n, masks, valid = cache
     dy = time_major(d_out)  # (T, B, H), our own copy
-    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H)
+    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
+    carry = xp.zeros_like(dh_next)  # the part of dL/dh_t that bypasses W_hh
     da_x = xp.empty_like(gates)  # (T, B, 3H) gradients of the input-side pre-activations
     da_h = xp.empty_like(gates)  # (T, B, 3H) ... and of the recurrent side
     for t in reversed(range(dy.shape[0])):
-        r, z, n = split_gates(gates[t])
-        da_r, da_z, da_n = split_gates(da_x[t])
-        dh = dy[t]
-        if masks is not None:
-            dh *= masks[0][t]
-        dh += dh_next  # (7)
-        dn = dh * (1.0 - z)  # (5)
-        xp.subtract(h[t], n, out=da_z)  # (5) dz = dh * (h_{t-1} - n)
-        da_z *= dh
-        xp.multiply(dn, 1.0 - n * n, out=da_n)  # (4) da_n = dn (1 - n^2)
-        xp.multiply(da_n, h_n[t], out=da_r)  # (4) dr = da_n * h_n
-        da_r *= r * (1.0 - r)  # (3)
-        da_z *= z * (1.0 - z)
-        if masks is not None:
-            da_x[t] *= masks[0][t]
-        da_h[t] = da_x[t]
-        xp.multiply(da_n, r, out=split_gates(da_h[t])[2])  # (4) dh_n = da_n * r
-        dh_prev = da_h[t] @ params.weight_hh  # (2)
-        dh_prev += dh * z  # (5) the direct path to h_{t-1}
-        if masks is not None:
-            xp.copyto(dh_prev, dh, where=masks[1][t])  # (6) carried through a padded step
-        dh_next = dh_prev
+        kernels.gru_backward_step(dy[t], dh_next, carry, gates[t], h[t], h_n[t], valid[t],
+                                  da_x[t], da_h[t])  # (7)-(3), (6), one fused pass
+        xp.matmul(da_h[t], params.weight_hh, out=dh_next)  # (2)
+    dh_next += carry  # dL/dh_0
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
     # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)

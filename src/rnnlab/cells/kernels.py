@@ -59,6 +59,21 @@ def dtanh(y):
     return 1.0 - y * y
 
 
+def relu(a):
+    """max(a, 0); NaN stays NaN."""
+    return 0.0 if a < 0 else a
+
+
+def drelu(y):
+    """relu'(a) = 1 where y > 0, else 0 (PyTorch's convention at a = 0)."""
+    return 1.0 if y > 0 else 0.0
+
+
+def one_minus(y):
+    """1 - y, in y's type."""
+    return 1.0 - y
+
+
 @njit(**JIT)
 def _tanh32(a):
     """Eigen's float32 rational tanh; exactly +-1 where float32's tanh rounds to it (|a| >=
@@ -116,6 +131,24 @@ def _dtanh_typed(y):
         one = np.float32(1.0)
         return lambda y: one - y * y
     return lambda y: 1.0 - y * y
+
+
+@overload(relu)
+def _relu_typed(a):
+    zero = np.float32(0.0) if a == types.float32 else 0.0
+    return lambda a: zero if a < zero else a
+
+
+@overload(drelu)
+def _drelu_typed(y):
+    zero, one = (np.float32(0.0), np.float32(1.0)) if y == types.float32 else (0.0, 1.0)
+    return lambda y: one if y > zero else zero
+
+
+@overload(one_minus)
+def _one_minus_typed(y):
+    one = np.float32(1.0) if y == types.float32 else 1.0
+    return lambda y: one - y
 
 
 @njit(**JIT)
@@ -213,3 +246,150 @@ def lstm_backward_step(dy, dh_next, dc, gates, c_prev, tanh_c, valid, da, dc_t):
                 da[b, 3 * hidden + k] = 0
             dy[b, k] = dh
             dc_t[b, k] = dc_total
+
+
+# -- GRU -----------------------------------------------------------------------------------
+@njit(**JIT)
+def gru_forward_step(a, hw, bias_hh, h_prev, valid, h, h_n):
+    """Equations (2)-(6) of :mod:`rnnlab.cells.gru` for one step.
+
+    Parameters
+    ----------
+    a : (B, 3H)
+        In: W_ih x_t + b_ih. Out: the activated gates r, z, n.
+    hw : (B, 3H)
+        W_hh h_{t-1}, without its bias.
+    bias_hh : (3H,)
+        b_hh (zeros for a layer without biases).
+    h_prev : (B, H)
+    valid : (B,) bool
+    h, h_n : (B, H)
+        Out: h_t, and W_hn h_{t-1} + b_hn (the candidate's recurrent part, for backward).
+    """
+    batch, hidden = h.shape
+    for b in range(batch):
+        keep = valid[b]
+        for k in range(hidden):
+            hn = hw[b, 2 * hidden + k] + bias_hh[2 * hidden + k]  # (2)
+            r = sigmoid(a[b, k] + hw[b, k] + bias_hh[k])  # (3)
+            z = sigmoid(a[b, hidden + k] + hw[b, hidden + k] + bias_hh[hidden + k])
+            n = tanh(a[b, 2 * hidden + k] + r * hn)  # (4)
+            a[b, k] = r
+            a[b, hidden + k] = z
+            a[b, 2 * hidden + k] = n
+            h_n[b, k] = hn
+            if keep:
+                h[b, k] = n + z * (h_prev[b, k] - n)  # (5) (1 - z) n + z h_{t-1}
+            else:  # (6)
+                h[b, k] = h_prev[b, k]
+
+
+@njit(**JIT)
+def gru_backward_step(dy, dh_next, carry, gates, h_prev, h_n, valid, da_x, da_h):
+    """The backward equations of :mod:`rnnlab.cells.gru` for one step, up to (2).
+
+    Parameters
+    ----------
+    dy : (B, H)
+        In: dL/dy_t. Out: dh, the total dL/dh_t (7).
+    dh_next : (B, H)
+        The part of dL/dh_t that went through W_hh at the step after.
+    carry : (B, H)
+        In: the part of dL/dh_t that went straight from the step after (dh * z, or all of
+        dh at a padded step). Out: the same for h_{t-1}.
+    gates : (B, 3H)
+        The step's activated r, z, n.
+    h_prev, h_n : (B, H)
+        h_{t-1}, and W_hn h_{t-1} + b_hn.
+    valid : (B,) bool
+    da_x, da_h : (B, 3H)
+        Out: the gradients of the input-side and recurrent-side pre-activations, zero at a
+        padded step.
+    """
+    batch, hidden = carry.shape
+    for b in range(batch):
+        keep = valid[b]
+        for k in range(hidden):
+            r = gates[b, k]
+            z = gates[b, hidden + k]
+            n = gates[b, 2 * hidden + k]
+            if keep:
+                dh = dy[b, k] + dh_next[b, k] + carry[b, k]  # (7)
+                da_n = dh * one_minus(z) * dtanh(n)  # (5), (4)
+                da_r = da_n * h_n[b, k] * dsigmoid(r)  # (4), (3)
+                da_z = dh * (h_prev[b, k] - n) * dsigmoid(z)  # (5), (3)
+                da_x[b, k] = da_r
+                da_x[b, hidden + k] = da_z
+                da_x[b, 2 * hidden + k] = da_n
+                da_h[b, k] = da_r
+                da_h[b, hidden + k] = da_z
+                da_h[b, 2 * hidden + k] = da_n * r  # (4) dh_n
+                carry[b, k] = dh * z  # (5) the direct path to h_{t-1}
+            else:  # (6)
+                dh = dh_next[b, k] + carry[b, k]
+                for gate in range(3):
+                    da_x[b, gate * hidden + k] = 0
+                    da_h[b, gate * hidden + k] = 0
+                carry[b, k] = dh
+            dy[b, k] = dh
+
+
+# -- vanilla RNN ---------------------------------------------------------------------------
+TANH, RELU, SIGMOID = 0, 1, 2  # the nonlinearity codes the RNN kernels take
+
+
+@njit(**JIT)
+def _activate(a, code):
+    if code == TANH:
+        return tanh(a)
+    if code == SIGMOID:
+        return sigmoid(a)
+    return relu(a)
+
+
+@njit(**JIT)
+def _derivative(y, code):
+    if code == TANH:
+        return dtanh(y)
+    if code == SIGMOID:
+        return dsigmoid(y)
+    return drelu(y)
+
+
+@njit(**JIT)
+def rnn_forward_step(a, hw, h_prev, valid, code, h):
+    """Equations (1)-(3) of :mod:`rnnlab.cells.rnn` for one step: h_t = f(a_t + W_hh h_{t-1}).
+
+    ``a`` (B, H) holds W_ih x_t + b; ``code`` is TANH, RELU or SIGMOID.
+    """
+    batch, hidden = h.shape
+    for b in range(batch):
+        keep = valid[b]
+        for k in range(hidden):
+            if keep:
+                h[b, k] = _activate(a[b, k] + hw[b, k], code)
+            else:
+                h[b, k] = h_prev[b, k]
+
+
+@njit(**JIT)
+def rnn_backward_step(dy, dh_next, carry, h, valid, code, da):
+    """The backward equations of :mod:`rnnlab.cells.rnn` for one step, up to (1).
+
+    ``dy`` (B, H): in dL/dy_t, out the total dL/dh_t. ``dh_next``: the part through W_hh
+    from the step after; ``carry``: in, the part passed straight through padded steps after;
+    out, the same for h_{t-1}. ``da`` (B, H): out, dL/da_t (zero at a padded step).
+    """
+    batch, hidden = h.shape
+    for b in range(batch):
+        keep = valid[b]
+        for k in range(hidden):
+            if keep:
+                dh = dy[b, k] + dh_next[b, k] + carry[b, k]  # (4)
+                da[b, k] = dh * _derivative(h[b, k], code)  # (2)
+                carry[b, k] = 0
+            else:  # (3)
+                dh = dh_next[b, k] + carry[b, k]
+                da[b, k] = 0
+                carry[b, k] = dh
+            dy[b, k] = dh

@@ -31,9 +31,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rnnlab.backend import get_xp
-from rnnlab.cells.activations import ACTIVATIONS
+from rnnlab.cells import kernels
 from rnnlab.cells.common import (Grads, Params, batch_first, combined_bias, final_state_grad,
-                                 input_projection, step_masks, time_major, weight_grads)
+                                 input_projection, step_masks, step_validity, time_major,
+                                 weight_grads)
+
+CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
+
 
 class Cache(NamedTuple):
     """What backward needs from forward."""
@@ -41,6 +45,7 @@ class Cache(NamedTuple):
     x: object  # (T, B, I) inputs, time-major
     h: object  # (T+1, B, H) states h_0..h_T; h_t = f(a_t) at valid steps
     masks: object  # None, or (valid, padded), each (T, B, 1) bool
+    valid: object  # (T, B) bool, all True without a mask (what the kernels read)
     nonlinearity: str
 
 
@@ -65,23 +70,22 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
     cache : Cache
     """
     xp = get_xp(x)
-    f = ACTIVATIONS[nonlinearity].f
     x_tm = time_major(x)  # (T, B, I)
     steps, batch, _ = x_tm.shape
     masks = step_masks(mask, steps, batch)
-        # (1), input half, for every t at once: one GEMM instead of T small ones.
+    valid = step_validity(mask, steps, batch)  # (T, B) bool
+    code = CODES[nonlinearity]
+    # (1), input half, for every t at once: one GEMM instead of T small ones.
     a = input_projection(params, x_tm, combined_bias(params))  # (T, B, H)
     h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
     h[0] = h0
     w_hh_t = params.weight_hh.T  # (H, H)
+    hw = xp.empty_like(h0)  # (B, H) W_hh h_{t-1}, reused every step
     for t in range(steps):
-        a_t = a[t]
-        a_t += h[t] @ w_hh_t  # (1) a_t = W_ih x_t + b + W_hh h_{t-1}
-        f(a_t, out=h[t + 1])  # (2) h_t = f(a_t)
-        if masks is not None:
-            xp.copyto(h[t + 1], h[t], where=masks[1][t])  # (3) carry at padded steps
+        xp.matmul(h[t], w_hh_t, out=hw)  # (1)
+        kernels.rnn_forward_step(a[t], hw, h[t], valid[t], code, h[t + 1])  # (1)-(3)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (4)
-    return batch_first(y), Cache(x_tm, h, masks, nonlinearity)
+    return batch_first(y), Cache(x_tm, h, masks, valid, nonlinearity)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
@@ -105,22 +109,17 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
-    x_tm, h, masks, nonlinearity = cache
-    df = ACTIVATIONS[nonlinearity].df_from_output
+    x_tm, h, masks, valid, nonlinearity = cache
+    code = CODES[nonlinearity]
     dy = time_major(d_out)  # (T, B, H), our own copy
-    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H)
+    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
+    carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
     da = xp.empty_like(dy)  # (T, B, H)
     for t in reversed(range(dy.shape[0])):
-        dh = dy[t]
-        if masks is not None:
-            dh *= masks[0][t]
-        dh += dh_next  # (4) dh_t = m_t dy_t + dh_next
-        xp.multiply(dh, df(h[t + 1]), out=da[t])  # (2) da_t = dh_t * f'(a_t)
-        if masks is not None:
-            da[t] *= masks[0][t]
-        dh_next = da[t] @ params.weight_hh  # (1) dL/dh_{t-1} through W_hh
-        if masks is not None:
-            xp.copyto(dh_next, dh, where=masks[1][t])  # (3) carried through a padded step
+        kernels.rnn_backward_step(dy[t], dh_next, carry, h[t + 1], valid[t], code,
+                                  da[t])  # (4), (2), (3), one fused pass
+        xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
+    dh_next += carry  # dL/dh_0
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
