@@ -53,3 +53,28 @@ def test_lstm_step_is_the_equations(dtype, tol):
     assert np.allclose(c[valid], c_new[valid], atol=tol, rtol=0)
     assert np.allclose(h[valid], (o * np.tanh(c_new))[valid], atol=tol, rtol=0)
     assert np.array_equal(h[~valid], h_prev[~valid]) and np.array_equal(c[~valid], c_prev[~valid])
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_vanishing_gradients_flush_to_zero_instead_of_turning_denormal(cell):
+    """Denormal floats make every operation on them 10-100x slower (measured: an LSTM at
+    B=128, H=128, T=400 took 10 s instead of 0.6 s); the kernels flush them to zero, as a
+    CPU's flush-to-zero mode would, and leave every normal number as it is."""
+    import rnnlab
+
+    layer = getattr(rnnlab, cell)(1, 16, seed=0, dtype="float32")
+    for name, value in layer.state_dict().items():
+        if name.startswith("weight"):
+            value *= 0.05  # gradients shrink by orders of magnitude per step
+    layer.track_state_grads = True
+    x = np.random.default_rng(0).standard_normal((4, 300, 1)).astype(np.float32)
+    y, _ = layer.forward(x)
+    d_out = np.zeros_like(y)
+    d_out[:, -1] = 1.0
+    layer.backward(d_out)
+    tiny = np.finfo(np.float32).tiny
+    for values in [*layer.state_grads[0].values(), *layer.grad_dict().values()]:
+        magnitude = np.abs(values)
+        assert not np.any((magnitude > 0) & (magnitude < tiny))  # no denormals
+    dh = np.abs(layer.state_grads[0]["h"])
+    assert dh[:, -1].min() > 0 and dh[:, 0].max() == 0  # it did vanish, to exact zeros

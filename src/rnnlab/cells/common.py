@@ -116,8 +116,10 @@ def weight_grads(params: Params, x_tm, h_prev_tm, da_x, da_h) -> tuple:
     da_h2 = da_h.reshape(rows, -1)  # (T*B, G*H)
     dweight_ih = da_x2.T @ x_tm.reshape(rows, n_in)
     dweight_hh = da_h2.T @ h_prev_tm.reshape(rows, -1)
-    dbias_ih = da_x2.sum(axis=0) if params.bias_ih is not None else None
-    dbias_hh = da_h2.sum(axis=0) if params.bias_hh is not None else None
+    dbias_ih = dbias_hh = None
+    if params.bias_ih is not None:
+        dbias_ih = da_x2.sum(axis=0)
+        dbias_hh = dbias_ih.copy() if da_h is da_x else da_h2.sum(axis=0)  # one sum if equal
     dx = (da_x2 @ params.weight_ih).reshape(steps, batch, n_in)
     return batch_first(dx), dweight_ih, dweight_hh, dbias_ih, dbias_hh
 

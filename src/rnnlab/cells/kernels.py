@@ -74,6 +74,11 @@ def one_minus(y):
     return 1.0 - y
 
 
+def flush(v):
+    """v, or 0 where |v| is below the smallest normal number of its type (denormals)."""
+    return 0.0 if abs(v) < np.finfo(np.float64).tiny else v
+
+
 @njit(**JIT)
 def _tanh32(a):
     """Eigen's float32 rational tanh; exactly +-1 where float32's tanh rounds to it (|a| >=
@@ -151,6 +156,15 @@ def _one_minus_typed(y):
     return lambda y: one - y
 
 
+@overload(flush)
+def _flush_typed(v):
+    if v == types.float32:
+        zero, tiny = np.float32(0.0), np.float32(np.finfo(np.float32).tiny)
+    else:
+        zero, tiny = 0.0, np.finfo(np.float64).tiny
+    return lambda v: zero if abs(v) < tiny else v
+
+
 @njit(**JIT)
 def tanh_array(a, out):
     """out = tanh(a), elementwise over flat contiguous arrays (for tests and callers)."""
@@ -187,12 +201,12 @@ def lstm_forward_step(a, hw, h_prev, c_prev, valid, h, c, tanh_c):
             a[b, hidden + k] = f
             a[b, 2 * hidden + k] = g
             a[b, 3 * hidden + k] = o
-            c_t = f * c_prev[b, k] + i * g  # (3)
+            c_t = flush(f * c_prev[b, k] + i * g)  # (3)
             tc = tanh(c_t)  # (4)
             tanh_c[b, k] = tc
             if keep:
                 c[b, k] = c_t
-                h[b, k] = o * tc
+                h[b, k] = flush(o * tc)
             else:  # (5)
                 c[b, k] = c_prev[b, k]
                 h[b, k] = h_prev[b, k]
@@ -229,16 +243,16 @@ def lstm_backward_step(dy, dh_next, dc, gates, c_prev, tanh_c, valid, da, dc_t):
             g = gates[b, 2 * hidden + k]
             o = gates[b, 3 * hidden + k]
             if keep:
-                dh = dy[b, k] + dh_next[b, k]  # (6)
+                dh = flush(dy[b, k] + dh_next[b, k])  # (6)
                 tc = tanh_c[b, k]
-                dc_total = dc[b, k] + dh * o * dtanh(tc)  # (4)
-                da[b, k] = dc_total * g * dsigmoid(i)  # (3), (2)
-                da[b, hidden + k] = dc_total * c_prev[b, k] * dsigmoid(f)
-                da[b, 2 * hidden + k] = dc_total * i * dtanh(g)
-                da[b, 3 * hidden + k] = dh * tc * dsigmoid(o)  # (4), (2)
-                dc[b, k] = dc_total * f  # (3) dL/dc_{t-1}
+                dc_total = flush(dc[b, k] + dh * o * dtanh(tc))  # (4)
+                da[b, k] = flush(dc_total * g * dsigmoid(i))  # (3), (2)
+                da[b, hidden + k] = flush(dc_total * c_prev[b, k] * dsigmoid(f))
+                da[b, 2 * hidden + k] = flush(dc_total * i * dtanh(g))
+                da[b, 3 * hidden + k] = flush(dh * tc * dsigmoid(o))  # (4), (2)
+                dc[b, k] = flush(dc_total * f)  # (3) dL/dc_{t-1}
             else:  # (5): nothing computed here, the gradients pass through
-                dh = dh_next[b, k]
+                dh = flush(dh_next[b, k])
                 dc_total = dc[b, k]
                 da[b, k] = 0
                 da[b, hidden + k] = 0
@@ -279,7 +293,7 @@ def gru_forward_step(a, hw, bias_hh, h_prev, valid, h, h_n):
             a[b, 2 * hidden + k] = n
             h_n[b, k] = hn
             if keep:
-                h[b, k] = n + z * (h_prev[b, k] - n)  # (5) (1 - z) n + z h_{t-1}
+                h[b, k] = flush(n + z * (h_prev[b, k] - n))  # (5) (1 - z) n + z h_{t-1}
             else:  # (6)
                 h[b, k] = h_prev[b, k]
 
@@ -314,19 +328,19 @@ def gru_backward_step(dy, dh_next, carry, gates, h_prev, h_n, valid, da_x, da_h)
             z = gates[b, hidden + k]
             n = gates[b, 2 * hidden + k]
             if keep:
-                dh = dy[b, k] + dh_next[b, k] + carry[b, k]  # (7)
-                da_n = dh * one_minus(z) * dtanh(n)  # (5), (4)
-                da_r = da_n * h_n[b, k] * dsigmoid(r)  # (4), (3)
-                da_z = dh * (h_prev[b, k] - n) * dsigmoid(z)  # (5), (3)
+                dh = flush(dy[b, k] + dh_next[b, k] + carry[b, k])  # (7)
+                da_n = flush(dh * one_minus(z) * dtanh(n))  # (5), (4)
+                da_r = flush(da_n * h_n[b, k] * dsigmoid(r))  # (4), (3)
+                da_z = flush(dh * (h_prev[b, k] - n) * dsigmoid(z))  # (5), (3)
                 da_x[b, k] = da_r
                 da_x[b, hidden + k] = da_z
                 da_x[b, 2 * hidden + k] = da_n
                 da_h[b, k] = da_r
                 da_h[b, hidden + k] = da_z
-                da_h[b, 2 * hidden + k] = da_n * r  # (4) dh_n
-                carry[b, k] = dh * z  # (5) the direct path to h_{t-1}
+                da_h[b, 2 * hidden + k] = flush(da_n * r)  # (4) dh_n
+                carry[b, k] = flush(dh * z)  # (5) the direct path to h_{t-1}
             else:  # (6)
-                dh = dh_next[b, k] + carry[b, k]
+                dh = flush(dh_next[b, k] + carry[b, k])
                 for gate in range(3):
                     da_x[b, gate * hidden + k] = 0
                     da_h[b, gate * hidden + k] = 0
@@ -367,7 +381,7 @@ def rnn_forward_step(a, hw, h_prev, valid, code, h):
         keep = valid[b]
         for k in range(hidden):
             if keep:
-                h[b, k] = _activate(a[b, k] + hw[b, k], code)
+                h[b, k] = flush(_activate(a[b, k] + hw[b, k], code))
             else:
                 h[b, k] = h_prev[b, k]
 
@@ -385,11 +399,11 @@ def rnn_backward_step(dy, dh_next, carry, h, valid, code, da):
         keep = valid[b]
         for k in range(hidden):
             if keep:
-                dh = dy[b, k] + dh_next[b, k] + carry[b, k]  # (4)
-                da[b, k] = dh * _derivative(h[b, k], code)  # (2)
+                dh = flush(dy[b, k] + dh_next[b, k] + carry[b, k])  # (4)
+                da[b, k] = flush(dh * _derivative(h[b, k], code))  # (2)
                 carry[b, k] = 0
             else:  # (3)
-                dh = dh_next[b, k] + carry[b, k]
+                dh = flush(dh_next[b, k] + carry[b, k])
                 da[b, k] = 0
                 carry[b, k] = dh
             dy[b, k] = dh
