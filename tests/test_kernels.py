@@ -78,3 +78,17 @@ def test_vanishing_gradients_flush_to_zero_instead_of_turning_denormal(cell):
         assert not np.any((magnitude > 0) & (magnitude < tiny))  # no denormals
     dh = np.abs(layer.state_grads[0]["h"])
     assert dh[:, -1].min() > 0 and dh[:, 0].max() == 0  # it did vanish, to exact zeros
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_backward_leaves_the_callers_arrays_alone_at_batch_size_one(cell):
+    """With B = 1 the (B, T, H) -> (T, B, H) swap needs no copy; the cells must copy anyway."""
+    import rnnlab
+
+    layer = getattr(rnnlab, cell)(2, 3, seed=0, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((1, 5, 2))
+    x_before = x.copy()
+    y, _ = layer.forward(x)
+    d_out = np.ones_like(y)
+    layer.backward(d_out)
+    assert np.array_equal(d_out, np.ones_like(y)) and np.array_equal(x, x_before)

@@ -37,8 +37,9 @@ class Grads(NamedTuple):
 
 
 def time_major(a):
-    """(B, T, ...) -> a contiguous (T, B, ...) copy."""
-    return get_xp(a).ascontiguousarray(a.swapaxes(0, 1))
+    """(B, T, ...) -> a contiguous (T, B, ...) copy (always a copy, never a view of ``a``:
+    the cells write into it, and keep it)."""
+    return get_xp(a).array(a.swapaxes(0, 1), order="C", copy=True)
 
 
 def batch_first(a):
