@@ -12,12 +12,13 @@ x and d_output measures:
 - the largest |difference| between the two modes' outputs and gradients (dx, d_state0 and
   every parameter's).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/checkpointing.py   # LSTM, T=10000, B=32, H=256
+    python benchmarks/checkpointing.py        # LSTM, T=10000, B=32, H=256, k=100 (~3 min)
     python benchmarks/checkpointing.py --cell gru --steps 2000 --every 45 --json
 
-On a small shared machine, pin BLAS to one thread: a multi-threaded BLAS call whose
-threads wait for a busy core can take milliseconds instead of microseconds, and the
-checkpointed mode makes a few such calls per segment.
+On a machine whose cores are busy with other work, multi-threaded BLAS calls can wait for a
+descheduled thread; pinning BLAS to one thread (OPENBLAS_NUM_THREADS=1) then gives steadier
+times. The figures in docs/performance.md were measured on an otherwise idle machine with the
+default threads.
 """
 
 from __future__ import annotations

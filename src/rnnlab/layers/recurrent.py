@@ -579,8 +579,8 @@ class RNN(_Recurrent):
     Time: one more forward pass, at most about a third more work, which the far smaller
     working set can pay back. LSTM, T = 10000, B = 32, I = 32, H = 256, float32, k = 100:
     peak memory of forward + backward 407 MB against 4494 MB (352 MB of each is the output
-    and dx), in 1.01 times the time (``OPENBLAS_NUM_THREADS=1 python
-    benchmarks/checkpointing.py``, on 2 shared cores).
+    and dx), in 1.15 times the time (``python benchmarks/checkpointing.py``, 2 cores,
+    docs/performance.md).
     Results: the same operations on the same numbers as full BPTT, so the outputs, final
     states and gradients equal full BPTT's up to rounding: the weight gradients' sums over
     t are grouped by segment, and the hoisted input products (W_ih x_t for every t, one
