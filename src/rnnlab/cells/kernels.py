@@ -213,7 +213,7 @@ def lstm_forward_step(a, hw, h_prev, c_prev, valid, h, c, tanh_c):
 
 
 @njit(**JIT)
-def lstm_backward_step(dy, dh_next, dc, gates, c_prev, tanh_c, valid, da, dc_t):
+def lstm_backward_step(dy, dh_next, carry, dc, gates, c_prev, tanh_c, valid, da, dc_t):
     """The backward equations of :mod:`rnnlab.cells.lstm` for one step, up to (1).
 
     Parameters
@@ -221,7 +221,10 @@ def lstm_backward_step(dy, dh_next, dc, gates, c_prev, tanh_c, valid, da, dc_t):
     dy : (B, H)
         In: dL/dy_t. Out: dh, the total dL/dh_t (6).
     dh_next : (B, H)
-        dL/dh_t from the future (the product of the step after).
+        The part of dL/dh_t that went through W_hh at the step after.
+    carry : (B, H)
+        In: the part of dL/dh_t passed straight through padded steps after. Out: the same
+        for h_{t-1} (all of dh at a padded step, else 0).
     dc : (B, H)
         In: dL/dc_t from the future. Out: dL/dc_{t-1}.
     gates : (B, 4H)
@@ -243,7 +246,7 @@ def lstm_backward_step(dy, dh_next, dc, gates, c_prev, tanh_c, valid, da, dc_t):
             g = gates[b, 2 * hidden + k]
             o = gates[b, 3 * hidden + k]
             if keep:
-                dh = flush(dy[b, k] + dh_next[b, k])  # (6)
+                dh = flush(dy[b, k] + dh_next[b, k] + carry[b, k])  # (6)
                 tc = tanh_c[b, k]
                 dc_total = flush(dc[b, k] + dh * o * dtanh(tc))  # (4)
                 da[b, k] = flush(dc_total * g * dsigmoid(i))  # (3), (2)
@@ -251,8 +254,10 @@ def lstm_backward_step(dy, dh_next, dc, gates, c_prev, tanh_c, valid, da, dc_t):
                 da[b, 2 * hidden + k] = flush(dc_total * i * dtanh(g))
                 da[b, 3 * hidden + k] = flush(dh * tc * dsigmoid(o))  # (4), (2)
                 dc[b, k] = flush(dc_total * f)  # (3) dL/dc_{t-1}
+                carry[b, k] = 0
             else:  # (5): nothing computed here, the gradients pass through
-                dh = flush(dh_next[b, k])
+                dh = flush(dh_next[b, k] + carry[b, k])
+                carry[b, k] = dh
                 dc_total = dc[b, k]
                 da[b, k] = 0
                 da[b, hidden + k] = 0

@@ -128,19 +128,19 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         (dL/dh_t, dL/dc_t), each (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
-    x_tm, h, c, gates, tanh_c, masks, valid = cache
+    x_tm, h, c, gates, tanh_c, _, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out)  # (T, B, H), our own copy
-    dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H)
+    dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = xp.empty_like(gates)  # (T, B, 4H)
     dc_all = xp.empty_like(dy)  # (T, B, H) dL/dc_t, kept for diagnostics
+    carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
     for t in reversed(range(dy.shape[0])):
-        kernels.lstm_backward_step(dy[t], dh_next, dc, gates[t], c[t], tanh_c[t], valid[t],
-                                   da[t], dc_all[t])  # (6)-(2), (5), one fused pass
+        kernels.lstm_backward_step(dy[t], dh_next, carry, dc, gates[t], c[t], tanh_c[t],
+                                   valid[t], da[t], dc_all[t])  # (6)-(2), (5), one fused pass
         xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
-        if masks is not None:
-            xp.copyto(dh_next, dy[t], where=masks[1][t])  # (5) carried through a padded step
+    dh_next += carry  # dL/dh_0
     dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
     return Grads(dx, (dh_next, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
