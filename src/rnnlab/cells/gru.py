@@ -123,7 +123,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
-    x_tm, h, gates, h_n, masks, valid = cache
+    x_tm, h, gates, h_n, _, valid = cache
     dy = time_major(d_out)  # (T, B, H), our own copy
     dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
     carry = xp.zeros_like(dh_next)  # the part of dL/dh_t that bypasses W_hh

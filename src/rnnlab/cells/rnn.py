@@ -109,7 +109,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
-    x_tm, h, masks, valid, nonlinearity = cache
+    x_tm, h, _, valid, nonlinearity = cache
     code = CODES[nonlinearity]
     dy = time_major(d_out)  # (T, B, H), our own copy
     dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
