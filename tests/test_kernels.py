@@ -38,21 +38,27 @@ def test_nan_stays_nan_and_infinities_saturate(dtype):
 def test_lstm_step_is_the_equations(dtype, tol):
     rng = np.random.default_rng(0)
     batch, hidden = 3, 5
-    a = rng.normal(size=(batch, 4 * hidden)).astype(dtype) * 3
+    a = rng.normal(size=(1, batch, 4 * hidden)).astype(dtype) * 3  # W_ih x_t, step t = 0
     hw = rng.normal(size=(batch, 4 * hidden)).astype(dtype)
-    h_prev, c_prev = (rng.normal(size=(batch, hidden)).astype(dtype) for _ in range(2))
-    valid = np.array([True, False, True])
-    h, c, tanh_c = (np.empty((batch, hidden), dtype) for _ in range(3))
-    pre = (a + hw).astype(np.float64)
-    kernels.lstm_forward_step(a, hw, h_prev, c_prev, valid, h, c, tanh_c)
+    bias = rng.normal(size=4 * hidden).astype(dtype)
+    h, c = (rng.normal(size=(2, batch, hidden)).astype(dtype) for _ in range(2))
+    h_prev, c_prev = h[0].copy(), c[0].copy()
+    valid = np.array([[True, False, True]])
+    tanh_c = np.empty((1, batch, hidden), dtype)
+    pre = (a[0] + bias + hw).astype(np.float64)
+    kernels.lstm_forward_step(0, a, hw, bias, valid, h, c, tanh_c)
     sig = 1 / (1 + np.exp(-pre))
     i, f, o = sig[:, :hidden], sig[:, hidden:2 * hidden], sig[:, 3 * hidden:]
     g = np.tanh(pre[:, 2 * hidden:3 * hidden])
     c_new = f * c_prev + i * g
-    assert np.allclose(a, np.concatenate([i, f, g, o], axis=1), atol=tol, rtol=0)
-    assert np.allclose(c[valid], c_new[valid], atol=tol, rtol=0)
-    assert np.allclose(h[valid], (o * np.tanh(c_new))[valid], atol=tol, rtol=0)
-    assert np.array_equal(h[~valid], h_prev[~valid]) and np.array_equal(c[~valid], c_prev[~valid])
+    keep = valid[0]
+    assert np.allclose(a[0], np.concatenate([i, f, g, o], axis=1), atol=tol, rtol=0)
+    assert np.allclose(c[1][keep], c_new[keep], atol=tol, rtol=0)
+    assert np.allclose(h[1][keep], (o * np.tanh(c_new))[keep], atol=tol, rtol=0)
+    assert np.allclose(tanh_c[0][keep], np.tanh(c_new)[keep], atol=tol, rtol=0)
+    assert np.array_equal(h[1][~keep], h_prev[~keep])
+    assert np.array_equal(c[1][~keep], c_prev[~keep])
+    assert np.array_equal(h[0], h_prev) and np.array_equal(c[0], c_prev)  # inputs unchanged
 
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])

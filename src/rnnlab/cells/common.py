@@ -67,23 +67,25 @@ def step_validity(mask, steps: int, batch: int):
     return xp.ascontiguousarray(xp.asarray(mask, dtype=bool).T)
 
 
-def combined_bias(params: Params):
-    """b_ih + b_hh, which RNN and LSTM always add together (None without biases)."""
+def kernel_biases(params: Params) -> tuple:
+    """(b_ih, b_hh), each (G*H,), as the step kernels add them: zeros for a layer without
+    biases, so that the kernels have one form."""
     if params.bias_ih is None:
-        return None
-    return params.bias_ih + params.bias_hh
+        xp = get_xp(params.weight_hh)
+        zeros = xp.zeros(params.weight_hh.shape[0], dtype=params.weight_hh.dtype)
+        return zeros, zeros
+    return params.bias_ih, params.bias_hh
 
 
-def input_projection(params: Params, x_tm, bias):
-    """W_ih x_t + bias for every t in one matrix product: (T, B, I) -> (T, B, G*H).
+def input_projection(params: Params, x_tm):
+    """W_ih x_t for every t in one matrix product: (T, B, I) -> (T, B, G*H).
 
     This is the input half of every step's pre-activation, hoisted out of the time loop:
-    the same sums as step by step, done as one (T*B, I) @ (I, G*H) product.
+    the same sums as step by step, done as one (T*B, I) @ (I, G*H) product. The biases are
+    added by the step kernels, which read each step's block anyway.
     """
     steps, batch, n_in = x_tm.shape
     a = x_tm.reshape(steps * batch, n_in) @ params.weight_ih.T  # (T*B, G*H)
-    if bias is not None:
-        a += bias
     return a.reshape(steps, batch, -1)
 
 
@@ -108,8 +110,9 @@ def weight_grads(params: Params, x_tm, h_prev_tm, da_x, da_h) -> tuple:
         sum_t da_x_t^T x_t
     dweight_hh : (G*H, H)
         sum_t da_h_t^T h_{t-1}
-    dbias_ih, dbias_hh : (G*H,) or None
-        sum_t da_x_t, sum_t da_h_t
+
+    The bias gradients, sum_t da_x_t and sum_t da_h_t, are summed by the step kernels while
+    each step's da is in cache.
     """
     steps, batch, n_in = x_tm.shape
     rows = steps * batch
@@ -117,12 +120,16 @@ def weight_grads(params: Params, x_tm, h_prev_tm, da_x, da_h) -> tuple:
     da_h2 = da_h.reshape(rows, -1)  # (T*B, G*H)
     dweight_ih = da_x2.T @ x_tm.reshape(rows, n_in)
     dweight_hh = da_h2.T @ h_prev_tm.reshape(rows, -1)
-    dbias_ih = dbias_hh = None
-    if params.bias_ih is not None:
-        dbias_ih = da_x2.sum(axis=0)
-        dbias_hh = dbias_ih.copy() if da_h is da_x else da_h2.sum(axis=0)  # one sum if equal
     dx = (da_x2 @ params.weight_ih).reshape(steps, batch, n_in)
-    return batch_first(dx), dweight_ih, dweight_hh, dbias_ih, dbias_hh
+    return batch_first(dx), dweight_ih, dweight_hh
+
+
+def bias_grads(params: Params, dbias_ih, dbias_hh=None) -> tuple:
+    """(dbias_ih, dbias_hh) as the layer reports them: None for a layer without biases; for
+    RNN and LSTM, whose two biases are added together, the same sum twice."""
+    if params.bias_ih is None:
+        return None, None
+    return dbias_ih, dbias_ih.copy() if dbias_hh is None else dbias_hh
 
 
 def final_state_grad(given, like):

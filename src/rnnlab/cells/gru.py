@@ -38,9 +38,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, batch_first, final_state_grad,
-                                 input_projection, step_masks, step_validity, time_major,
-                                 weight_grads)
+from rnnlab.cells.common import (Grads, Params, batch_first, bias_grads, final_state_grad,
+                                 input_projection, kernel_biases, step_masks, step_validity,
+                                 time_major, weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -86,18 +86,17 @@ def forward(params: Params, x, h0, mask=None):
     steps, batch, _ = x_tm.shape
     masks = step_masks(mask, steps, batch)
     # (1) for every t at once: one GEMM instead of T small ones.
-    gates = input_projection(params, x_tm, params.bias_ih)  # (T, B, 3H)
+    gates = input_projection(params, x_tm)  # (T, B, 3H), without b_ih
     h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
     h_n = xp.empty_like(h[1:])  # (T, B, H)
     h[0] = h0
     w_hh_t = params.weight_hh.T  # (H, 3H)
-    bias_hh = params.bias_hh if params.bias_hh is not None else xp.zeros_like(gates[0, 0])
+    bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
     valid = step_validity(mask, steps, batch)  # (T, B) bool
     hw = xp.empty_like(gates[0])  # (B, 3H) W_hh h_{t-1}, reused every step
     for t in range(steps):
         xp.matmul(h[t], w_hh_t, out=hw)  # (2), without b_hh
-        kernels.gru_forward_step(gates[t], hw, bias_hh, h[t], valid[t], h[t + 1],
-                                 h_n[t])  # (2)-(6), one fused pass
+        kernels.gru_forward_step(t, gates, hw, bias_ih, bias_hh, valid, h, h_n)  # (1)-(6)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (7)
     return batch_first(y), Cache(x_tm, h, gates, h_n, masks, valid)
 
@@ -129,12 +128,15 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     carry = xp.zeros_like(dh_next)  # the part of dL/dh_t that bypasses W_hh
     da_x = xp.empty_like(gates)  # (T, B, 3H) gradients of the input-side pre-activations
     da_h = xp.empty_like(gates)  # (T, B, 3H) ... and of the recurrent side
+    dbias_ih = xp.zeros_like(gates[0, 0])  # (3H,) sums over t and the batch, by the kernel
+    dbias_hh = xp.zeros_like(dbias_ih)
     for t in reversed(range(dy.shape[0])):
-        kernels.gru_backward_step(dy[t], dh_next, carry, gates[t], h[t], h_n[t], valid[t],
-                                  da_x[t], da_h[t])  # (7)-(3), (6), one fused pass
+        kernels.gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h,
+                                  dbias_ih, dbias_hh)  # (7)-(3), (6)
         xp.matmul(da_h[t], params.weight_hh, out=dh_next)  # (2)
     dh_next += carry  # dL/dh_0
-    dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
+    db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)
     # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
 

@@ -74,6 +74,11 @@ def one_minus(y):
     return 1.0 - y
 
 
+def lstm_gate(a, candidate):
+    """tanh(a) for the LSTM's candidate gate g, sigmoid(a) for i, f and o, with no branch."""
+    return math.tanh(a) if candidate else 0.5 + 0.5 * math.tanh(0.5 * a)
+
+
 def flush(v):
     """v, or 0 where |v| is below the smallest normal number of its type (denormals)."""
     return 0.0 if abs(v) < np.finfo(np.float64).tiny else v
@@ -156,6 +161,19 @@ def _one_minus_typed(y):
     return lambda y: one - y
 
 
+@overload(lstm_gate)
+def _lstm_gate_typed(a, candidate):
+    # sigmoid(a) = 1/2 + 1/2 tanh(a/2) and tanh(a) = 0 + 1 tanh(1 a): one tanh either way, the
+    # scale chosen by a select, so that a loop over all 4H gates vectorizes.
+    real = np.float32 if a == types.float32 else np.float64
+    half, one, zero = real(0.5), real(1.0), real(0.0)
+
+    def gate(a, candidate):
+        y = tanh((one if candidate else half) * a)
+        return y * (one if candidate else half) + (zero if candidate else half)
+    return gate
+
+
 @overload(flush)
 def _flush_typed(v):
     if v == types.float32:
@@ -172,54 +190,89 @@ def tanh_array(a, out):
         out.flat[n] = tanh(a.flat[n])
 
 
+@njit(**JIT)
+def _copy(src, dst):
+    """dst = src, for two rows of the same length."""
+    for k in range(dst.size):
+        dst[k] = src[k]
+
+
+@njit(**JIT)
+def _zero(dst):
+    """dst = 0 over one row."""
+    for k in range(dst.size):
+        dst[k] = 0
+
+
+@njit(**JIT)
+def _split4(row):
+    """One row of 4H -> its four gate blocks, in PyTorch's order (LSTM i, f, g, o)."""
+    hidden = row.size // 4
+    return row[:hidden], row[hidden:2 * hidden], row[2 * hidden:3 * hidden], row[3 * hidden:]
+
+
+@njit(**JIT)
+def _split3(row):
+    """One row of 3H -> its three gate blocks, in PyTorch's order (GRU r, z, n)."""
+    hidden = row.size // 3
+    return row[:hidden], row[hidden:2 * hidden], row[2 * hidden:]
+
+
+@njit(**JIT)
+def _accumulate(total, row):
+    """total += row: a bias gradient, summed over the batch while the step's row is in cache."""
+    for j in range(total.size):
+        total[j] += row[j]
+
+
 # -- LSTM ----------------------------------------------------------------------------------
 @njit(**JIT)
-def lstm_forward_step(a, hw, h_prev, c_prev, valid, h, c, tanh_c):
-    """Equations (1)-(5) of :mod:`rnnlab.cells.lstm` for one step.
+def lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c):
+    """Equations (1)-(5) of :mod:`rnnlab.cells.lstm` for step t (0-based) of the sequence.
 
     Parameters
     ----------
-    a : (B, 4H)
-        In: W_ih x_t + b_ih + b_hh. Out: the activated gates i, f, g, o.
+    t : int
+    a : (T, B, 4H)
+        In at t: W_ih x_t. Out at t: the activated gates i, f, g, o.
     hw : (B, 4H)
         W_hh h_{t-1}, the recurrent half of (1).
-    h_prev, c_prev : (B, H)
-    valid : (B,) bool
+    bias : (4H,)
+        b_ih + b_hh (zeros for a layer without biases).
+    valid : (T, B) bool
         False at a padded step: the state passes through.
-    h, c, tanh_c : (B, H)
-        Out: h_t, c_t and tanh(c_t).
+    h, c : (T+1, B, H)
+        Read h_{t-1}, c_{t-1} at [t]; write h_t, c_t at [t + 1].
+    tanh_c : (T, B, H)
+        Out at t: tanh(c_t).
     """
-    batch, hidden = c.shape
+    batch, hidden = hw.shape[0], hw.shape[1] // 4
     for b in range(batch):
-        keep = valid[b]
+        gates, recurrent = a[t, b], hw[b]
+        for j in range(4 * hidden):  # (1), (2): sigmoid for i, f, o; tanh for g
+            gates[j] = lstm_gate(gates[j] + bias[j] + recurrent[j],
+                                 2 * hidden <= j < 3 * hidden)
+        i, f, g, o = _split4(gates)
+        c_prev, c_t, h_t, tanh_c_t = c[t, b], c[t + 1, b], h[t + 1, b], tanh_c[t, b]
         for k in range(hidden):
-            i = sigmoid(a[b, k] + hw[b, k])  # (1), (2)
-            f = sigmoid(a[b, hidden + k] + hw[b, hidden + k])
-            g = tanh(a[b, 2 * hidden + k] + hw[b, 2 * hidden + k])
-            o = sigmoid(a[b, 3 * hidden + k] + hw[b, 3 * hidden + k])
-            a[b, k] = i
-            a[b, hidden + k] = f
-            a[b, 2 * hidden + k] = g
-            a[b, 3 * hidden + k] = o
-            c_t = flush(f * c_prev[b, k] + i * g)  # (3)
-            tc = tanh(c_t)  # (4)
-            tanh_c[b, k] = tc
-            if keep:
-                c[b, k] = c_t
-                h[b, k] = flush(o * tc)
-            else:  # (5)
-                c[b, k] = c_prev[b, k]
-                h[b, k] = h_prev[b, k]
+            c_t[k] = flush(f[k] * c_prev[k] + i[k] * g[k])  # (3)
+        for k in range(hidden):
+            tanh_c_t[k] = tanh(c_t[k])  # (4)
+            h_t[k] = flush(o[k] * tanh_c_t[k])
+        if not valid[t, b]:  # (5)
+            _copy(c_prev, c_t)
+            _copy(h[t, b], h_t)
 
 
 @njit(**JIT)
-def lstm_backward_step(dy, dh_next, carry, dc, gates, c_prev, tanh_c, valid, da, dc_t):
-    """The backward equations of :mod:`rnnlab.cells.lstm` for one step, up to (1).
+def lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all, dbias):
+    """The backward equations of :mod:`rnnlab.cells.lstm` for step t, up to (1).
 
     Parameters
     ----------
-    dy : (B, H)
-        In: dL/dy_t. Out: dh, the total dL/dh_t (6).
+    t : int
+    dy : (T, B, H)
+        In at t: dL/dy_t. Out at t: dh, the total dL/dh_t (6).
     dh_next : (B, H)
         The part of dL/dh_t that went through W_hh at the step after.
     carry : (B, H)
@@ -227,130 +280,149 @@ def lstm_backward_step(dy, dh_next, carry, dc, gates, c_prev, tanh_c, valid, da,
         for h_{t-1} (all of dh at a padded step, else 0).
     dc : (B, H)
         In: dL/dc_t from the future. Out: dL/dc_{t-1}.
-    gates : (B, 4H)
-        The step's activated i, f, g, o.
-    c_prev, tanh_c : (B, H)
-        c_{t-1} and tanh(c_t).
-    valid : (B,) bool
-    da : (B, 4H)
-        Out: dL/d of the pre-activations, zero at a padded step.
-    dc_t : (B, H)
-        Out: the total dL/dc_t (diagnostics).
+    gates : (T, B, 4H)
+        The activated i, f, g, o.
+    c : (T+1, B, H)
+        The cell states; c_{t-1} at [t].
+    tanh_c : (T, B, H)
+    valid : (T, B) bool
+    da : (T, B, 4H)
+        Out at t: dL/d of the pre-activations, zero at a padded step.
+    dc_all : (T, B, H)
+        Out at t: the total dL/dc_t (diagnostics).
+    dbias : (4H,)
+        Accumulates the sum over the batch of da (1): the bias gradient.
     """
     batch, hidden = dc.shape
     for b in range(batch):
-        keep = valid[b]
+        dh, dc_b, dc_t, carry_b, dh_next_b = dy[t, b], dc[b], dc_all[t, b], carry[b], dh_next[b]
+        if not valid[t, b]:  # (5): nothing computed here, the gradients pass through
+            for k in range(hidden):
+                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+            _copy(carry_b, dh)
+            _copy(dc_b, dc_t)
+            _zero(da[t, b])
+            continue
+        i, f, g, o = _split4(gates[t, b])
+        da_i, da_f, da_g, da_o = _split4(da[t, b])
+        tc, c_prev = tanh_c[t, b], c[t, b]
         for k in range(hidden):
-            i = gates[b, k]
-            f = gates[b, hidden + k]
-            g = gates[b, 2 * hidden + k]
-            o = gates[b, 3 * hidden + k]
-            if keep:
-                dh = flush(dy[b, k] + dh_next[b, k] + carry[b, k])  # (6)
-                tc = tanh_c[b, k]
-                dc_total = flush(dc[b, k] + dh * o * dtanh(tc))  # (4)
-                da[b, k] = flush(dc_total * g * dsigmoid(i))  # (3), (2)
-                da[b, hidden + k] = flush(dc_total * c_prev[b, k] * dsigmoid(f))
-                da[b, 2 * hidden + k] = flush(dc_total * i * dtanh(g))
-                da[b, 3 * hidden + k] = flush(dh * tc * dsigmoid(o))  # (4), (2)
-                dc[b, k] = flush(dc_total * f)  # (3) dL/dc_{t-1}
-                carry[b, k] = 0
-            else:  # (5): nothing computed here, the gradients pass through
-                dh = flush(dh_next[b, k] + carry[b, k])
-                carry[b, k] = dh
-                dc_total = dc[b, k]
-                da[b, k] = 0
-                da[b, hidden + k] = 0
-                da[b, 2 * hidden + k] = 0
-                da[b, 3 * hidden + k] = 0
-            dy[b, k] = dh
-            dc_t[b, k] = dc_total
+            dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (6)
+        _zero(carry_b)
+        for k in range(hidden):
+            dc_t[k] = flush(dc_b[k] + dh[k] * o[k] * dtanh(tc[k]))  # (4)
+        for k in range(hidden):
+            da_o[k] = flush(dh[k] * tc[k] * dsigmoid(o[k]))  # (4), (2)
+        for k in range(hidden):
+            da_i[k] = flush(dc_t[k] * g[k] * dsigmoid(i[k]))  # (3), (2)
+        for k in range(hidden):
+            da_f[k] = flush(dc_t[k] * c_prev[k] * dsigmoid(f[k]))
+        for k in range(hidden):
+            da_g[k] = flush(dc_t[k] * i[k] * dtanh(g[k]))
+        for k in range(hidden):
+            dc_b[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
+        _accumulate(dbias, da[t, b])  # (1)
 
 
 # -- GRU -----------------------------------------------------------------------------------
 @njit(**JIT)
-def gru_forward_step(a, hw, bias_hh, h_prev, valid, h, h_n):
-    """Equations (2)-(6) of :mod:`rnnlab.cells.gru` for one step.
+def gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n):
+    """Equations (1)-(6) of :mod:`rnnlab.cells.gru` for step t (0-based) of the sequence.
 
     Parameters
     ----------
-    a : (B, 3H)
-        In: W_ih x_t + b_ih. Out: the activated gates r, z, n.
+    t : int
+    a : (T, B, 3H)
+        In at t: W_ih x_t. Out at t: the activated gates r, z, n.
     hw : (B, 3H)
         W_hh h_{t-1}, without its bias.
-    bias_hh : (3H,)
-        b_hh (zeros for a layer without biases).
-    h_prev : (B, H)
-    valid : (B,) bool
-    h, h_n : (B, H)
-        Out: h_t, and W_hn h_{t-1} + b_hn (the candidate's recurrent part, for backward).
+    bias_ih, bias_hh : (3H,)
+        b_ih and b_hh (zeros for a layer without biases).
+    valid : (T, B) bool
+    h : (T+1, B, H)
+        Reads h_{t-1} at [t], writes h_t at [t + 1].
+    h_n : (T, B, H)
+        Out at t: W_hn h_{t-1} + b_hn (the candidate's recurrent part, for backward).
     """
-    batch, hidden = h.shape
+    batch, hidden = hw.shape[0], hw.shape[1] // 3
+    _, _, b_in = _split3(bias_ih)
+    _, _, b_hn = _split3(bias_hh)
     for b in range(batch):
-        keep = valid[b]
+        gates, recurrent = a[t, b], hw[b]
+        for j in range(2 * hidden):  # (1)-(3): r and z
+            gates[j] = sigmoid(gates[j] + bias_ih[j] + recurrent[j] + bias_hh[j])
+        r, z, n = _split3(gates)
+        _, _, w_hn_h = _split3(recurrent)
+        hn, h_prev, h_t = h_n[t, b], h[t, b], h[t + 1, b]
         for k in range(hidden):
-            hn = hw[b, 2 * hidden + k] + bias_hh[2 * hidden + k]  # (2)
-            r = sigmoid(a[b, k] + hw[b, k] + bias_hh[k])  # (3)
-            z = sigmoid(a[b, hidden + k] + hw[b, hidden + k] + bias_hh[hidden + k])
-            n = tanh(a[b, 2 * hidden + k] + r * hn)  # (4)
-            a[b, k] = r
-            a[b, hidden + k] = z
-            a[b, 2 * hidden + k] = n
-            h_n[b, k] = hn
-            if keep:
-                h[b, k] = flush(n + z * (h_prev[b, k] - n))  # (5) (1 - z) n + z h_{t-1}
-            else:  # (6)
-                h[b, k] = h_prev[b, k]
+            hn[k] = w_hn_h[k] + b_hn[k]  # (2)
+        for k in range(hidden):
+            n[k] = tanh(n[k] + b_in[k] + r[k] * hn[k])  # (1), (4)
+        if valid[t, b]:
+            for k in range(hidden):
+                h_t[k] = flush(n[k] + z[k] * (h_prev[k] - n[k]))  # (5) (1 - z) n + z h_{t-1}
+        else:  # (6)
+            _copy(h_prev, h_t)
 
 
 @njit(**JIT)
-def gru_backward_step(dy, dh_next, carry, gates, h_prev, h_n, valid, da_x, da_h):
-    """The backward equations of :mod:`rnnlab.cells.gru` for one step, up to (2).
+def gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
+                      dbias_hh):
+    """The backward equations of :mod:`rnnlab.cells.gru` for step t, up to (1) and (2).
 
     Parameters
     ----------
-    dy : (B, H)
-        In: dL/dy_t. Out: dh, the total dL/dh_t (7).
+    t : int
+    dy : (T, B, H)
+        In at t: dL/dy_t. Out at t: dh, the total dL/dh_t (7).
     dh_next : (B, H)
         The part of dL/dh_t that went through W_hh at the step after.
     carry : (B, H)
         In: the part of dL/dh_t that went straight from the step after (dh * z, or all of
         dh at a padded step). Out: the same for h_{t-1}.
-    gates : (B, 3H)
-        The step's activated r, z, n.
-    h_prev, h_n : (B, H)
-        h_{t-1}, and W_hn h_{t-1} + b_hn.
-    valid : (B,) bool
-    da_x, da_h : (B, 3H)
-        Out: the gradients of the input-side and recurrent-side pre-activations, zero at a
-        padded step.
+    gates : (T, B, 3H)
+        The activated r, z, n.
+    h : (T+1, B, H)
+        The states; h_{t-1} at [t].
+    h_n : (T, B, H)
+        W_hn h_{t-1} + b_hn.
+    valid : (T, B) bool
+    da_x, da_h : (T, B, 3H)
+        Out at t: the gradients of the input-side and recurrent-side pre-activations, zero
+        at a padded step.
+    dbias_ih, dbias_hh : (3H,)
+        Accumulate the sums over the batch of da_x and da_h: the bias gradients.
     """
     batch, hidden = carry.shape
     for b in range(batch):
-        keep = valid[b]
+        dh, carry_b, dh_next_b = dy[t, b], carry[b], dh_next[b]
+        if not valid[t, b]:  # (6)
+            for k in range(hidden):
+                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+            _copy(carry_b, dh)
+            _zero(da_x[t, b])
+            _zero(da_h[t, b])
+            continue
+        r, z, n = _split3(gates[t, b])
+        dx_row, dh_row = da_x[t, b], da_h[t, b]
+        da_r, da_z, da_n = _split3(dx_row)
+        _, _, dh_n = _split3(dh_row)
+        hn, h_prev = h_n[t, b], h[t, b]
         for k in range(hidden):
-            r = gates[b, k]
-            z = gates[b, hidden + k]
-            n = gates[b, 2 * hidden + k]
-            if keep:
-                dh = flush(dy[b, k] + dh_next[b, k] + carry[b, k])  # (7)
-                da_n = flush(dh * one_minus(z) * dtanh(n))  # (5), (4)
-                da_r = flush(da_n * h_n[b, k] * dsigmoid(r))  # (4), (3)
-                da_z = flush(dh * (h_prev[b, k] - n) * dsigmoid(z))  # (5), (3)
-                da_x[b, k] = da_r
-                da_x[b, hidden + k] = da_z
-                da_x[b, 2 * hidden + k] = da_n
-                da_h[b, k] = da_r
-                da_h[b, hidden + k] = da_z
-                da_h[b, 2 * hidden + k] = flush(da_n * r)  # (4) dh_n
-                carry[b, k] = flush(dh * z)  # (5) the direct path to h_{t-1}
-            else:  # (6)
-                dh = flush(dh_next[b, k] + carry[b, k])
-                for gate in range(3):
-                    da_x[b, gate * hidden + k] = 0
-                    da_h[b, gate * hidden + k] = 0
-                carry[b, k] = dh
-            dy[b, k] = dh
+            dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (7)
+        for k in range(hidden):
+            da_n[k] = flush(dh[k] * one_minus(z[k]) * dtanh(n[k]))  # (5), (4)
+        for k in range(hidden):
+            da_r[k] = flush(da_n[k] * hn[k] * dsigmoid(r[k]))  # (4), (3)
+        for k in range(hidden):
+            da_z[k] = flush(dh[k] * (h_prev[k] - n[k]) * dsigmoid(z[k]))  # (5), (3)
+        _copy(dx_row[:2 * hidden], dh_row[:2 * hidden])  # r and z: the same on both sides
+        for k in range(hidden):
+            dh_n[k] = flush(da_n[k] * r[k])  # (4)
+        for k in range(hidden):
+            carry_b[k] = flush(dh[k] * z[k])  # (5) the direct path to h_{t-1}
+        _accumulate(dbias_ih, dx_row)  # (1)
+        _accumulate(dbias_hh, dh_row)  # (2)
 
 
 # -- vanilla RNN ---------------------------------------------------------------------------
@@ -358,57 +430,74 @@ TANH, RELU, SIGMOID = 0, 1, 2  # the nonlinearity codes the RNN kernels take
 
 
 @njit(**JIT)
-def _activate(a, code):
+def _activate_row(a, code):
+    """a = f(a) in place over one row; the branch on ``code`` stays outside the loops."""
     if code == TANH:
-        return tanh(a)
-    if code == SIGMOID:
-        return sigmoid(a)
-    return relu(a)
+        for k in range(a.size):
+            a[k] = flush(tanh(a[k]))
+    elif code == SIGMOID:
+        for k in range(a.size):
+            a[k] = flush(sigmoid(a[k]))
+    else:
+        for k in range(a.size):
+            a[k] = relu(a[k])
 
 
 @njit(**JIT)
-def _derivative(y, code):
+def _derivative_row(y, out, code):
+    """out *= f'(a), written from y = f(a), over one row."""
     if code == TANH:
-        return dtanh(y)
-    if code == SIGMOID:
-        return dsigmoid(y)
-    return drelu(y)
+        for k in range(y.size):
+            out[k] = flush(out[k] * dtanh(y[k]))
+    elif code == SIGMOID:
+        for k in range(y.size):
+            out[k] = flush(out[k] * dsigmoid(y[k]))
+    else:
+        for k in range(y.size):
+            out[k] = out[k] * drelu(y[k])
 
 
 @njit(**JIT)
-def rnn_forward_step(a, hw, h_prev, valid, code, h):
-    """Equations (1)-(3) of :mod:`rnnlab.cells.rnn` for one step: h_t = f(a_t + W_hh h_{t-1}).
+def rnn_forward_step(t, a, hw, bias, valid, code, h):
+    """Equations (1)-(3) of :mod:`rnnlab.cells.rnn` for step t: h_t = f(a_t + W_hh h_{t-1}).
 
-    ``a`` (B, H) holds W_ih x_t + b; ``code`` is TANH, RELU or SIGMOID.
+    ``a`` (T, B, H) holds W_ih x_t; ``hw`` (B, H) W_hh h_{t-1}; ``bias`` (H,) b_ih + b_hh
+    (zeros without biases); ``code`` is TANH, RELU or SIGMOID; ``h`` (T+1, B, H): reads
+    h_{t-1} at [t], writes h_t at [t + 1].
     """
-    batch, hidden = h.shape
+    batch, hidden = hw.shape
     for b in range(batch):
-        keep = valid[b]
-        for k in range(hidden):
-            if keep:
-                h[b, k] = flush(_activate(a[b, k] + hw[b, k], code))
-            else:
-                h[b, k] = h_prev[b, k]
+        h_t, a_t, hw_b = h[t + 1, b], a[t, b], hw[b]
+        if valid[t, b]:
+            for k in range(hidden):
+                h_t[k] = a_t[k] + bias[k] + hw_b[k]  # (1)
+            _activate_row(h_t, code)  # (2)
+        else:  # (3)
+            _copy(h[t, b], h_t)
 
 
 @njit(**JIT)
-def rnn_backward_step(dy, dh_next, carry, h, valid, code, da):
-    """The backward equations of :mod:`rnnlab.cells.rnn` for one step, up to (1).
+def rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias):
+    """The backward equations of :mod:`rnnlab.cells.rnn` for step t, up to (1).
 
-    ``dy`` (B, H): in dL/dy_t, out the total dL/dh_t. ``dh_next``: the part through W_hh
-    from the step after; ``carry``: in, the part passed straight through padded steps after;
-    out, the same for h_{t-1}. ``da`` (B, H): out, dL/da_t (zero at a padded step).
+    ``dy`` (T, B, H): in at t dL/dy_t, out the total dL/dh_t. ``dh_next`` (B, H): the part
+    through W_hh from the step after; ``carry`` (B, H): in, the part passed straight through
+    padded steps after; out, the same for h_{t-1}. ``h`` (T+1, B, H): h_t at [t + 1].
+    ``da`` (T, B, H): out at t, dL/da_t (zero at a padded step). ``dbias`` (H,) accumulates
+    the sum over the batch of da: the bias gradient.
     """
-    batch, hidden = h.shape
+    batch, hidden = dh_next.shape
     for b in range(batch):
-        keep = valid[b]
-        for k in range(hidden):
-            if keep:
-                dh = flush(dy[b, k] + dh_next[b, k] + carry[b, k])  # (4)
-                da[b, k] = flush(dh * _derivative(h[b, k], code))  # (2)
-                carry[b, k] = 0
-            else:  # (3)
-                dh = flush(dh_next[b, k] + carry[b, k])
-                da[b, k] = 0
-                carry[b, k] = dh
-            dy[b, k] = dh
+        dh, carry_b, dh_next_b, da_b = dy[t, b], carry[b], dh_next[b], da[t, b]
+        if valid[t, b]:
+            for k in range(hidden):
+                dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (4)
+            _zero(carry_b)
+            _copy(dh, da_b)
+            _derivative_row(h[t + 1, b], da_b, code)  # (2)
+            _accumulate(dbias, da_b)  # (1)
+        else:  # (3)
+            for k in range(hidden):
+                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+            _copy(carry_b, dh)
+            _zero(da_b)

@@ -40,9 +40,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, batch_first, combined_bias, final_state_grad,
-                                 input_projection, step_masks, step_validity, time_major,
-                                 weight_grads)
+from rnnlab.cells.common import (Grads, Params, batch_first, bias_grads, final_state_grad,
+                                 input_projection, kernel_biases, step_masks, step_validity,
+                                 time_major, weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -91,7 +91,9 @@ def forward(params: Params, x, state0, mask=None):
     masks = step_masks(mask, steps, batch)
     valid = step_validity(mask, steps, batch)  # (T, B) bool
     # (1), input half, for every t at once: one GEMM instead of T small ones.
-    gates = input_projection(params, x_tm, combined_bias(params))  # (T, B, 4H)
+    gates = input_projection(params, x_tm)  # (T, B, 4H)
+    b_ih, b_hh = kernel_biases(params)
+    bias = b_ih + b_hh  # (4H,) added by the kernel
     h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
     c = xp.empty_like(h)  # (T+1, B, H)
     tanh_c = xp.empty_like(h[1:])  # (T, B, H)
@@ -101,8 +103,7 @@ def forward(params: Params, x, state0, mask=None):
     hw = xp.empty_like(gates[0])  # (B, 4H) the recurrent half of (1), reused every step
     for t in range(steps):
         xp.matmul(h[t], w_hh_t, out=hw)  # (1) W_hh h_{t-1}
-        kernels.lstm_forward_step(gates[t], hw, h[t], c[t], valid[t], h[t + 1], c[t + 1],
-                                  tanh_c[t])  # (1)-(5), one fused pass
+        kernels.lstm_forward_step(t, gates, hw, bias, valid, h, c, tanh_c)  # (1)-(5)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (6)
     return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks, valid)
 
@@ -136,12 +137,14 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     da = xp.empty_like(gates)  # (T, B, 4H)
     dc_all = xp.empty_like(dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
+    dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
     for t in reversed(range(dy.shape[0])):
-        kernels.lstm_backward_step(dy[t], dh_next, carry, dc, gates[t], c[t], tanh_c[t],
-                                   valid[t], da[t], dc_all[t])  # (6)-(2), (5), one fused pass
+        kernels.lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
+                                   dc_all, dbias)  # (6)-(2), (5)
         xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
     dh_next += carry  # dL/dh_0
-    dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
     return Grads(dx, (dh_next, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
 

@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, batch_first, combined_bias, final_state_grad,
-                                 input_projection, step_masks, step_validity, time_major,
-                                 weight_grads)
+from rnnlab.cells.common import (Grads, Params, batch_first, bias_grads, final_state_grad,
+                                 input_projection, kernel_biases, step_masks, step_validity,
+                                 time_major, weight_grads)
 
 CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
 
@@ -76,14 +76,16 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
     valid = step_validity(mask, steps, batch)  # (T, B) bool
     code = CODES[nonlinearity]
     # (1), input half, for every t at once: one GEMM instead of T small ones.
-    a = input_projection(params, x_tm, combined_bias(params))  # (T, B, H)
+    a = input_projection(params, x_tm)  # (T, B, H)
+    b_ih, b_hh = kernel_biases(params)
+    bias = b_ih + b_hh  # (H,) added by the kernel
     h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
     h[0] = h0
     w_hh_t = params.weight_hh.T  # (H, H)
     hw = xp.empty_like(h0)  # (B, H) W_hh h_{t-1}, reused every step
     for t in range(steps):
         xp.matmul(h[t], w_hh_t, out=hw)  # (1)
-        kernels.rnn_forward_step(a[t], hw, h[t], valid[t], code, h[t + 1])  # (1)-(3)
+        kernels.rnn_forward_step(t, a, hw, bias, valid, code, h)  # (1)-(3)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (4)
     return batch_first(y), Cache(x_tm, h, masks, valid, nonlinearity)
 
@@ -115,12 +117,14 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
     dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
     carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
     da = xp.empty_like(dy)  # (T, B, H)
+    dbias = xp.zeros_like(dh_next[0])  # (H,) sum over t and the batch of da, by the kernel
     for t in reversed(range(dy.shape[0])):
-        kernels.rnn_backward_step(dy[t], dh_next, carry, h[t + 1], valid[t], code,
-                                  da[t])  # (4), (2), (3), one fused pass
+        kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da,
+                                  dbias)  # (4), (2), (3)
         xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
     dh_next += carry  # dL/dh_0
-    dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
 
