@@ -29,7 +29,8 @@ Backward, for t = T..1, carrying dh_next = dL/dh_t from the future:
     (6) at a padded step the gradients of (1)-(5) are zero and dh_next <- dh
 
 The input side (1) sees [da_r, da_z, da_n] and the recurrent side (2) [da_r, da_z, dh_n]:
-the two differ in the candidate block, so W_ih and W_hh get different sums over t.
+the two differ in the candidate block, so W_ih and W_hh get different sums over t (one
+matrix product each, after the loop), and so do b_ih and b_hh (added up by the step kernel).
 """
 
 from __future__ import annotations

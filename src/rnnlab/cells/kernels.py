@@ -1,14 +1,26 @@
-"""Compiled kernels for the elementwise work of one time step, one fused pass each.
+"""Compiled kernels for the elementwise work of one time step, one call each.
 
-Shapes: B batch, H hidden units; gate blocks stacked as in PyTorch (LSTM i, f, g, o).
+Shapes: T steps, B batch, H hidden units; gate blocks stacked as in PyTorch (LSTM i, f, g,
+o; GRU r, z, n).
 
 The time loops of the cells do two kinds of work per step: one matrix product (NumPy's BLAS,
 ``h_{t-1} @ W_hh^T`` forward and ``da_t @ W_hh`` backward) and the gate arithmetic around it.
 Written as NumPy expressions, the gate arithmetic is a dozen or more separate passes over
 (B, H) arrays per step, each with its own call overhead and temporary; at small B and H the
 overhead dominates, and at large ones the passes over memory and NumPy's scalar tanh do. Here
-each step's gate arithmetic is one loop over (b, k), compiled by Numba, that reads every
-input once and writes every output once, the same equations as the cells' docstrings.
+each step's gate arithmetic is one compiled call (Numba) that takes the whole sequence arrays
+and the step t, adds the biases itself (so the input projection needs no pass of its own)
+and, in backward, sums the bias gradients while the step's rows are in cache.
+
+How the loops are cut. Inside a call, for each row b, every equation of the cells'
+docstrings is its own loop over the hidden units, touching only the few arrays of that
+equation, each as a contiguous row; the tags in the comments are the equations' numbers.
+LLVM vectorizes such loops (8 float32 lanes). One loop doing all of a step's work at once,
+over a dozen arrays, it left scalar: measured at B=256, H=512, 18 ns per hidden unit for the
+LSTM's forward step that way, 5.5 ns cut into loops; GRU 13 -> 2.5, RNN 3.6 -> 0.7. For the
+same reason each gate's activation is a loop of its own, and the RNN's branch on its
+nonlinearity sits outside the loops. At a padded row (the per-row ``valid`` flag) the state
+is copied through, and backward passes the gradients through without arithmetic.
 
 Nonlinearities: :func:`tanh` and :func:`sigmoid` work on one scalar. In float64 they are the
 C library's tanh (sigmoid(a) = (1 + tanh(a/2)) / 2, which never overflows), accurate to the
@@ -72,11 +84,6 @@ def drelu(y):
 def one_minus(y):
     """1 - y, in y's type."""
     return 1.0 - y
-
-
-def lstm_gate(a, candidate):
-    """tanh(a) for the LSTM's candidate gate g, sigmoid(a) for i, f and o, with no branch."""
-    return math.tanh(a) if candidate else 0.5 + 0.5 * math.tanh(0.5 * a)
 
 
 def flush(v):
@@ -161,19 +168,6 @@ def _one_minus_typed(y):
     return lambda y: one - y
 
 
-@overload(lstm_gate)
-def _lstm_gate_typed(a, candidate):
-    # sigmoid(a) = 1/2 + 1/2 tanh(a/2) and tanh(a) = 0 + 1 tanh(1 a): one tanh either way, the
-    # scale chosen by a select, so that a loop over all 4H gates vectorizes.
-    real = np.float32 if a == types.float32 else np.float64
-    half, one, zero = real(0.5), real(1.0), real(0.0)
-
-    def gate(a, candidate):
-        y = tanh((one if candidate else half) * a)
-        return y * (one if candidate else half) + (zero if candidate else half)
-    return gate
-
-
 @overload(flush)
 def _flush_typed(v):
     if v == types.float32:
@@ -246,17 +240,23 @@ def lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c):
     tanh_c : (T, B, H)
         Out at t: tanh(c_t).
     """
-    batch, hidden = hw.shape[0], hw.shape[1] // 4
+    batch = hw.shape[0]
+    b_i, b_f, b_g, b_o = _split4(bias)
     for b in range(batch):
-        gates, recurrent = a[t, b], hw[b]
-        for j in range(4 * hidden):  # (1), (2): sigmoid for i, f, o; tanh for g
-            gates[j] = lstm_gate(gates[j] + bias[j] + recurrent[j],
-                                 2 * hidden <= j < 3 * hidden)
-        i, f, g, o = _split4(gates)
+        i, f, g, o = _split4(a[t, b])
+        r_i, r_f, r_g, r_o = _split4(hw[b])
+        for k in range(i.size):  # (1), (2)
+            i[k] = sigmoid(i[k] + b_i[k] + r_i[k])
+        for k in range(f.size):
+            f[k] = sigmoid(f[k] + b_f[k] + r_f[k])
+        for k in range(g.size):
+            g[k] = tanh(g[k] + b_g[k] + r_g[k])
+        for k in range(o.size):
+            o[k] = sigmoid(o[k] + b_o[k] + r_o[k])
         c_prev, c_t, h_t, tanh_c_t = c[t, b], c[t + 1, b], h[t + 1, b], tanh_c[t, b]
-        for k in range(hidden):
+        for k in range(c_t.size):
             c_t[k] = flush(f[k] * c_prev[k] + i[k] * g[k])  # (3)
-        for k in range(hidden):
+        for k in range(c_t.size):
             tanh_c_t[k] = tanh(c_t[k])  # (4)
             h_t[k] = flush(o[k] * tanh_c_t[k])
         if not valid[t, b]:  # (5)

@@ -31,7 +31,8 @@ Backward, for t = T..1, carrying dh_next = dL/dh_t and dc_next = dL/dc_t from th
 
 The additive path (3), dc_{t-1} = dc_t * f, is why the gradient can survive many steps: it
 is scaled by the forget gate, not by a weight matrix and a squashing derivative.
-The shared weights' gradients are sums over t, each one matrix product after the loop.
+The shared weights' gradients are sums over t, each one matrix product after the loop; the
+bias gradient db_ih = db_hh = sum_t da (and over the batch) is added up by the step kernel.
 """
 
 from __future__ import annotations

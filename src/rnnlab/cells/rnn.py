@@ -22,8 +22,8 @@ Backward, for t = T..1, carrying dh_next = dL/dh_t from the future (dL/dh_T give
     (1) dh_next = da_t W_hh                  (3) or dh_t at a padded step
 
 and the shared weights' gradients are the seeds' sums over t, each one matrix product:
-dW_ih = sum_t da_t^T x_t, dW_hh = sum_t da_t^T h_{t-1}, db_ih = db_hh = sum_t da_t,
-dx_t = da_t W_ih.
+dW_ih = sum_t da_t^T x_t, dW_hh = sum_t da_t^T h_{t-1}, dx_t = da_t W_ih; the bias gradient
+db_ih = db_hh = sum_t da_t (summed over the batch too) is added up by the step kernel.
 """
 
 from __future__ import annotations

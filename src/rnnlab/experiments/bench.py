@@ -12,9 +12,11 @@ repeats of
   to the weights and to x (PyTorch: ``x.requires_grad_()``, ``output.backward(dy)``).
 
 Ratios rnnlab / PyTorch are what to compare; absolute times move with the machine and its
-load. Work is counted in the recurrences' matrix products: forward 2 G H (I + H) B T
-floating-point operations, forward+backward 3 times that; GFLOP/s are set against the rate
-of one large float32 matrix product (n = 2048) on the same machine, in the same run.
+load. On a shared machine its speed drifts over seconds, so the two libraries alternate,
+repeat by repeat (rnnlab, PyTorch, rnnlab, ...), and a drift slows both alike. Work is
+counted in the recurrences' matrix products: forward 2 G H (I + H) B T floating-point
+operations, forward+backward 3 times that; GFLOP/s are set against the rate of one large
+float32 matrix product (n = 2048) through NumPy, measured right before each configuration.
 """
 
 from __future__ import annotations
@@ -31,33 +33,42 @@ GRID = ((1, 32, 64, 1000), (16, 8, 32, 100), (16, 32, 128, 200), (64, 32, 256, 1
 CELLS = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}
 PASSES = ("forward", "forward+backward")
 ROW_KEYS = ("cell", "B", "I", "H", "T", "pass", "rnnlab_ms", "torch_ms", "ratio", "gflops",
-            "gemm_fraction")
+            "gemm_gflops", "gemm_fraction")
 
 
-def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
-    """The median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
+def seconds(fn) -> float:
+    """The wall time of one call of ``fn()``."""
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def interleaved_medians(fns, repeats: int, warmup: int = 1) -> list:
+    """The median wall time of each of ``fns``, called in turn ``repeats`` times (after
+    ``warmup`` rounds), so that the machine's drift in speed falls on all of them alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return float(np.median(times))
+        for fn, record in zip(fns, times):
+            record.append(seconds(fn))
+    return [float(np.median(t)) for t in times]
 
 
-def gemm_rate(n: int = 2048, repeats: int = 5) -> dict:
+def gemm_rate(n: int = 2048, repeats: int = 3, torch_too: bool = True) -> dict:
     """GFLOP/s of an n x n x n float32 matrix product, NumPy's (and PyTorch's if installed)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    flops = 2.0 * n ** 3
-    rates = {"numpy": flops / median_seconds(lambda: a @ b, repeats) / 1e9}
-    torch = _torch()
+    work = 2.0 * n ** 3
+    fns = {"numpy": lambda: a @ b}
+    torch = _torch() if torch_too else None
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        rates["torch"] = flops / median_seconds(lambda: ta @ tb, repeats) / 1e9
-    return rates
+        fns["torch"] = lambda: ta @ tb
+    medians = interleaved_medians(list(fns.values()), repeats)
+    return {name: work / t / 1e9 for name, t in zip(fns, medians)}
 
 
 def flops(cell: str, batch: int, n_in: int, hidden: int, steps: int, passes: str) -> float:
@@ -84,32 +95,31 @@ def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats
         layer.zero_grad()
         layer.backward(dy)
 
-    times = {"forward": [median_seconds(ours_forward, repeats)],
-             "forward+backward": [median_seconds(ours_both, repeats)]}
     torch = _torch() if torch_too else None
-    if torch is not None:
-        module = getattr(torch.nn, layer_class.__name__)(n_in, hidden, batch_first=True)
-        module.load_state_dict({k: torch.from_numpy(v.copy())
-                                for k, v in layer.state_dict().items()})
-        tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
-        with torch.no_grad():  # the same computation on both sides, or the timing means nothing
-            difference = np.abs(module(tx)[0].numpy() - layer.forward(x)[0]).max()
-        if not difference <= 1e-4:
-            raise RuntimeError(f"rnnlab's and PyTorch's outputs differ by {difference:.3g} for "
-                               f"{cell} B={batch} I={n_in} H={hidden} T={steps}")
+    if torch is None:
+        ours = interleaved_medians([ours_forward, ours_both], repeats)
+        return {p: (t, None) for p, t in zip(PASSES, ours)}
+    module = getattr(torch.nn, layer_class.__name__)(n_in, hidden, batch_first=True)
+    module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in layer.state_dict().items()})
+    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+    with torch.no_grad():  # the same computation on both sides, or the timing means nothing
+        difference = np.abs(module(tx)[0].numpy() - layer.forward(x)[0]).max()
+    if not difference <= 1e-4:
+        raise RuntimeError(f"rnnlab's and PyTorch's outputs differ by {difference:.3g} for "
+                           f"{cell} B={batch} I={n_in} H={hidden} T={steps}")
 
-        def theirs_forward():
-            with torch.no_grad():
-                module(tx)
+    def theirs_forward():
+        with torch.no_grad():
+            module(tx)
 
-        def theirs_both():
-            module.zero_grad(set_to_none=True)
-            leaf = tx.detach().requires_grad_()
-            module(leaf)[0].backward(tdy)
+    def theirs_both():
+        module.zero_grad(set_to_none=True)
+        leaf = tx.detach().requires_grad_()
+        module(leaf)[0].backward(tdy)
 
-        times["forward"].append(median_seconds(theirs_forward, repeats))
-        times["forward+backward"].append(median_seconds(theirs_both, repeats))
-    return {p: (t[0], t[1] if len(t) > 1 else None) for p, t in times.items()}
+    forward = interleaved_medians([ours_forward, theirs_forward], repeats)
+    both = interleaved_medians([ours_both, theirs_both], repeats)
+    return {"forward": tuple(forward), "forward+backward": tuple(both)}
 
 
 def run_bench(cells=("rnn", "lstm", "gru"), grid=GRID, repeats: int = 5, torch_too: bool = True,
@@ -118,13 +128,14 @@ def run_bench(cells=("rnn", "lstm", "gru"), grid=GRID, repeats: int = 5, torch_t
     if torch_too and _torch() is None:
         raise ImportError("rnnlab bench compares with PyTorch: pip install torch "
                           "(or pass torch_too=False / --no-torch)")
-    rates = gemm_rate()
     jobs = [(cell, *shape) for cell in cells for shape in grid]
     bar = _progress(len(jobs), progress)
-    rows = []
+    rows, rates = [], []
     for cell, batch, n_in, hidden, steps in jobs:
         if bar is not None:
             bar.set_description(f"{cell} B={batch} I={n_in} H={hidden} T={steps}")
+        rate = gemm_rate(torch_too=torch_too)  # the machine's speed now, for this row
+        rates.append(rate)
         timed = bench_one(cell, batch, n_in, hidden, steps, repeats, torch_too)
         for passes, (ours, theirs) in timed.items():
             work = flops(cell, batch, n_in, hidden, steps, passes)
@@ -132,13 +143,15 @@ def run_bench(cells=("rnn", "lstm", "gru"), grid=GRID, repeats: int = 5, torch_t
                 "cell": cell, "B": batch, "I": n_in, "H": hidden, "T": steps, "pass": passes,
                 "rnnlab_ms": 1e3 * ours, "torch_ms": None if theirs is None else 1e3 * theirs,
                 "ratio": None if theirs is None else ours / theirs,
-                "gflops": work / ours / 1e9, "gemm_fraction": work / ours / 1e9 / rates["numpy"],
+                "gflops": work / ours / 1e9, "gemm_gflops": rate["numpy"],
+                "gemm_fraction": work / ours / 1e9 / rate["numpy"],
             })
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    return {"rows": rows, "gemm_gflops": rates, "summary": summarize(rows)}
+    gemm = {name: float(np.median([r[name] for r in rates])) for name in rates[0]}
+    return {"rows": rows, "gemm_gflops": gemm, "summary": summarize(rows)}
 
 
 def summarize(rows: list) -> dict:
@@ -161,8 +174,9 @@ def summarize(rows: list) -> dict:
 def format_bench(result: dict) -> str:
     """The table, the GEMM rates and the summary, for people."""
     rates = result["gemm_gflops"]
-    lines = ["float32 GEMM (2048^3): " + ", ".join(f"{k} {v:.0f} GFLOP/s"
-                                                   for k, v in rates.items()), ""]
+    lines = ["float32 GEMM (2048^3), median over the configurations: "
+             + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items())
+             + "; 'of GEMM' is against NumPy's rate measured right before each row", ""]
     header = (f"{'cell':<5} {'B':>4} {'I':>3} {'H':>4} {'T':>5}  {'pass':<16} {'rnnlab ms':>10} "
               f"{'torch ms':>10} {'ratio':>6} {'GFLOP/s':>8} {'of GEMM':>8}")
     lines += [header, "-" * len(header)]
