@@ -7,7 +7,8 @@ import math
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.experiments.bench import GRID, bench_one, flops, format_bench, summarize
+from rnnlab.experiments.bench import (GRID, alternating_medians, bench_one, flops, format_bench,
+                                     summarize)
 
 
 def test_flops_count_the_recurrent_matrix_products():
@@ -30,10 +31,22 @@ def test_summary_is_the_geometric_mean_and_the_worst():
     assert s["worst_ratio"] == 2.0 and s["worst"] == "lstm B=1 I=1 H=1 T=2"
 
 
+def test_the_timed_functions_take_turns():
+    calls = []
+    medians = alternating_medians([lambda: calls.append("a"), lambda: calls.append("b")],
+                                  repeats=3, settle=0.0)
+    assert len(medians) == 2 and all(m >= 0 for m in medians)
+    # warm-up a, b; then per round a pause, an untimed call and the timed ones, a before b
+    rounds = "".join(calls[2:])
+    assert rounds.count("a") == rounds.count("b") and rounds.index("a") < rounds.index("b")
+    turns = [rounds[0]] + [y for x, y in zip(rounds, rounds[1:]) if x != y]
+    assert turns == ["a", "b"] * 3
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_one_configuration_against_torch(cell):
     pytest.importorskip("torch")
-    timed = bench_one(cell, 3, 2, 4, 5, repeats=2)
+    timed = bench_one(cell, 3, 2, 4, 5, repeats=2, settle=0.0)
     for ours, theirs in timed.values():
         assert 0 < ours < 10 and 0 < theirs < 10
 

@@ -12,8 +12,8 @@ repeats of
   to the weights and to x (PyTorch: ``x.requires_grad_()``, ``output.backward(dy)``).
 
 Ratios rnnlab / PyTorch are what to compare; absolute times move with the machine and its
-load. On a shared machine its speed drifts over seconds, so the two libraries alternate,
-repeat by repeat (rnnlab, PyTorch, rnnlab, ...), and a drift slows both alike. Work is
+load. On a shared machine its speed drifts over seconds, so the two libraries take turns,
+round by round (see :func:`alternating_medians`), and a drift slows both alike. Work is
 counted in the recurrences' matrix products: forward 2 G H (I + H) B T floating-point
 operations, forward+backward 3 times that; GFLOP/s are set against the rate of one large
 float32 matrix product (n = 2048) through NumPy, measured right before each configuration.
@@ -43,20 +43,29 @@ def seconds(fn) -> float:
     return time.perf_counter() - began
 
 
-def interleaved_medians(fns, repeats: int, warmup: int = 1) -> list:
-    """The median wall time of each of ``fns``, called in turn ``repeats`` times (after
-    ``warmup`` rounds), so that the machine's drift in speed falls on all of them alike."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
+def alternating_medians(fns, repeats: int, settle: float = 0.3) -> list:
+    """The median wall time of each of ``fns`` over ``repeats`` rounds, the functions taking
+    turns round by round, so that a drift in the machine's speed falls on all of them alike.
+
+    Each function's turn starts with a pause of ``settle`` seconds and one untimed call, then
+    a few timed calls (as many as fit in about 0.1 s, 1 to 20). The pause matters: a library's
+    idle worker threads keep spinning for a while after each call (OpenBLAS's, PyTorch's
+    OpenMP ones), and timed right after the other library's, either one ran 2-5 times slower
+    at small shapes (measured); after 0.3 s both ran as they do alone.
+    """
+    first = [seconds(fn) for fn in fns]  # warm-up: compilation, first allocations
+    calls = [max(1, min(20, int(0.1 / max(t, 1e-9)))) for t in first]
     times = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, record in zip(fns, times):
-            record.append(seconds(fn))
+        for fn, count, record in zip(fns, calls, times):
+            time.sleep(settle)
+            fn()
+            record.extend(seconds(fn) for _ in range(count))
     return [float(np.median(t)) for t in times]
 
 
-def gemm_rate(n: int = 2048, repeats: int = 3, torch_too: bool = True) -> dict:
+def gemm_rate(n: int = 2048, repeats: int = 2, torch_too: bool = True,
+              settle: float = 0.3) -> dict:
     """GFLOP/s of an n x n x n float32 matrix product, NumPy's (and PyTorch's if installed)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -67,7 +76,7 @@ def gemm_rate(n: int = 2048, repeats: int = 3, torch_too: bool = True) -> dict:
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         fns["torch"] = lambda: ta @ tb
-    medians = interleaved_medians(list(fns.values()), repeats)
+    medians = alternating_medians(list(fns.values()), repeats, settle)
     return {name: work / t / 1e9 for name, t in zip(fns, medians)}
 
 
@@ -78,7 +87,8 @@ def flops(cell: str, batch: int, n_in: int, hidden: int, steps: int, passes: str
 
 
 def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats: int = 5,
-              torch_too: bool = True, seed: int = 0, checkpoint_every: int | None = None) -> dict:
+              torch_too: bool = True, seed: int = 0, checkpoint_every: int | None = None,
+              settle: float = 0.3) -> dict:
     """Time one configuration, both passes; returns {pass: (rnnlab_s, torch_s or None)}."""
     layer_class = CELLS[cell][0]
     kwargs = {} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}
@@ -97,7 +107,7 @@ def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats
 
     torch = _torch() if torch_too else None
     if torch is None:
-        ours = interleaved_medians([ours_forward, ours_both], repeats)
+        ours = alternating_medians([ours_forward, ours_both], repeats, settle)
         return {p: (t, None) for p, t in zip(PASSES, ours)}
     module = getattr(torch.nn, layer_class.__name__)(n_in, hidden, batch_first=True)
     module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in layer.state_dict().items()})
@@ -117,8 +127,8 @@ def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats
         leaf = tx.detach().requires_grad_()
         module(leaf)[0].backward(tdy)
 
-    forward = interleaved_medians([ours_forward, theirs_forward], repeats)
-    both = interleaved_medians([ours_both, theirs_both], repeats)
+    forward = alternating_medians([ours_forward, theirs_forward], repeats, settle)
+    both = alternating_medians([ours_both, theirs_both], repeats, settle)
     return {"forward": tuple(forward), "forward+backward": tuple(both)}
 
 
