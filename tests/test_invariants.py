@@ -65,6 +65,7 @@ def test_step_by_step_equals_whole_sequence(cell, chunk):
     starts = list(range(0, 7, chunk))
     caches, outs, s = [], [], state
     for t in starts:
+        layer._workspaces = {}  # keep every chunk's cache: a layer reuses its arrays otherwise
         o, s = layer.forward(x[:, t:t + chunk], state=s)
         outs.append(o)
         caches.append(layer._cache)
@@ -133,3 +134,51 @@ def test_state_and_lengths_are_optional():
     out2, (h2, c2) = layer.forward(x, lengths=[5, 5, 5], state=(zeros, zeros))
     assert np.array_equal(out, out2) and np.array_equal(h_n, h2) and np.array_equal(c_n, c2)
     assert np.array_equal(out[:, -1], h_n[0])
+
+
+@pytest.mark.parametrize("cell,num_layers,bidirectional", CASES)
+def test_a_layer_reusing_its_arrays_equals_a_fresh_one(cell, num_layers, bidirectional):
+    """The second batch through a layer (whose cells reuse the first batch's arrays, the
+    shapes being the same) gives what a fresh layer gives, and leaves the first batch's
+    results alone."""
+    layer = make_layer(cell, 3, 4, num_layers, bidirectional, seed=41)
+    fresh = make_layer(cell, 3, 4, num_layers, bidirectional, seed=41)
+    x1, lengths1, state1 = random_case(layer, batch=4, steps=6, seed=42)
+    x2, lengths2, state2 = random_case(layer, batch=4, steps=6, seed=43)
+    rng = np.random.default_rng(44)
+    d1, d2 = (rng.standard_normal((4, 6, layer.num_directions * 4)) for _ in range(2))
+    first = run(layer, x1, lengths1, state1, d1, None)
+    out1, state1_n, dx1 = first[:3]
+    kept = [out1.copy(), [s.copy() for s in state1_n], dx1.copy()]  # batch 1's results
+    cache = layer._cache.cells[0]
+    second = run(layer, x2, lengths2, state2, d2, None)
+    assert layer._cache.cells[0].h is cache.h  # the same arrays, reused
+    expected = run(fresh, x2, lengths2, state2, d2, None)
+    for ours, theirs in zip(second[:3], expected[:3]):
+        for a, b in zip(parts(ours), parts(theirs)):
+            assert np.array_equal(a, b)
+    for a, b in zip(parts(second[3]), parts(expected[3])):
+        assert np.array_equal(a, b)
+    for k, g in second[4].items():
+        assert np.array_equal(g, expected[4][k]), k
+    assert np.array_equal(kept[0], out1) and np.array_equal(kept[2], dx1)
+    assert all(np.array_equal(a, b) for a, b in zip(kept[1], state1_n))
+
+
+def test_a_forward_that_fails_midway_leaves_no_cache(monkeypatch):
+    """The cells overwrite the arrays of the last cache: a forward stopped halfway (an
+    exception, a KeyboardInterrupt) must not leave that half-overwritten cache for backward."""
+    from rnnlab.cells import lstm
+
+    layer = make_layer("lstm", 3, 4, seed=45)
+    x, _, _ = random_case(layer, batch=2, steps=5, variable=False, seed=46)
+    layer.forward(x)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lstm, "forward", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        layer.forward(x)
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.backward(np.ones((2, 5, 4)))

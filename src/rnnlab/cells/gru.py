@@ -39,9 +39,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, batch_first, bias_grads, final_state_grad,
-                                 input_projection, kernel_biases, step_masks, step_validity,
-                                 time_major, weight_grads)
+from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
+                                 final_state_grad, input_projection, kernel_biases, step_masks,
+                                 step_validity, time_major, weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -63,7 +63,7 @@ class Cache(NamedTuple):
     valid: object  # (T, B) bool, all True without a mask (what the kernels read)
 
 
-def forward(params: Params, x, h0, mask=None):
+def forward(params: Params, x, h0, mask=None, workspace=None):
     """Run the GRU over a whole sequence.
 
     Parameters
@@ -75,6 +75,9 @@ def forward(params: Params, x, h0, mask=None):
         The initial state.
     mask : (B, T) bool, optional
         True at valid steps; padded steps carry the state and output zero.
+    workspace : Workspace, optional
+        Where the large arrays (the cache) come from; a fresh one by default. See
+        :class:`~rnnlab.cells.common.Workspace`.
 
     Returns
     -------
@@ -83,13 +86,15 @@ def forward(params: Params, x, h0, mask=None):
     cache : Cache
     """
     xp = get_xp(x)
-    x_tm = time_major(x)  # (T, B, I)
-    steps, batch, _ = x_tm.shape
+    ws = Workspace() if workspace is None else workspace
+    batch, steps, n_in = x.shape
+    hidden = h0.shape[-1]
+    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
     masks = step_masks(mask, steps, batch)
     # (1) for every t at once: one GEMM instead of T small ones.
-    gates = input_projection(params, x_tm)  # (T, B, 3H), without b_ih
-    h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
-    h_n = xp.empty_like(h[1:])  # (T, B, H)
+    gates = input_projection(params, x_tm, ws.empty("gates", (steps, batch, 3 * hidden), x))
+    h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
+    h_n = ws.empty("h_n", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     w_hh_t = params.weight_hh.T  # (H, 3H)
     bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
@@ -102,7 +107,7 @@ def forward(params: Params, x, h0, mask=None):
     return batch_first(y), Cache(x_tm, h, gates, h_n, masks, valid)
 
 
-def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
+def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
     """Backpropagate through time: t = T..1, then the weight sums as matrix products.
 
     Parameters
@@ -115,6 +120,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
     d_last : (B, H), optional
         dL/dh_T, the gradient with respect to the final state.
+    workspace : Workspace, optional
+        Where backward's large arrays come from (see :func:`forward`).
 
     Returns
     -------
@@ -123,12 +130,13 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
+    ws = Workspace() if workspace is None else workspace
     x_tm, h, gates, h_n, _, valid = cache
-    dy = time_major(d_out)  # (T, B, H), our own copy
+    dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
     dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
     carry = xp.zeros_like(dh_next)  # the part of dL/dh_t that bypasses W_hh
-    da_x = xp.empty_like(gates)  # (T, B, 3H) gradients of the input-side pre-activations
-    da_h = xp.empty_like(gates)  # (T, B, 3H) ... and of the recurrent side
+    da_x = ws.empty("da_x", gates.shape, gates)  # (T, B, 3H) input-side pre-activations
+    da_h = ws.empty("da_h", gates.shape, gates)  # (T, B, 3H) ... and the recurrent side
     dbias_ih = xp.zeros_like(gates[0, 0])  # (3H,) sums over t and the batch, by the kernel
     dbias_hh = xp.zeros_like(dbias_ih)
     for t in reversed(range(dy.shape[0])):

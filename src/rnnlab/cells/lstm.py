@@ -41,9 +41,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, batch_first, bias_grads, final_state_grad,
-                                 input_projection, kernel_biases, step_masks, step_validity,
-                                 time_major, weight_grads)
+from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
+                                 final_state_grad, input_projection, kernel_biases, step_masks,
+                                 step_validity, time_major, weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -66,7 +66,7 @@ class Cache(NamedTuple):
     valid: object  # (T, B) bool, all True without a mask (what the kernels read)
 
 
-def forward(params: Params, x, state0, mask=None):
+def forward(params: Params, x, state0, mask=None, workspace=None):
     """Run the LSTM over a whole sequence.
 
     Parameters
@@ -78,6 +78,9 @@ def forward(params: Params, x, state0, mask=None):
         The initial (h_0, c_0).
     mask : (B, T) bool, optional
         True at valid steps; padded steps carry (h, c) and output zero.
+    workspace : Workspace, optional
+        Where the large arrays (the cache) come from; a fresh one by default. See
+        :class:`~rnnlab.cells.common.Workspace`.
 
     Returns
     -------
@@ -86,18 +89,20 @@ def forward(params: Params, x, state0, mask=None):
     cache : Cache
     """
     xp = get_xp(x)
+    ws = Workspace() if workspace is None else workspace
     h0, c0 = state0
-    x_tm = time_major(x)  # (T, B, I)
-    steps, batch, _ = x_tm.shape
+    batch, steps, n_in = x.shape
+    hidden = h0.shape[-1]
+    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
     masks = step_masks(mask, steps, batch)
     valid = step_validity(mask, steps, batch)  # (T, B) bool
     # (1), input half, for every t at once: one GEMM instead of T small ones.
-    gates = input_projection(params, x_tm)  # (T, B, 4H)
+    gates = input_projection(params, x_tm, ws.empty("gates", (steps, batch, 4 * hidden), x))
     b_ih, b_hh = kernel_biases(params)
     bias = b_ih + b_hh  # (4H,) added by the kernel
-    h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
-    c = xp.empty_like(h)  # (T+1, B, H)
-    tanh_c = xp.empty_like(h[1:])  # (T, B, H)
+    h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
+    c = ws.empty("c", h.shape, x)  # (T+1, B, H)
+    tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     c[0] = c0
     w_hh_t = params.weight_hh.T  # (H, 4H)
@@ -109,7 +114,7 @@ def forward(params: Params, x, state0, mask=None):
     return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks, valid)
 
 
-def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
+def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
     """Backpropagate through time: t = T..1, then the weight sums as matrix products.
 
     Parameters
@@ -122,6 +127,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
     d_last : pair of (B, H) or None, optional
         (dL/dh_T, dL/dc_T); either may be None.
+    workspace : Workspace, optional
+        Where backward's large arrays come from (see :func:`forward`).
 
     Returns
     -------
@@ -130,13 +137,14 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         (dL/dh_t, dL/dc_t), each (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
+    ws = Workspace() if workspace is None else workspace
     x_tm, h, c, gates, tanh_c, _, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
-    dy = time_major(d_out)  # (T, B, H), our own copy
+    dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
     dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
-    da = xp.empty_like(gates)  # (T, B, 4H)
-    dc_all = xp.empty_like(dy)  # (T, B, H) dL/dc_t, kept for diagnostics
+    da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)
+    dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
     dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
     for t in reversed(range(dy.shape[0])):

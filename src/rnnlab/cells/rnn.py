@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, batch_first, bias_grads, final_state_grad,
-                                 input_projection, kernel_biases, step_masks, step_validity,
-                                 time_major, weight_grads)
+from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
+                                 final_state_grad, input_projection, kernel_biases, step_masks,
+                                 step_validity, time_major, weight_grads)
 
 CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
 
@@ -49,7 +49,7 @@ class Cache(NamedTuple):
     nonlinearity: str
 
 
-def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
+def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None):
     """Run the RNN over a whole sequence.
 
     Parameters
@@ -62,6 +62,9 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
     mask : (B, T) bool, optional
         True at valid steps; padded steps carry the state and output zero.
     nonlinearity : {"tanh", "relu", "sigmoid"}
+    workspace : Workspace, optional
+        Where the large arrays (the cache) come from; a fresh one by default. See
+        :class:`~rnnlab.cells.common.Workspace`.
 
     Returns
     -------
@@ -70,16 +73,18 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
     cache : Cache
     """
     xp = get_xp(x)
-    x_tm = time_major(x)  # (T, B, I)
-    steps, batch, _ = x_tm.shape
+    ws = Workspace() if workspace is None else workspace
+    batch, steps, n_in = x.shape
+    hidden = h0.shape[-1]
+    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
     masks = step_masks(mask, steps, batch)
     valid = step_validity(mask, steps, batch)  # (T, B) bool
     code = CODES[nonlinearity]
     # (1), input half, for every t at once: one GEMM instead of T small ones.
-    a = input_projection(params, x_tm)  # (T, B, H)
+    a = input_projection(params, x_tm, ws.empty("a", (steps, batch, hidden), x))  # (T, B, H)
     b_ih, b_hh = kernel_biases(params)
     bias = b_ih + b_hh  # (H,) added by the kernel
-    h = xp.empty((steps + 1,) + h0.shape, dtype=x_tm.dtype)  # (T+1, B, H)
+    h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h[0] = h0
     w_hh_t = params.weight_hh.T  # (H, H)
     hw = xp.empty_like(h0)  # (B, H) W_hh h_{t-1}, reused every step
@@ -90,7 +95,7 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh"):
     return batch_first(y), Cache(x_tm, h, masks, valid, nonlinearity)
 
 
-def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
+def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
     """Backpropagate through time: t = T..1, then the weight sums as matrix products.
 
     Parameters
@@ -103,6 +108,8 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
     d_last : (B, H), optional
         dL/dh_T, the gradient with respect to the final state.
+    workspace : Workspace, optional
+        Where backward's large arrays come from (see :func:`forward`).
 
     Returns
     -------
@@ -111,12 +118,13 @@ def backward(params: Params, cache: Cache, d_out, d_last=None) -> Grads:
         dL/dh_t (T, B, H) for t = 1..T (time-major).
     """
     xp = get_xp(d_out)
+    ws = Workspace() if workspace is None else workspace
     x_tm, h, _, valid, nonlinearity = cache
     code = CODES[nonlinearity]
-    dy = time_major(d_out)  # (T, B, H), our own copy
+    dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
     dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
     carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
-    da = xp.empty_like(dy)  # (T, B, H)
+    da = ws.empty("da", dy.shape, dy)  # (T, B, H)
     dbias = xp.zeros_like(dh_next[0])  # (H,) sum over t and the batch of da, by the kernel
     for t in reversed(range(dy.shape[0])):
         kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da,

@@ -24,7 +24,7 @@ from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, o
                             positive_int)
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import Params, gru, lstm, rnn
-from rnnlab.cells.common import batch_first
+from rnnlab.cells.common import Workspace, batch_first
 from rnnlab.data import lengths_to_mask, reverse_padded
 from rnnlab.layers.module import Module
 
@@ -135,6 +135,7 @@ class _Recurrent(Module):
         rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
         self._build(rng)
         self._cache = None
+        self._workspaces = {}  # per (layer, direction) index: the cells' large arrays, reused
         self.state_grads = None
 
     @property
@@ -234,8 +235,14 @@ class _Recurrent(Module):
         return tuple(xp.stack([s[k] for s in states]) for k in range(len(self.state_names)))
 
     # -- computation -------------------------------------------------------------------
-    def _cell_forward(self, params, x, state0, mask):
-        return self.cell.forward(params, x, state0, mask)
+    def _cell_forward(self, params, x, state0, mask, workspace=None):
+        return self.cell.forward(params, x, state0, mask, workspace=workspace)
+
+    def _workspace(self, index: int) -> Workspace:
+        """The arrays of (layer, direction) ``index``, reused from call to call while the
+        shapes repeat (see :class:`~rnnlab.cells.common.Workspace`); checkpointed BPTT,
+        whose segments come and go within one call, allocates afresh instead."""
+        return self._workspaces.setdefault(index, Workspace())
 
     def forward(self, x, lengths=None, state=None):
         """Run every layer and direction over the batch.
@@ -273,6 +280,7 @@ class _Recurrent(Module):
             else:
                 lengths = None  # every sequence is full: no padding to skip
         states0 = self._state_components(state, "state", batch, allow_none=False)
+        self._cache = None  # the workspaces are overwritten: no half-overwritten cache remains
         if self.checkpoint_every is not None:
             return self._forward_checkpointed(x, lengths, mask, states0)
 
@@ -283,7 +291,8 @@ class _Recurrent(Module):
                 index = layer * self.num_directions + direction
                 params = self._cell_params(layer, direction)
                 x_d = inputs if direction == 0 else reverse_padded(inputs, lengths)
-                y, cache = self._cell_forward(params, x_d, self._cell_state(states0, index), mask)
+                y, cache = self._cell_forward(params, x_d, self._cell_state(states0, index), mask,
+                                              self._workspace(index))
                 outputs.append(y if direction == 0 else reverse_padded(y, lengths))
                 caches.append(cache)
                 finals.append(self.cell.final_state(cache))
@@ -378,7 +387,8 @@ class _Recurrent(Module):
                 if direction == 1:
                     d_y_d = reverse_padded(d_y_d, lengths)
                 grads = self.cell.backward(self._cell_params(layer, direction), caches[index],
-                                           d_y_d, self._cell_state(d_last, index))
+                                           d_y_d, self._cell_state(d_last, index),
+                                           workspace=self._workspace(index))
                 dx = grads.dx if direction == 0 else reverse_padded(grads.dx, lengths)
                 d_inputs = dx if d_inputs is None else d_inputs + dx
                 d_states0[index] = grads.d_state0
@@ -594,8 +604,8 @@ class RNN(_Recurrent):
     cell = rnn
     nonlinearities = ("tanh", "relu", "sigmoid")
 
-    def _cell_forward(self, params, x, state0, mask):
-        return rnn.forward(params, x, state0, mask, self.nonlinearity)
+    def _cell_forward(self, params, x, state0, mask, workspace=None):
+        return rnn.forward(params, x, state0, mask, self.nonlinearity, workspace=workspace)
 
 
 class LSTM(_Recurrent):
