@@ -70,3 +70,20 @@ def test_cli_bench_json(capsys):
 def test_cli_bench_rejects_a_bad_grid():
     with pytest.raises(SystemExit):
         main(["bench", "--grid", "1,2,3"])
+
+
+def test_denormals_benchmark_runs_and_leaves_no_denormal():
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "denormals.py"
+    done = subprocess.run([sys.executable, str(script), "--cells", "lstm,gru", "--batch", "2",
+                           "--hidden", "8", "--steps", "200", "--repeats", "1", "--json"],
+                          capture_output=True, text=True, check=True)
+    rows = json.loads(done.stdout)
+    assert [r["cell"] for r in rows] == ["lstm", "gru"]
+    for r in rows:
+        assert r["denormal_dh"] == 0 and r["zero_dh_fraction"] > 0  # vanished, to zeros
+        assert r["rnnlab_s"] > 0 and r["torch_s"] > 0
