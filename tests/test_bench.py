@@ -79,8 +79,8 @@ def test_denormals_benchmark_runs_and_leaves_no_denormal():
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "denormals.py"
-    done = subprocess.run([sys.executable, str(script), "--cells", "lstm,gru", "--batch", "2",
-                           "--hidden", "8", "--steps", "200", "--repeats", "1", "--json"],
+    done = subprocess.run([sys.executable, str(script), "--cells", "lstm,gru", "--batch", "4",
+                           "--hidden", "16", "--steps", "300", "--repeats", "1", "--json"],
                           capture_output=True, text=True, check=True)
     rows = json.loads(done.stdout)
     assert [r["cell"] for r in rows] == ["lstm", "gru"]
