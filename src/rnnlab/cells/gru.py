@@ -40,8 +40,8 @@ from typing import NamedTuple
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
 from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
-                                 final_state_grad, input_projection, kernel_biases, step_masks,
-                                 step_validity, time_major, weight_grads)
+                                 feature_major_state_grad, input_projection, kernel_biases,
+                                 step_masks, step_validity, time_major, weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -133,21 +133,23 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     ws = Workspace() if workspace is None else workspace
     x_tm, h, gates, h_n, _, valid = cache
     dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
-    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
-    carry = xp.zeros_like(dh_next)  # the part of dL/dh_t that bypasses W_hh
+    # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh, kept as (H, B)
+    dh_next_t, dh_next = feature_major_state_grad(d_last, h[0])
+    carry = xp.zeros_like(h[0])  # the part of dL/dh_t that bypasses W_hh
     da_x = ws.empty("da_x", gates.shape, gates)  # (T, B, 3H) input-side pre-activations
     da_h = ws.empty("da_h", gates.shape, gates)  # (T, B, 3H) ... and the recurrent side
     dbias_ih = xp.zeros_like(gates[0, 0])  # (3H,) sums over t and the batch, by the kernel
     dbias_hh = xp.zeros_like(dbias_ih)
+    w_hh_t = xp.ascontiguousarray(params.weight_hh.T)  # (H, 3H)
     for t in reversed(range(dy.shape[0])):
         kernels.gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h,
                                   dbias_ih, dbias_hh)  # (7)-(3), (6)
-        xp.matmul(da_h[t], params.weight_hh, out=dh_next)  # (2)
-    dh_next += carry  # dL/dh_0
+        xp.matmul(w_hh_t, da_h[t].T, out=dh_next_t)  # (2) dL/dh_{t-1} through W_hh, (H, B)
+    dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
     db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)
     # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.
-    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
+    return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)
 
 
 def final_state(cache: Cache):

@@ -42,8 +42,9 @@ from typing import NamedTuple
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
 from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
-                                 final_state_grad, input_projection, kernel_biases, step_masks,
-                                 step_validity, time_major, weight_grads)
+                                 feature_major_state_grad, final_state_grad, input_projection,
+                                 kernel_biases, step_masks, step_validity, time_major,
+                                 weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -141,21 +142,23 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, c, gates, tanh_c, _, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
-    dh_next = final_state_grad(dh_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
+    # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh, kept as (H, B)
+    dh_next_t, dh_next = feature_major_state_grad(dh_last, h[0])
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)
     dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, kept for diagnostics
-    carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
+    carry = xp.zeros_like(dc)  # what padded steps pass straight through
     dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
+    w_hh_t = xp.ascontiguousarray(params.weight_hh.T)  # (H, 4H)
     for t in reversed(range(dy.shape[0])):
         kernels.lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
                                    dc_all, dbias)  # (6)-(2), (5)
-        xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
-    dh_next += carry  # dL/dh_0
+        xp.matmul(w_hh_t, da[t].T, out=dh_next_t)  # (1) dL/dh_{t-1} through W_hh, (H, B)
+    dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
     db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
-    return Grads(dx, (dh_next, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
+    return Grads(dx, (dh0, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
 
 
 def final_state(cache: Cache):

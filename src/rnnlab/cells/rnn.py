@@ -33,8 +33,8 @@ from typing import NamedTuple
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
 from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
-                                 final_state_grad, input_projection, kernel_biases, step_masks,
-                                 step_validity, time_major, weight_grads)
+                                 feature_major_state_grad, input_projection, kernel_biases,
+                                 step_masks, step_validity, time_major, weight_grads)
 
 CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
 
@@ -122,19 +122,21 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, _, valid, nonlinearity = cache
     code = CODES[nonlinearity]
     dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
-    dh_next = final_state_grad(d_last, h[0])  # dL/dh_T  (B, H), then the part through W_hh
-    carry = xp.zeros_like(dh_next)  # what padded steps pass straight through
+    # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh, kept as (H, B)
+    dh_next_t, dh_next = feature_major_state_grad(d_last, h[0])
+    carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
-    dbias = xp.zeros_like(dh_next[0])  # (H,) sum over t and the batch of da, by the kernel
+    dbias = xp.zeros_like(h[0, 0])  # (H,) sum over t and the batch of da, by the kernel
+    w_hh_t = xp.ascontiguousarray(params.weight_hh.T)  # (H, H)
     for t in reversed(range(dy.shape[0])):
         kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da,
                                   dbias)  # (4), (2), (3)
-        xp.matmul(da[t], params.weight_hh, out=dh_next)  # (1) dL/dh_{t-1} through W_hh
-    dh_next += carry  # dL/dh_0
+        xp.matmul(w_hh_t, da[t].T, out=dh_next_t)  # (1) dL/dh_{t-1} through W_hh, (H, B)
+    dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
     db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
-    return Grads(dx, dh_next, dw_ih, dw_hh, db_ih, db_hh, dy)
+    return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)
 
 
 def final_state(cache: Cache):
