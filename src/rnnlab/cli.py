@@ -448,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--grid", type=_shapes, default=BENCH_GRID,
                    help="B,I,H,T;B,I,H,T;... (default: the five shapes of docs/performance.md)")
     b.add_argument("--repeats", type=_positive_int, default=5,
-                   help="timed repeats per configuration, after a warm-up (median; default 5)")
+                   help="rounds per configuration, rnnlab and PyTorch taking turns (median; "
+                        "default 5)")
     b.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
     b.add_argument("--json", action="store_true", help="print JSON and nothing else")
     b.set_defaults(run=_bench)

@@ -46,8 +46,8 @@ def seconds(fn) -> float:
 
 
 def alternating_medians(fns, repeats: int, settle: float = 0.3) -> list:
-    """The median wall time of each of ``fns`` over ``repeats`` rounds, the functions taking
-    turns round by round, so that a drift in the machine's speed falls on all of them alike.
+    """The median wall time of each of ``fns``, over its timed calls in ``repeats`` rounds in
+    which the functions take turns, so that a drift in the machine's speed falls on all alike.
 
     Each function's turn starts with a pause of ``settle`` seconds and one untimed call, then
     a few timed calls (as many as fit in about 0.1 s, 1 to 20). The pause matters: a library's
