@@ -189,8 +189,8 @@ def format_bench(result: dict) -> str:
     """The table, the GEMM rates and the summary, for people."""
     rates = result["gemm_gflops"]
     lines = ["float32 GEMM (2048^3), median over the configurations: "
-             + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items())
-             + "; 'of GEMM' is against NumPy's rate right before each row, or this median "
+             + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()),
+             "'of GEMM' is against NumPy's rate measured right before each row, or this median "
              "if higher", ""]
     header = (f"{'cell':<5} {'B':>4} {'I':>3} {'H':>4} {'T':>5}  {'pass':<16} {'rnnlab ms':>10} "
               f"{'torch ms':>10} {'ratio':>6} {'GFLOP/s':>8} {'of GEMM':>8}")
