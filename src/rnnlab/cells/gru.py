@@ -39,9 +39,21 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
-                                 feature_major_state_grad, input_projection, kernel_biases,
-                                 step_masks, step_validity, time_major, weight_grads)
+from rnnlab.cells.common import (
+    Grads,
+    Params,
+    Workspace,
+    backward_product,
+    batch_first,
+    bias_grads,
+    input_projection,
+    kernel_biases,
+    recurrent_product,
+    step_masks,
+    step_validity,
+    time_major,
+    weight_grads,
+)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -85,7 +97,6 @@ def forward(params: Params, x, h0, mask=None, workspace=None):
         h_t at every valid step, zero at padded steps.
     cache : Cache
     """
-    xp = get_xp(x)
     ws = Workspace() if workspace is None else workspace
     batch, steps, n_in = x.shape
     hidden = h0.shape[-1]
@@ -96,12 +107,12 @@ def forward(params: Params, x, h0, mask=None, workspace=None):
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h_n = ws.empty("h_n", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
-    w_hh_t = params.weight_hh.T  # (H, 3H)
     bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
     valid = step_validity(mask, steps, batch)  # (T, B) bool
-    hw = xp.empty_like(gates[0])  # (B, 3H) W_hh h_{t-1}, reused every step
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T, W_hh packed once
+    hw = product.out  # (B, 3H) W_hh h_{t-1}, rewritten every step
     for t in range(steps):
-        xp.matmul(h[t], w_hh_t, out=hw)  # (2), without b_hh
+        product(h[t])  # (2), without b_hh
         kernels.gru_forward_step(t, gates, hw, bias_ih, bias_hh, valid, h, h_n)  # (1)-(6)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (7)
     return batch_first(y), Cache(x_tm, h, gates, h_n, masks, valid)
@@ -133,18 +144,17 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     ws = Workspace() if workspace is None else workspace
     x_tm, h, gates, h_n, _, valid = cache
     dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
-    # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh, kept as (H, B)
-    dh_next_t, dh_next = feature_major_state_grad(d_last, h[0])
+    product = backward_product(params, d_last, h[0])  # da_h_t @ W_hh, W_hh packed once
+    dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # the part of dL/dh_t that bypasses W_hh
     da_x = ws.empty("da_x", gates.shape, gates)  # (T, B, 3H) input-side pre-activations
     da_h = ws.empty("da_h", gates.shape, gates)  # (T, B, 3H) ... and the recurrent side
     dbias_ih = xp.zeros_like(gates[0, 0])  # (3H,) sums over t and the batch, by the kernel
     dbias_hh = xp.zeros_like(dbias_ih)
-    w_hh_t = xp.ascontiguousarray(params.weight_hh.T)  # (H, 3H)
     for t in reversed(range(dy.shape[0])):
         kernels.gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h,
                                   dbias_ih, dbias_hh)  # (7)-(3), (6)
-        xp.matmul(w_hh_t, da_h[t].T, out=dh_next_t)  # (2) dL/dh_{t-1} through W_hh, (H, B)
+        product(da_h[t])  # (2) dL/dh_{t-1} through W_hh
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
     db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)

@@ -41,10 +41,22 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
-                                 feature_major_state_grad, final_state_grad, input_projection,
-                                 kernel_biases, step_masks, step_validity, time_major,
-                                 weight_grads)
+from rnnlab.cells.common import (
+    Grads,
+    Params,
+    Workspace,
+    backward_product,
+    batch_first,
+    bias_grads,
+    final_state_grad,
+    input_projection,
+    kernel_biases,
+    recurrent_product,
+    step_masks,
+    step_validity,
+    time_major,
+    weight_grads,
+)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -89,7 +101,6 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
         h_t at every valid step, zero at padded steps.
     cache : Cache
     """
-    xp = get_xp(x)
     ws = Workspace() if workspace is None else workspace
     h0, c0 = state0
     batch, steps, n_in = x.shape
@@ -106,10 +117,10 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
     tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     c[0] = c0
-    w_hh_t = params.weight_hh.T  # (H, 4H)
-    hw = xp.empty_like(gates[0])  # (B, 4H) the recurrent half of (1), reused every step
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T, W_hh packed once
+    hw = product.out  # (B, 4H) the recurrent half of (1), rewritten every step
     for t in range(steps):
-        xp.matmul(h[t], w_hh_t, out=hw)  # (1) W_hh h_{t-1}
+        product(h[t])  # (1) W_hh h_{t-1}
         kernels.lstm_forward_step(t, gates, hw, bias, valid, h, c, tanh_c)  # (1)-(5)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (6)
     return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks, valid)
@@ -142,18 +153,17 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, c, gates, tanh_c, _, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
-    # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh, kept as (H, B)
-    dh_next_t, dh_next = feature_major_state_grad(dh_last, h[0])
+    product = backward_product(params, dh_last, h[0])  # da_t @ W_hh, W_hh packed once
+    dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)
     dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     carry = xp.zeros_like(dc)  # what padded steps pass straight through
     dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
-    w_hh_t = xp.ascontiguousarray(params.weight_hh.T)  # (H, 4H)
     for t in reversed(range(dy.shape[0])):
         kernels.lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
                                    dc_all, dbias)  # (6)-(2), (5)
-        xp.matmul(w_hh_t, da[t].T, out=dh_next_t)  # (1) dL/dh_{t-1} through W_hh, (H, B)
+        product(da[t])  # (1) dL/dh_{t-1} through W_hh
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
     db_ih, db_hh = bias_grads(params, dbias)

@@ -32,9 +32,21 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, Workspace, batch_first, bias_grads,
-                                 feature_major_state_grad, input_projection, kernel_biases,
-                                 step_masks, step_validity, time_major, weight_grads)
+from rnnlab.cells.common import (
+    Grads,
+    Params,
+    Workspace,
+    backward_product,
+    batch_first,
+    bias_grads,
+    input_projection,
+    kernel_biases,
+    recurrent_product,
+    step_masks,
+    step_validity,
+    time_major,
+    weight_grads,
+)
 
 CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
 
@@ -72,7 +84,6 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
         h_t at every valid step, zero at padded steps.
     cache : Cache
     """
-    xp = get_xp(x)
     ws = Workspace() if workspace is None else workspace
     batch, steps, n_in = x.shape
     hidden = h0.shape[-1]
@@ -86,10 +97,10 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     bias = b_ih + b_hh  # (H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h[0] = h0
-    w_hh_t = params.weight_hh.T  # (H, H)
-    hw = xp.empty_like(h0)  # (B, H) W_hh h_{t-1}, reused every step
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T, W_hh packed once
+    hw = product.out  # (B, H) W_hh h_{t-1}, rewritten every step
     for t in range(steps):
-        xp.matmul(h[t], w_hh_t, out=hw)  # (1)
+        product(h[t])  # (1)
         kernels.rnn_forward_step(t, a, hw, bias, valid, code, h)  # (1)-(3)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (4)
     return batch_first(y), Cache(x_tm, h, masks, valid, nonlinearity)
@@ -122,16 +133,15 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, _, valid, nonlinearity = cache
     code = CODES[nonlinearity]
     dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
-    # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh, kept as (H, B)
-    dh_next_t, dh_next = feature_major_state_grad(d_last, h[0])
+    product = backward_product(params, d_last, h[0])  # da_t @ W_hh, W_hh packed once
+    dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
     dbias = xp.zeros_like(h[0, 0])  # (H,) sum over t and the batch of da, by the kernel
-    w_hh_t = xp.ascontiguousarray(params.weight_hh.T)  # (H, H)
     for t in reversed(range(dy.shape[0])):
         kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da,
                                   dbias)  # (4), (2), (3)
-        xp.matmul(w_hh_t, da[t].T, out=dh_next_t)  # (1) dL/dh_{t-1} through W_hh, (H, B)
+        product(da[t])  # (1) dL/dh_{t-1} through W_hh
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
     db_ih, db_hh = bias_grads(params, dbias)
