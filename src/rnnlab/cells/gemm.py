@@ -192,7 +192,9 @@ class Product:
     """``a @ w`` for one fixed w (K, N) and many a (M, K): the product of every time step.
 
     ``product(a)`` writes a @ w into ``product.out`` (M, N) and returns it; ``out`` is the
-    same array at every call, so a loop reads it where the product left it.
+    same array at every call, so a loop reads it where the product left it. ``packed`` says
+    whether the packed kernel computes it; then ``panels`` holds w packed, and a compiled
+    time loop can call :func:`matmul_packed` itself.
 
     How it is computed depends on the size of one product, M*K*N: up to ``SMALL`` (2^22,
     e.g. M=16, K=128, N=512), through the packed kernel above, w packed once here; beyond,
@@ -205,9 +207,9 @@ class Product:
     def __init__(self, w, rows: int, feature_major: bool = False):
         xp = get_xp(w)
         depth, cols = w.shape
-        self._small = xp is np and rows * depth * cols <= SMALL
-        if self._small:
-            self._panels = pack(w)  # (P, K, L)
+        self.packed = xp is np and rows * depth * cols <= SMALL
+        if self.packed:
+            self.panels = pack(w)  # (P, K, L)
             self.out = np.zeros((rows, cols), dtype=w.dtype)  # (M, N)
         elif feature_major:
             self._w_t = xp.ascontiguousarray(w.T)  # (N, K)
@@ -219,8 +221,8 @@ class Product:
         self._feature_major = feature_major
 
     def __call__(self, a):
-        if self._small:
-            matmul_packed(a, self._panels, self.out)
+        if self.packed:
+            matmul_packed(a, self.panels, self.out)
         elif self._feature_major:
             get_xp(a).matmul(self._w_t, a.T, out=self._buffer)
         else:
