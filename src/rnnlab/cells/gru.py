@@ -39,21 +39,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (
-    Grads,
-    Params,
-    Workspace,
-    backward_product,
-    batch_first,
-    bias_grads,
-    input_projection,
-    kernel_biases,
-    recurrent_product,
-    step_masks,
-    step_validity,
-    time_major,
-    weight_grads,
-)
+from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, batch_first,
+                                 bias_grads, input_projection, kernel_biases, recurrent_product,
+                                 step_masks, step_validity, time_major, weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -109,7 +97,7 @@ def forward(params: Params, x, h0, mask=None, workspace=None):
     h[0] = h0
     bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
     valid = step_validity(mask, steps, batch)  # (T, B) bool
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T, W_hh packed once
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     hw = product.out  # (B, 3H) W_hh h_{t-1}, rewritten every step
     if product.packed:  # small: the same loop, compiled (kernels.gru_forward_loop)
         kernels.gru_forward_loop(product.panels, gates, hw, bias_ih, bias_hh, valid, h, h_n)
@@ -147,7 +135,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     ws = Workspace() if workspace is None else workspace
     x_tm, h, gates, h_n, _, valid = cache
     dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0])  # da_h_t @ W_hh, W_hh packed once
+    product = backward_product(params, d_last, h[0])  # da_h_t @ W_hh; W_hh packed once if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # the part of dL/dh_t that bypasses W_hh
     da_x = ws.empty("da_x", gates.shape, gates)  # (T, B, 3H) input-side pre-activations

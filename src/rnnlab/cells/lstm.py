@@ -41,22 +41,10 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (
-    Grads,
-    Params,
-    Workspace,
-    backward_product,
-    batch_first,
-    bias_grads,
-    final_state_grad,
-    input_projection,
-    kernel_biases,
-    recurrent_product,
-    step_masks,
-    step_validity,
-    time_major,
-    weight_grads,
-)
+from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, batch_first,
+                                 bias_grads, final_state_grad, input_projection, kernel_biases,
+                                 recurrent_product, step_masks, step_validity, time_major,
+                                 weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -117,7 +105,7 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
     tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     c[0] = c0
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T, W_hh packed once
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     hw = product.out  # (B, 4H) the recurrent half of (1), rewritten every step
     if product.packed:  # small: the same loop, compiled (kernels.lstm_forward_loop)
         kernels.lstm_forward_loop(product.panels, gates, hw, bias, valid, h, c, tanh_c)
@@ -156,7 +144,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, c, gates, tanh_c, _, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
-    product = backward_product(params, dh_last, h[0])  # da_t @ W_hh, W_hh packed once
+    product = backward_product(params, dh_last, h[0])  # da_t @ W_hh; W_hh packed once if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)

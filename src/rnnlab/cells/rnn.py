@@ -32,21 +32,9 @@ from typing import NamedTuple
 
 from rnnlab.backend import get_xp
 from rnnlab.cells import kernels
-from rnnlab.cells.common import (
-    Grads,
-    Params,
-    Workspace,
-    backward_product,
-    batch_first,
-    bias_grads,
-    input_projection,
-    kernel_biases,
-    recurrent_product,
-    step_masks,
-    step_validity,
-    time_major,
-    weight_grads,
-)
+from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, batch_first,
+                                 bias_grads, input_projection, kernel_biases, recurrent_product,
+                                 step_masks, step_validity, time_major, weight_grads)
 
 CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
 
@@ -97,7 +85,7 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     bias = b_ih + b_hh  # (H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h[0] = h0
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T, W_hh packed once
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     hw = product.out  # (B, H) W_hh h_{t-1}, rewritten every step
     if product.packed:  # small: the same loop, compiled (kernels.rnn_forward_loop)
         kernels.rnn_forward_loop(product.panels, a, hw, bias, valid, code, h)
@@ -136,7 +124,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, _, valid, nonlinearity = cache
     code = CODES[nonlinearity]
     dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0])  # da_t @ W_hh, W_hh packed once
+    product = backward_product(params, d_last, h[0])  # da_t @ W_hh; W_hh packed once if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
