@@ -46,7 +46,7 @@ def test_lstm_step_is_the_equations(dtype, tol):
     valid = np.array([[True, False, True]])
     tanh_c = np.empty((1, batch, hidden), dtype)
     pre = (a[0] + bias + hw).astype(np.float64)
-    kernels.lstm_forward_step(0, a, hw, bias, valid, h, c, tanh_c, 0, batch)
+    kernels.lstm_forward_step(0, a, hw, bias, valid, h, c, tanh_c)
     sig = 1 / (1 + np.exp(-pre))
     i, f, o = sig[:, :hidden], sig[:, hidden:2 * hidden], sig[:, 3 * hidden:]
     g = np.tanh(pre[:, 2 * hidden:3 * hidden])

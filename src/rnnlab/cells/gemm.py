@@ -37,7 +37,6 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 from rnnlab.backend import get_xp
-from rnnlab.cells.parallel import row_blocks, run_blocks
 
 VECTOR_BYTES = 64  # one AVX-512 register; LLVM splits it where registers are narrower
 VECTORS = 4  # vectors per panel row: a panel is L = 4 * 64 bytes wide
@@ -169,17 +168,17 @@ _tile1, _tile2, _tile3, _tile4 = (_tile(rows) for rows in (1, 2, 3, 4))
 
 
 @njit(**JIT)
-def matmul_rows(a, panels, out, start, stop):
-    """out[start:stop] = a[start:stop] @ W for W given as its panels (``pack``): a (M, K),
-    panels (P, K, L), out (M, N) with (P - 1) L < N <= P L; all C-contiguous, one float
-    dtype. The other rows of ``out`` are left alone."""
-    if a.shape[1] == 0:
-        out[start:stop] = 0
+def matmul_packed(a, panels, out):
+    """out = a @ W for W given as its panels (``pack``): a (M, K), panels (P, K, L), out (M, N)
+    with (P - 1) L < N <= P L; all C-contiguous, one float dtype."""
+    n_rows, depth = a.shape
+    if depth == 0:
+        out[:] = 0
         return
-    full = start + (stop - start) // ROWS * ROWS
-    rest = stop - full
+    full = n_rows - n_rows % ROWS
+    rest = n_rows - full
     for p in range(panels.shape[0]):  # a panel, (K, L): in L1 across the row blocks
-        for m0 in range(start, full, ROWS):
+        for m0 in range(0, full, ROWS):
             _tile4(a, panels, out, p, m0)
         if rest == 1:
             _tile1(a, panels, out, p, full)
@@ -189,36 +188,26 @@ def matmul_rows(a, panels, out, start, stop):
             _tile3(a, panels, out, p, full)
 
 
-@njit(**JIT)
-def matmul_packed(a, panels, out):
-    """out = a @ W, every row (see :func:`matmul_rows`)."""
-    matmul_rows(a, panels, out, 0, a.shape[0])
-
-
 class Product:
     """``a @ w`` for one fixed w (K, N) and many a (M, K): the product of every time step.
 
     ``product(a)`` writes a @ w into ``product.out`` (M, N) and returns it; ``out`` is the
-    same array at every call, so a loop reads it where the product left it.
+    same array at every call, so a loop reads it where the product left it. ``packed`` says
+    whether the packed kernel computes it; then ``panels`` holds w packed, and a compiled
+    time loop can call :func:`matmul_packed` itself.
 
-    How it is computed depends on the size of the product each core would do: the M rows are
-    cut into ``blocks``, one per core (``rnnlab.cells.parallel.row_blocks``), and if a
-    block's product, rows * K * N, is at most ``SMALL`` (2^22, e.g. 16 x 128 by 128 x 512),
-    ``packed`` is True: w is packed once here into ``panels``, and a compiled time loop runs
-    on every block at once (:meth:`run`), calling :func:`matmul_rows` for its rows. Beyond,
-    each product goes through the array module's matmul (BLAS and its own threads). With
-    ``feature_major=True`` that BLAS product is computed as w^T a^T into an (N, M) buffer
-    and ``out`` is its (M, N) transpose (OpenBLAS is faster in that orientation when M is
-    small; readers of ``out`` then see a strided array). CuPy arrays always go to matmul.
+    How it is computed depends on the size of one product, M*K*N: up to ``SMALL`` (2^22,
+    e.g. M=16, K=128, N=512), through the packed kernel above, w packed once here; beyond,
+    through the array module's matmul. With ``feature_major=True`` that BLAS product is
+    computed as w^T a^T into an (N, M) buffer and ``out`` is its (M, N) transpose (OpenBLAS
+    is faster in that orientation when M is small; readers of ``out`` then see a strided
+    array). CuPy arrays always go to matmul.
     """
 
     def __init__(self, w, rows: int, feature_major: bool = False):
         xp = get_xp(w)
         depth, cols = w.shape
-        blocks = row_blocks(rows)
-        largest = max(stop - start for start, stop in blocks)
-        self.packed = xp is np and largest * depth * cols <= SMALL
-        self.blocks = blocks if self.packed else ((0, rows),)
+        self.packed = xp is np and rows * depth * cols <= SMALL
         if self.packed:
             self.panels = pack(w)  # (P, K, L)
             self.out = np.zeros((rows, cols), dtype=w.dtype)  # (M, N)
@@ -239,8 +228,3 @@ class Product:
         else:
             get_xp(a).matmul(a, self._w, out=self.out)
         return self.out
-
-    def run(self, loop, *args):
-        """``loop(panels, *args, start, stop)`` on every block of rows at once (packed only):
-        a compiled time loop of ``rnnlab.cells.kernels``."""
-        run_blocks(loop, self.blocks, self.panels, *args)

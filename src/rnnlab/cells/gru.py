@@ -100,12 +100,11 @@ def forward(params: Params, x, h0, mask=None, workspace=None):
     product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     hw = product.out  # (B, 3H) W_hh h_{t-1}, rewritten every step
     if product.packed:  # small: the same loop, compiled (kernels.gru_forward_loop)
-        product.run(kernels.gru_forward_loop, gates, hw, bias_ih, bias_hh, valid, h, h_n)
+        kernels.gru_forward_loop(product.panels, gates, hw, bias_ih, bias_hh, valid, h, h_n)
     else:
         for t in range(steps):
             product(h[t])  # (2), without b_hh
-            kernels.gru_forward_step(t, gates, hw, bias_ih, bias_hh, valid, h, h_n, 0,
-                                     batch)  # (1)-(6)
+            kernels.gru_forward_step(t, gates, hw, bias_ih, bias_hh, valid, h, h_n)  # (1)-(6)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (7)
     return batch_first(y), Cache(x_tm, h, gates, h_n, masks, valid)
 
@@ -141,19 +140,19 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     carry = xp.zeros_like(h[0])  # the part of dL/dh_t that bypasses W_hh
     da_x = ws.empty("da_x", gates.shape, gates)  # (T, B, 3H) input-side pre-activations
     da_h = ws.empty("da_h", gates.shape, gates)  # (T, B, 3H) ... and the recurrent side
-    dbias_ih = xp.zeros_like(gates[0])  # (B, 3H) per row, the sums over t, by the kernel
+    dbias_ih = xp.zeros_like(gates[0, 0])  # (3H,) sums over t and the batch, by the kernel
     dbias_hh = xp.zeros_like(dbias_ih)
     if product.packed:  # small: the same loop, compiled (kernels.gru_backward_loop)
-        product.run(kernels.gru_backward_loop, dy, dh_next, carry, gates, h, h_n, valid, da_x,
-                    da_h, dbias_ih, dbias_hh)
+        kernels.gru_backward_loop(product.panels, dy, dh_next, carry, gates, h, h_n, valid,
+                                  da_x, da_h, dbias_ih, dbias_hh)
     else:
         for t in reversed(range(dy.shape[0])):
             kernels.gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h,
-                                      dbias_ih, dbias_hh, 0, dy.shape[1])  # (7)-(3), (6)
+                                      dbias_ih, dbias_hh)  # (7)-(3), (6)
             product(da_h[t])  # (2) dL/dh_{t-1} through W_hh
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
-    db_ih, db_hh = bias_grads(params, dbias_ih.sum(axis=0), dbias_hh.sum(axis=0))
+    db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)
     # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)
 

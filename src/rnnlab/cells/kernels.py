@@ -41,7 +41,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from rnnlab.cells.gemm import matmul_rows
+from rnnlab.cells.gemm import matmul_packed
 
 # error_model "numpy": a division never raises, so loops vectorize; "contract": fused
 # multiply-adds allowed (nothing else of fastmath: NaN and inf keep their meaning).
@@ -225,7 +225,7 @@ def _accumulate(total, row):
 
 # -- LSTM ----------------------------------------------------------------------------------
 @njit(**JIT)
-def lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c, start, stop):
+def lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c):
     """Equations (1)-(5) of :mod:`rnnlab.cells.lstm` for step t (0-based) of the sequence.
 
     Parameters
@@ -243,12 +243,10 @@ def lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c, start, stop):
         Read h_{t-1}, c_{t-1} at [t]; write h_t, c_t at [t + 1].
     tanh_c : (T, B, H)
         Out at t: tanh(c_t).
-    start, stop : int
-        The rows of the batch to compute, start..stop-1 (the others are left alone: threads
-        may share a step between them, each its own rows).
     """
+    batch = hw.shape[0]
     b_i, b_f, b_g, b_o = _split4(bias)
-    for b in range(start, stop):
+    for b in range(batch):
         i, f, g, o = _split4(a[t, b])
         r_i, r_f, r_g, r_o = _split4(hw[b])
         for k in range(i.size):  # (1), (2)
@@ -271,8 +269,7 @@ def lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c, start, stop):
 
 
 @njit(**JIT)
-def lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all, dbias,
-                       start, stop):
+def lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all, dbias):
     """The backward equations of :mod:`rnnlab.cells.lstm` for step t, up to (1).
 
     Parameters
@@ -297,15 +294,11 @@ def lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, d
         Out at t: dL/d of the pre-activations, zero at a padded step.
     dc_all : (T, B, H)
         Out at t: the total dL/dc_t (diagnostics).
-    dbias : (B, 4H)
-        Row b accumulates the sum over t of da[t, b] (1); the bias gradient is its sum over
-        the rows (kept per row so that threads never add into the same numbers).
-    start, stop : int
-        The rows of the batch to compute, start..stop-1 (the others are left alone: threads
-        may share a step between them, each its own rows).
+    dbias : (4H,)
+        Accumulates the sum over the batch of da (1): the bias gradient.
     """
-    hidden = dc.shape[1]
-    for b in range(start, stop):
+    batch, hidden = dc.shape
+    for b in range(batch):
         dh, dc_b, dc_t, carry_b, dh_next_b = dy[t, b], dc[b], dc_all[t, b], carry[b], dh_next[b]
         if not valid[t, b]:  # (5): nothing computed here, the gradients pass through
             for k in range(hidden):
@@ -332,12 +325,12 @@ def lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, d
             da_g[k] = flush(dc_t[k] * i[k] * dtanh(g[k]))
         for k in range(hidden):
             dc_b[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
-        _accumulate(dbias[b], da[t, b])  # (1)
+        _accumulate(dbias, da[t, b])  # (1)
 
 
 # -- GRU -----------------------------------------------------------------------------------
 @njit(**JIT)
-def gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n, start, stop):
+def gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n):
     """Equations (1)-(6) of :mod:`rnnlab.cells.gru` for step t (0-based) of the sequence.
 
     Parameters
@@ -354,14 +347,11 @@ def gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n, start, stop):
         Reads h_{t-1} at [t], writes h_t at [t + 1].
     h_n : (T, B, H)
         Out at t: W_hn h_{t-1} + b_hn (the candidate's recurrent part, for backward).
-    start, stop : int
-        The rows of the batch to compute, start..stop-1 (the others are left alone: threads
-        may share a step between them, each its own rows).
     """
-    hidden = hw.shape[1] // 3
+    batch, hidden = hw.shape[0], hw.shape[1] // 3
     _, _, b_in = _split3(bias_ih)
     _, _, b_hn = _split3(bias_hh)
-    for b in range(start, stop):
+    for b in range(batch):
         gates, recurrent = a[t, b], hw[b]
         for j in range(2 * hidden):  # (1)-(3): r and z
             gates[j] = sigmoid(gates[j] + bias_ih[j] + recurrent[j] + bias_hh[j])
@@ -381,7 +371,7 @@ def gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n, start, stop):
 
 @njit(**JIT)
 def gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
-                      dbias_hh, start, stop):
+                      dbias_hh):
     """The backward equations of :mod:`rnnlab.cells.gru` for step t, up to (1) and (2).
 
     Parameters
@@ -404,15 +394,11 @@ def gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, d
     da_x, da_h : (T, B, 3H)
         Out at t: the gradients of the input-side and recurrent-side pre-activations, zero
         at a padded step.
-    dbias_ih, dbias_hh : (B, 3H)
-        Row b accumulates the sums over t of da_x[t, b] and da_h[t, b]; the bias gradients
-        are their sums over the rows.
-    start, stop : int
-        The rows of the batch to compute, start..stop-1 (the others are left alone: threads
-        may share a step between them, each its own rows).
+    dbias_ih, dbias_hh : (3H,)
+        Accumulate the sums over the batch of da_x and da_h: the bias gradients.
     """
-    hidden = carry.shape[1]
-    for b in range(start, stop):
+    batch, hidden = carry.shape
+    for b in range(batch):
         dh, carry_b, dh_next_b = dy[t, b], carry[b], dh_next[b]
         if not valid[t, b]:  # (6)
             for k in range(hidden):
@@ -439,8 +425,8 @@ def gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, d
             dh_n[k] = flush(da_n[k] * r[k])  # (4)
         for k in range(hidden):
             carry_b[k] = flush(dh[k] * z[k])  # (5) the direct path to h_{t-1}
-        _accumulate(dbias_ih[b], dx_row)  # (1)
-        _accumulate(dbias_hh[b], dh_row)  # (2)
+        _accumulate(dbias_ih, dx_row)  # (1)
+        _accumulate(dbias_hh, dh_row)  # (2)
 
 
 # -- vanilla RNN ---------------------------------------------------------------------------
@@ -476,15 +462,15 @@ def _derivative_row(y, out, code):
 
 
 @njit(**JIT)
-def rnn_forward_step(t, a, hw, bias, valid, code, h, start, stop):
+def rnn_forward_step(t, a, hw, bias, valid, code, h):
     """Equations (1)-(3) of :mod:`rnnlab.cells.rnn` for step t: h_t = f(a_t + W_hh h_{t-1}).
 
     ``a`` (T, B, H) holds W_ih x_t; ``hw`` (B, H) W_hh h_{t-1}; ``bias`` (H,) b_ih + b_hh
     (zeros without biases); ``code`` is TANH, RELU or SIGMOID; ``h`` (T+1, B, H): reads
-    h_{t-1} at [t], writes h_t at [t + 1]; rows start..stop-1 only.
+    h_{t-1} at [t], writes h_t at [t + 1].
     """
-    hidden = hw.shape[1]
-    for b in range(start, stop):
+    batch, hidden = hw.shape
+    for b in range(batch):
         h_t, a_t, hw_b = h[t + 1, b], a[t, b], hw[b]
         if valid[t, b]:
             for k in range(hidden):
@@ -495,18 +481,17 @@ def rnn_forward_step(t, a, hw, bias, valid, code, h, start, stop):
 
 
 @njit(**JIT)
-def rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias, start, stop):
+def rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias):
     """The backward equations of :mod:`rnnlab.cells.rnn` for step t, up to (1).
 
     ``dy`` (T, B, H): in at t dL/dy_t, out the total dL/dh_t. ``dh_next`` (B, H): the part
     through W_hh from the step after; ``carry`` (B, H): in, the part passed straight through
     padded steps after; out, the same for h_{t-1}. ``h`` (T+1, B, H): h_t at [t + 1].
-    ``da`` (T, B, H): out at t, dL/da_t (zero at a padded step). ``dbias`` (B, H): row b
-    accumulates the sum over t of da[t, b] (the bias gradient is its sum over the rows).
-    Rows start..stop-1 only.
+    ``da`` (T, B, H): out at t, dL/da_t (zero at a padded step). ``dbias`` (H,) accumulates
+    the sum over the batch of da: the bias gradient.
     """
-    hidden = dh_next.shape[1]
-    for b in range(start, stop):
+    batch, hidden = dh_next.shape
+    for b in range(batch):
         dh, carry_b, dh_next_b, da_b = dy[t, b], carry[b], dh_next[b], da[t, b]
         if valid[t, b]:
             for k in range(hidden):
@@ -514,7 +499,7 @@ def rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias, start, s
             _zero(carry_b)
             _copy(dh, da_b)
             _derivative_row(h[t + 1, b], da_b, code)  # (2)
-            _accumulate(dbias[b], da_b)  # (1)
+            _accumulate(dbias, da_b)  # (1)
         else:  # (3)
             for k in range(hidden):
                 carry_b[k] = flush(dh_next_b[k] + carry_b[k])
@@ -526,57 +511,55 @@ def rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias, start, s
 # At small sizes a step's two compiled calls cost less than the Python around them (the
 # arguments of each call are checked and unpacked one by one): measured at B=16, H=128, the
 # LSTM's forward loop took 7.8 ms as a Python loop over the same two calls, 4.9 ms compiled.
-# Each function here is exactly the loop the cell writes out in Python for the BLAS case
-# (forward, the recurrent product then the step; backward, the step then the product), over
-# rows start..stop-1 of the batch: the rows of a sequence never meet inside a time loop, so
-# threads run these loops side by side, one block of rows each (``rnnlab.cells.parallel``).
+# Each function here is exactly the loop the cell writes out in Python for the BLAS case:
+# forward, the recurrent product then the step; backward, the step then the product.
 @njit(**JIT)
-def lstm_forward_loop(panels, a, hw, bias, valid, h, c, tanh_c, start, stop):
+def lstm_forward_loop(panels, a, hw, bias, valid, h, c, tanh_c):
     """For t = 0..T-1: hw = h[t] @ W_hh^T (packed), then :func:`lstm_forward_step`."""
     for t in range(a.shape[0]):
-        matmul_rows(h[t], panels, hw, start, stop)
-        lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c, start, stop)
+        matmul_packed(h[t], panels, hw)
+        lstm_forward_step(t, a, hw, bias, valid, h, c, tanh_c)
 
 
 @njit(**JIT)
 def lstm_backward_loop(panels, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
-                       dbias, start, stop):
+                       dbias):
     """For t = T-1..0: :func:`lstm_backward_step`, then dh_next = da[t] @ W_hh (packed)."""
     for t in range(dy.shape[0] - 1, -1, -1):
         lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
-                           dbias, start, stop)
-        matmul_rows(da[t], panels, dh_next, start, stop)
+                           dbias)
+        matmul_packed(da[t], panels, dh_next)
 
 
 @njit(**JIT)
-def gru_forward_loop(panels, a, hw, bias_ih, bias_hh, valid, h, h_n, start, stop):
+def gru_forward_loop(panels, a, hw, bias_ih, bias_hh, valid, h, h_n):
     """For t = 0..T-1: hw = h[t] @ W_hh^T (packed), then :func:`gru_forward_step`."""
     for t in range(a.shape[0]):
-        matmul_rows(h[t], panels, hw, start, stop)
-        gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n, start, stop)
+        matmul_packed(h[t], panels, hw)
+        gru_forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n)
 
 
 @njit(**JIT)
 def gru_backward_loop(panels, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
-                      dbias_hh, start, stop):
+                      dbias_hh):
     """For t = T-1..0: :func:`gru_backward_step`, then dh_next = da_h[t] @ W_hh (packed)."""
     for t in range(dy.shape[0] - 1, -1, -1):
         gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
-                          dbias_hh, start, stop)
-        matmul_rows(da_h[t], panels, dh_next, start, stop)
+                          dbias_hh)
+        matmul_packed(da_h[t], panels, dh_next)
 
 
 @njit(**JIT)
-def rnn_forward_loop(panels, a, hw, bias, valid, code, h, start, stop):
+def rnn_forward_loop(panels, a, hw, bias, valid, code, h):
     """For t = 0..T-1: hw = h[t] @ W_hh^T (packed), then :func:`rnn_forward_step`."""
     for t in range(a.shape[0]):
-        matmul_rows(h[t], panels, hw, start, stop)
-        rnn_forward_step(t, a, hw, bias, valid, code, h, start, stop)
+        matmul_packed(h[t], panels, hw)
+        rnn_forward_step(t, a, hw, bias, valid, code, h)
 
 
 @njit(**JIT)
-def rnn_backward_loop(panels, dy, dh_next, carry, h, valid, code, da, dbias, start, stop):
+def rnn_backward_loop(panels, dy, dh_next, carry, h, valid, code, da, dbias):
     """For t = T-1..0: :func:`rnn_backward_step`, then dh_next = da[t] @ W_hh (packed)."""
     for t in range(dy.shape[0] - 1, -1, -1):
-        rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias, start, stop)
-        matmul_rows(da[t], panels, dh_next, start, stop)
+        rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias)
+        matmul_packed(da[t], panels, dh_next)

@@ -108,11 +108,11 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
     product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     hw = product.out  # (B, 4H) the recurrent half of (1), rewritten every step
     if product.packed:  # small: the same loop, compiled (kernels.lstm_forward_loop)
-        product.run(kernels.lstm_forward_loop, gates, hw, bias, valid, h, c, tanh_c)
+        kernels.lstm_forward_loop(product.panels, gates, hw, bias, valid, h, c, tanh_c)
     else:
         for t in range(steps):
             product(h[t])  # (1) W_hh h_{t-1}
-            kernels.lstm_forward_step(t, gates, hw, bias, valid, h, c, tanh_c, 0, batch)  # (1)-(5)
+            kernels.lstm_forward_step(t, gates, hw, bias, valid, h, c, tanh_c)  # (1)-(5)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (6)
     return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks, valid)
 
@@ -150,18 +150,18 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)
     dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     carry = xp.zeros_like(dc)  # what padded steps pass straight through
-    dbias = xp.zeros_like(gates[0])  # (B, 4H) per row, the sum over t of da, by the kernel
+    dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
     if product.packed:  # small: the same loop, compiled (kernels.lstm_backward_loop)
-        product.run(kernels.lstm_backward_loop, dy, dh_next, carry, dc, gates, c, tanh_c, valid,
-                    da, dc_all, dbias)
+        kernels.lstm_backward_loop(product.panels, dy, dh_next, carry, dc, gates, c, tanh_c,
+                                   valid, da, dc_all, dbias)
     else:
         for t in reversed(range(dy.shape[0])):
             kernels.lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
-                                       dc_all, dbias, 0, dy.shape[1])  # (6)-(2), (5)
+                                       dc_all, dbias)  # (6)-(2), (5)
             product(da[t])  # (1) dL/dh_{t-1} through W_hh
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
-    db_ih, db_hh = bias_grads(params, dbias.sum(axis=0))
+    db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
     return Grads(dx, (dh0, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))
 

@@ -88,11 +88,11 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     hw = product.out  # (B, H) W_hh h_{t-1}, rewritten every step
     if product.packed:  # small: the same loop, compiled (kernels.rnn_forward_loop)
-        product.run(kernels.rnn_forward_loop, a, hw, bias, valid, code, h)
+        kernels.rnn_forward_loop(product.panels, a, hw, bias, valid, code, h)
     else:
         for t in range(steps):
             product(h[t])  # (1)
-            kernels.rnn_forward_step(t, a, hw, bias, valid, code, h, 0, batch)  # (1)-(3)
+            kernels.rnn_forward_step(t, a, hw, bias, valid, code, h)  # (1)-(3)
     y = h[1:] if masks is None else h[1:] * masks[0]  # (4)
     return batch_first(y), Cache(x_tm, h, masks, valid, nonlinearity)
 
@@ -128,17 +128,17 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
-    dbias = xp.zeros_like(h[0])  # (B, H) per row, the sum over t of da, by the kernel
+    dbias = xp.zeros_like(h[0, 0])  # (H,) sum over t and the batch of da, by the kernel
     if product.packed:  # small: the same loop, compiled (kernels.rnn_backward_loop)
-        product.run(kernels.rnn_backward_loop, dy, dh_next, carry, h, valid, code, da, dbias)
+        kernels.rnn_backward_loop(product.panels, dy, dh_next, carry, h, valid, code, da, dbias)
     else:
         for t in reversed(range(dy.shape[0])):
-            kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias, 0,
-                                      dy.shape[1])  # (4), (2), (3)
+            kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da,
+                                      dbias)  # (4), (2), (3)
             product(da[t])  # (1) dL/dh_{t-1} through W_hh
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
-    db_ih, db_hh = bias_grads(params, dbias.sum(axis=0))
+    db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)
 
