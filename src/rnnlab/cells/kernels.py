@@ -1,17 +1,19 @@
-"""Compiled kernels for the elementwise work of one time step, one call each.
+"""The compiled code of the time loops: each step's gate arithmetic, one call each; the
+packed recurrent product (:mod:`rnnlab.cells.gemm` explains it); and, for small sizes, the
+whole loops.
 
 Shapes: T steps, B batch, H hidden units; gate blocks stacked as in PyTorch (LSTM i, f, g,
 o; GRU r, z, n).
 
 The time loops of the cells do two kinds of work per step: one matrix product
 (``h_{t-1} @ W_hh^T`` forward and ``da_t @ W_hh`` backward, :mod:`rnnlab.cells.gemm`) and
-the gate arithmetic around it.
-Written as NumPy expressions, the gate arithmetic is a dozen or more separate passes over
-(B, H) arrays per step, each with its own call overhead and temporary; at small B and H the
-overhead dominates, and at large ones the passes over memory and NumPy's scalar tanh do. Here
-each step's gate arithmetic is one compiled call (Numba) that takes the whole sequence arrays
-and the step t, adds the biases itself (so the input projection needs no pass of its own)
-and, in backward, sums the bias gradients while the step's rows are in cache.
+the gate arithmetic around it. Written as NumPy expressions, the gate arithmetic is a dozen
+or more separate passes over (B, H) arrays per step, each with its own call overhead and
+temporary; at small B and H the overhead dominates, and at large ones the passes over memory
+and NumPy's scalar tanh do. Here each step's gate arithmetic is one compiled call (Numba)
+that takes the whole sequence arrays and the step t, adds the biases itself (so the input
+projection needs no pass of its own) and, in backward, sums the bias gradients while the
+step's rows are in cache.
 
 How the loops are cut. Inside a call, for each row b, every equation of the cells'
 docstrings is its own loop over the hidden units, touching only the few arrays of that
@@ -38,10 +40,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
-
-from rnnlab.cells.gemm import matmul_packed
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array
 
 # error_model "numpy": a division never raises, so loops vectorize; "contract": fused
 # multiply-adds allowed (nothing else of fastmath: NaN and inf keep their meaning).
@@ -221,6 +224,136 @@ def _accumulate(total, row):
     """total += row: a bias gradient, summed over the batch while the step's row is in cache."""
     for j in range(total.size):
         total[j] += row[j]
+
+
+# -- the recurrent product: packed panels, register tiles (see rnnlab.cells.gemm) ----------
+VECTOR_BYTES = 64  # one AVX-512 register; LLVM splits it where registers are narrower
+VECTORS = 4  # vectors per panel row: a panel is L = 4 * 64 bytes wide
+ROWS = 4  # rows of a tile: 4 x 4 = 16 accumulators, half the 32 vector registers
+
+
+def _splat(builder, value, vector_type):
+    """A vector with ``value`` in every lane."""
+    undef = ir.Constant(vector_type, ir.Undefined)
+    first = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vector_type.count), [0] * vector_type.count)
+    return builder.shuffle_vector(first, undef, zeros)
+
+
+def _tile(rows: int):
+    """The tile for ``rows`` rows (1 to 4): ``tile(a, panels, out, p, m0)`` sets
+    out[m0:m0+rows, p*L:(p+1)*L] = a[m0:m0+rows] @ W[:, p*L:(p+1)*L], columns past N left
+    alone. a (M, K), panels (P, K, L) and out (M, N), C-contiguous, one float dtype; K >= 1.
+    """
+
+    @intrinsic
+    def tile(typingctx, a, panels, out, p, m0):
+        arrays = (a, panels, out)
+        if not all(isinstance(x, types.Array) and x.layout == "C" for x in arrays):
+            return None
+        dtype = a.dtype
+        if not isinstance(dtype, types.Float) or any(x.dtype != dtype for x in arrays):
+            return None
+        lanes = VECTOR_BYTES // (dtype.bitwidth // 8)
+        width = VECTORS * lanes
+        align = ir.Constant(ir.IntType(32), dtype.bitwidth // 8)
+
+        def codegen(context, builder, sig, args):
+            a_ary = make_array(sig.args[0])(context, builder, args[0])
+            w_ary = make_array(sig.args[1])(context, builder, args[1])
+            o_ary = make_array(sig.args[2])(context, builder, args[2])
+            p_val, m0_val = args[3], args[4]
+            intp = context.get_value_type(types.intp)
+            vector = ir.VectorType(context.get_value_type(dtype), lanes)
+            suffix = f"v{lanes}f{dtype.bitwidth}"
+            fmuladd = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vector, [vector] * 3), "llvm.fmuladd." + suffix)
+            mask_type = ir.VectorType(ir.IntType(1), lanes)
+            store = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [vector, vector.as_pointer(), ir.IntType(32),
+                                                mask_type]),
+                "llvm.masked.store." + suffix + ".p0")
+
+            def const(n):
+                return ir.Constant(intp, n)
+
+            depth = cgutils.unpack_tuple(builder, a_ary.shape)[1]
+            n_cols = cgutils.unpack_tuple(builder, o_ary.shape)[1]
+            panel = builder.gep(w_ary.data, [builder.mul(p_val, builder.mul(depth, const(width)))])
+            a_rows = [builder.gep(a_ary.data, [builder.mul(builder.add(m0_val, const(r)), depth)])
+                      for r in range(rows)]
+            # the sum over k: one loop, the accumulators carried as phi values (registers)
+            entry = builder.block
+            loop = builder.append_basic_block("tile.k")
+            done = builder.append_basic_block("tile.done")
+            builder.branch(loop)
+            builder.position_at_end(loop)
+            k = builder.phi(intp)
+            k.add_incoming(const(0), entry)
+            zero = ir.Constant(vector, [0.0] * lanes)
+            acc = [[builder.phi(vector) for _ in range(VECTORS)] for _ in range(rows)]
+            for row in acc:
+                for phi in row:
+                    phi.add_incoming(zero, entry)
+            w_row = builder.gep(panel, [builder.mul(k, const(width))])  # W[k, p*L:(p+1)*L]
+            w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [const(v * lanes)]),
+                                                  vector.as_pointer()), align=align.constant)
+                     for v in range(VECTORS)]
+            new = []
+            for r in range(rows):
+                a_rk = _splat(builder, builder.load(builder.gep(a_rows[r], [k])), vector)
+                new.append([builder.call(fmuladd, [a_rk, w_vec[v], acc[r][v]])
+                            for v in range(VECTORS)])
+            k_next = builder.add(k, const(1))
+            k.add_incoming(k_next, loop)
+            for r in range(rows):
+                for v in range(VECTORS):
+                    acc[r][v].add_incoming(new[r][v], loop)
+            builder.cbranch(builder.icmp_signed("<", k_next, depth), loop, done)
+            # out[m0 + r, columns]: the lanes at or past N masked off
+            builder.position_at_end(done)
+            lane_index = ir.Constant(ir.VectorType(intp, lanes), list(range(lanes)))
+            limit = _splat(builder, n_cols, ir.VectorType(intp, lanes))
+            for r in range(rows):
+                row_index = builder.add(m0_val, const(r))
+                o_row = builder.gep(o_ary.data, [builder.mul(row_index, n_cols)])
+                for v in range(VECTORS):
+                    column = builder.add(builder.mul(p_val, const(width)), const(v * lanes))
+                    columns = builder.add(_splat(builder, column, ir.VectorType(intp, lanes)),
+                                          lane_index)
+                    mask = builder.icmp_signed("<", columns, limit)
+                    target = builder.bitcast(builder.gep(o_row, [column]), vector.as_pointer())
+                    builder.call(store, [new[r][v], target, align, mask])
+            return context.get_dummy_value()
+
+        return types.void(a, panels, out, types.intp, types.intp), codegen
+
+    return tile
+
+
+_tile1, _tile2, _tile3, _tile4 = (_tile(rows) for rows in (1, 2, 3, 4))
+
+
+@njit(**JIT)
+def matmul_packed(a, panels, out):
+    """out = a @ W for W given as its panels (``pack``): a (M, K), panels (P, K, L), out (M, N)
+    with (P - 1) L < N <= P L; all C-contiguous, one float dtype."""
+    n_rows, depth = a.shape
+    if depth == 0:
+        out[:] = 0
+        return
+    full = n_rows - n_rows % ROWS
+    rest = n_rows - full
+    for p in range(panels.shape[0]):  # a panel, (K, L): in L1 across the row blocks
+        for m0 in range(0, full, ROWS):
+            _tile4(a, panels, out, p, m0)
+        if rest == 1:
+            _tile1(a, panels, out, p, full)
+        elif rest == 2:
+            _tile2(a, panels, out, p, full)
+        elif rest == 3:
+            _tile3(a, panels, out, p, full)
 
 
 # -- LSTM ----------------------------------------------------------------------------------
