@@ -2,6 +2,10 @@
 blocks and their remainders, column panels and their tails), writes nothing past the end of
 its output, and the cells give the same numbers whichever way the product is computed."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -97,3 +101,36 @@ def test_cells_agree_whichever_way_the_product_runs(monkeypatch, module, masked)
     blas = _step_grads(module, np.float64, masked)
     for mine, theirs in zip(packed, blas, strict=True):
         assert np.abs(mine - theirs).max() <= 1e-12 * max(1.0, np.abs(theirs).max())
+
+
+NARROW = """
+import llvmlite.binding as llvm
+features = llvm.get_host_cpu_features()
+for name in features:
+    if name.startswith("avx512") or name in ("evex512", "amx-tile"):
+        features[name] = False  # Numba compiles for these features too: AVX2 code
+llvm.get_host_cpu_features = lambda: features
+import numpy as np
+from rnnlab.cells import gemm, kernels
+assert (kernels.VECTOR_BYTES, kernels.VECTORS) == (32, 2)
+assert gemm.panel_width(np.float32) == 16
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    for rows, depth, cols in [(1, 1, 1), (5, 9, 37), (16, 128, 512), (7, 33, 8), (17, 16, 20)]:
+        a = rng.standard_normal((rows, depth)).astype(dtype)
+        w = rng.standard_normal((depth, cols)).astype(dtype)
+        out = np.full((rows, cols), np.nan, dtype=dtype)
+        kernels.matmul_packed(a, gemm.pack(w), out)
+        ref = a.astype(np.float64) @ w.astype(np.float64)
+        assert np.abs(out - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max()), (dtype, rows)
+print("ok")
+"""
+
+
+def test_the_narrow_register_tile_computes_the_same(tmp_path):
+    # the tile chosen where there is no AVX-512 (2 vectors of 32 bytes), compiled afresh
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", NARROW], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

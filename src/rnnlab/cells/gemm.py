@@ -17,14 +17,15 @@ The kernel. W (K, N) is cut into column panels of L = 4 vectors of 64 bytes (64 
 (K, L) contiguous: ``pack``. One call of a tile computes a block of up to 4 rows by one panel
 of ``out``, keeping its 16 vector accumulators in registers for the whole sum over k: per k,
 it loads the panel's 4 vectors of row k once, broadcasts each of the 4 rows' a[m, k], and
-does 16 vector multiply-adds. A register block like this is not something Numba's loops can
-express (written as loops over arrays, the same sums ran at 20 GFLOP/s, accumulators going
-through memory), so the tile is written in LLVM's IR, with vector types that LLVM lowers to
-AVX-512, AVX2, SSE or NEON registers as the machine has them; everything around it is
-ordinary Numba. Measured on the development machine (Xeon, AVX-512): about 100 GFLOP/s on
-one core for 16 x 128 by 128 x 512, in about 20 us. The sums over k run in order from k = 0,
-one multiply-add at a time, so results agree with BLAS up to the rounding of a differently
-ordered sum.
+does 16 vector multiply-adds. (That is on a machine with AVX-512; with 16 vector registers,
+as AVX2 has, panels are 2 vectors of 32 bytes and a tile has 8 accumulators.) A register
+block like this is not something Numba's loops can express (written as loops over arrays,
+the same sums ran at 20 GFLOP/s, accumulators going through memory), so the tile is written
+in LLVM's IR, with vector types that LLVM lowers to AVX-512, AVX2, SSE or NEON registers as
+the machine has them; everything around it is ordinary Numba. Measured on the development
+machine (Xeon, AVX-512): about 100 GFLOP/s on one core for 16 x 128 by 128 x 512, in about
+20 us. The sums over k run in order from k = 0, one multiply-add at a time, so results agree
+with BLAS up to the rounding of a differently ordered sum.
 
 The compiled part, :func:`rnnlab.cells.kernels.matmul_packed` and its tiles, sits in
 ``kernels.py`` beside the time loops that call it: Numba's on-disk cache does not notice a
@@ -43,7 +44,7 @@ SMALL = 1 << 22  # M*K*N up to which the packed kernel beats BLAS (see Product)
 
 
 def panel_width(dtype) -> int:
-    """L, the columns of one panel: 64 for float32, 32 for float64."""
+    """L, the columns of one panel: 64 for float32, 32 for float64 (AVX-512; else 16, 8)."""
     return VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -227,9 +228,20 @@ def _accumulate(total, row):
 
 
 # -- the recurrent product: packed panels, register tiles (see rnnlab.cells.gemm) ----------
-VECTOR_BYTES = 64  # one AVX-512 register; LLVM splits it where registers are narrower
-VECTORS = 4  # vectors per panel row: a panel is L = 4 * 64 bytes wide
-ROWS = 4  # rows of a tile: 4 x 4 = 16 accumulators, half the 32 vector registers
+def _register_shape() -> tuple:
+    """(bytes per vector, vectors per panel row) for this machine's vector registers.
+
+    With AVX-512 (32 registers of 64 bytes) a tile keeps 4 rows x 4 vectors = 16
+    accumulators in half the registers; elsewhere (AVX2: 16 registers of 32 bytes; NEON),
+    4 rows x 2 vectors of 32 bytes, 8 accumulators, so that nothing spills to memory.
+    """
+    if llvm.get_host_cpu_features().get("avx512f"):
+        return 64, 4
+    return 32, 2
+
+
+VECTOR_BYTES, VECTORS = _register_shape()
+ROWS = 4  # rows of a tile
 
 
 def _splat(builder, value, vector_type):
