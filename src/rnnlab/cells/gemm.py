@@ -70,8 +70,8 @@ class Product:
     whether the packed kernel computes it; then ``panels`` holds w packed, and a compiled
     time loop can call :func:`matmul_packed` itself.
 
-    How it is computed depends on the size of one product, M*K*N: up to ``SMALL`` (2^22,
-    e.g. M=16, K=128, N=512), through the packed kernel above, w packed once here; beyond,
+    How it is computed depends on the size of one product, M*K*N: up to ``SMALL`` (2^22;
+    the LSTM at B=16, H=128 is 2^20), through the packed kernel, w packed once here; beyond,
     through the array module's matmul. With ``feature_major=True`` that BLAS product is
     computed as w^T a^T into an (N, M) buffer and ``out`` is its (M, N) transpose (OpenBLAS
     is faster in that orientation when M is small; readers of ``out`` then see a strided
