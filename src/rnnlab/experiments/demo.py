@@ -22,9 +22,13 @@ from rnnlab.experiments.store import RunStore, new_study_id
 from rnnlab.explain import format_trace, trace
 
 # The comparison's budget: small enough for a few minutes on 2 cores, big enough that the
-# cells separate. Every run stops as soon as its validation accuracy reaches 0.9.
+# cells separate. Every run gets all 15 epochs: stopping once the 300 validation sentences
+# reached 0.9 once ended the LSTM at N = 5 after one epoch with 0.864 on the test set,
+# unsolved, on a rounding-level change elsewhere; the same budget for every cell is also the
+# fairer comparison (and the whole part takes about as long: ~25 s).
 DEMO_COMPARE = RunConfig(task="language", length=20, hidden_size=32, epochs=15, n_train=2000,
-                         n_val=300, n_test=1000, lr=1e-2, batch_size=32)
+                         n_val=300, n_test=1000, lr=1e-2, batch_size=32,
+                         stop_when_solved=False)
 DEMO_LENGTHS = (5, 10, 20, 40)
 DEMO_CELLS = ("rnn", "lstm", "gru")
 
@@ -63,7 +67,7 @@ def run_demo(out: str = "rnnlab-out", db: str = "rnnlab-runs.db", seed: int = 0,
         f'{task.languages[int(example.y[0])]}')
     say(f"Training {len(DEMO_CELLS) * len(DEMO_LENGTHS)} models, N = "
         f"{', '.join(map(str, DEMO_LENGTHS))} filler words, H = {DEMO_COMPARE.hidden_size}, "
-        f"at most {DEMO_COMPARE.epochs} epochs of {DEMO_COMPARE.n_train} sentences each.")
+        f"{DEMO_COMPARE.epochs} epochs of {DEMO_COMPARE.n_train} sentences each.")
     with RunStore(db) as store:
         study = new_study_id()
         rows = compare(DEMO_COMPARE, DEMO_CELLS, DEMO_LENGTHS, [seed], store=store,
