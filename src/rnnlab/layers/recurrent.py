@@ -96,6 +96,21 @@ def _put_steps(out, index, values, add: bool = False) -> None:
     xp.put_along_axis(out, index[..., None], values, axis=1)
 
 
+def _chrono_t_max(chrono, bias) -> int | None:
+    """Check the ``chrono`` keyword of LSTM and GRU: None, or T_max, an int >= 2."""
+    if chrono is None:
+        return None
+    if isinstance(chrono, (bool, np.bool_)) or not isinstance(chrono, (int, np.integer)):
+        raise TypeError(f"chrono must be None or an int T_max >= 2, "
+                        f"got {type(chrono).__name__} {chrono!r}")
+    if chrono < 2:
+        raise ValueError(f"chrono must be an int T_max >= 2, got {chrono}")
+    if not bias:
+        raise ValueError(f"chrono initializes the biases: expected bias=True with "
+                         f"chrono={chrono}, got bias={bias!r}")
+    return int(chrono)
+
+
 def _copy_state(state):
     """A copy of a cell state (an array, or a tuple for LSTM) that holds no larger array."""
     if isinstance(state, tuple):
@@ -111,6 +126,8 @@ class _Recurrent(Module):
     state_names = ("h",)  # ("h", "c") for LSTM
     nonlinearities = ("tanh",)
     uses_lengths = True
+    chrono = None  # LSTM, GRU: T_max of chrono initialization, set before _build runs
+    chrono_gates = ()  # (gate, sign): the bias blocks that chrono sets to sign * log(u)
     # Diagnostics: when True, backward keeps dL/dh_t (and dL/dc_t) of every layer and
     # direction in ``state_grads`` (see there); off by default, as it holds (T, B, H) arrays.
     track_state_grads = False
@@ -174,6 +191,26 @@ class _Recurrent(Module):
                         else:
                             bias = np.zeros(gh, dtype=self.dtype)
                         self._add_parameter(name, bias)
+        if self.chrono is not None:
+            self._chrono_biases(rng)  # after every weight: the same seed, the same weights
+
+    def _chrono_biases(self, rng) -> None:
+        """Chrono initialization (see ``chrono`` in :class:`LSTM` and :class:`GRU`).
+
+        For every layer and direction in turn, draw u ~ U(1, T_max - 1), one per hidden unit;
+        each gate block in ``chrono_gates`` gets sign * log(u) in ``bias_ih`` and 0 in
+        ``bias_hh``, so that their sum, what the gate sees, is sign * log(u).
+        """
+        h = self.hidden_size
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                _, _, b_ih, b_hh = self._names(layer, direction)
+                u = rng.uniform(1.0, self.chrono - 1.0, size=h)  # (H,) float64
+                log_u = np.log(u)  # (H,)
+                for gate, sign in self.chrono_gates:
+                    k = self.cell.GATES.index(gate)
+                    self._params[b_ih][k * h:(k + 1) * h] = sign * log_u
+                    self._params[b_hh][k * h:(k + 1) * h] = 0.0
 
     def _weight(self, block_shape, name, rng):
         """A (G*H, fan_in) weight: G gate blocks (H, fan_in), each initialized on its own."""
@@ -522,12 +559,14 @@ class _Recurrent(Module):
         extra = ""
         if self.nonlinearities != ("tanh",):
             extra += f", nonlinearity={self.nonlinearity!r}"
-        checkpointing = ""
+        options = ""
         if self.checkpoint_every is not None:
-            checkpointing = f", checkpoint_every={self.checkpoint_every}"
+            options += f", checkpoint_every={self.checkpoint_every}"
+        if self.chrono is not None:
+            options += f", chrono={self.chrono}"
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}{extra}, bias={self.bias}, "
-                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{checkpointing})")
+                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{options})")
 
 
 class RNN(_Recurrent):
@@ -613,26 +652,67 @@ class LSTM(_Recurrent):
 
     The state is the pair (h, c). The parameters are those of :class:`RNN`, and so is
     checkpointed BPTT (``checkpoint_every``, see its Notes); ``nonlinearity`` is accepted
-    for a uniform signature and must be "tanh".
+    for a uniform signature and must be "tanh". Two more keywords set the gates' biases:
 
+    Parameters
+    ----------
     forget_bias : float, keyword-only
         Added to the forget gate's block of ``bias_ih`` after initialization (default 0, as
         PyTorch; Keras adds 1). A forget gate that starts open, sigmoid(1) = 0.73 rather than
         0.5, lets c_t and its gradient survive longer from the first update on (Gers et al.
         2000; Jozefowicz et al. 2015).
+    chrono : int >= 2 or None, keyword-only
+        T_max: chrono initialization of the input and forget gates' biases, for a memory of
+        up to about T_max steps (Tallec & Ollivier 2018, "Can recurrent neural networks warp
+        time?", ICLR). None (the default) keeps the initialization above. For every layer
+        and direction, u_j ~ U(1, T_max - 1) is drawn independently for each hidden unit j,
+        and
+
+            b_f = log(u),    b_i = -log(u)
+
+        where b_f and b_i are the biases of the forget and input gates, each the sum
+        ``bias_ih + bias_hh`` of its gate block: the value goes into the block of
+        ``bias_ih`` (``bias_ih_l{k}[_reverse]``), and the same block of ``bias_hh`` is set
+        to 0. The blocks of g and o and every weight keep their usual initialization; u is
+        drawn from the layer's generator after them, so a seed gives the same weights with
+        or without chrono, and the same u every time. Needs ``bias=True`` and
+        ``forget_bias=0``.
+
+        Why: the cell is a leaky integrator whose leak is the forget gate,
+
+            f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+            i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+            c_t = f_t * c_{t-1} + i_t * g_t
+
+        At initialization, with small weights, f_t ~ sigmoid(b_f) = u / (1 + u): c keeps
+        the fraction f of itself each step and loses 1 - f = 1 / (1 + u), so its
+        characteristic forgetting time is 1 / (1 - f) = 1 + u, about u steps; and
+        i_t ~ sigmoid(-log(u)) = 1 - f makes c a moving average of g over that time. As
+        1 / (1 - sigmoid(b)) = 1 + e^b, a time constant grows exponentially with the bias:
+        b = log(u) with u uniform spreads the units' time constants evenly between about 1
+        and T_max - 1, so that some units hold each dependency length up to T_max from the
+        start, where one fixed bias gives every unit the same time (``forget_bias=1``:
+        1 + e, under 4 steps). Tallec & Ollivier derive this from asking the gates to
+        absorb time warpings of the input; T_max is the longest dependency expected.
     """
 
     cell = lstm
     num_gates = 4
     state_names = ("h", "c")
+    chrono_gates = (("f", 1.0), ("i", -1.0))
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 bidirectional=False, *, forget_bias=0.0, **kwargs):
+                 bidirectional=False, *, forget_bias=0.0, chrono=None, **kwargs):
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or \
                 not np.isfinite(forget_bias):
             raise TypeError(f"forget_bias must be a finite number, got {forget_bias!r}")
         if forget_bias and not bias:
             raise ValueError(f"forget_bias must be 0 when bias=False, got {forget_bias!r}")
+        chrono = _chrono_t_max(chrono, bias)
+        if chrono is not None and forget_bias:
+            raise ValueError(f"chrono sets the forget gate's bias: expected forget_bias=0 with "
+                             f"chrono={chrono}, got forget_bias={forget_bias!r}")
+        self.chrono = chrono  # read by _build
         super().__init__(input_size, hidden_size, num_layers, nonlinearity, bias, bidirectional,
                          **kwargs)
         self.forget_bias = float(forget_bias)
@@ -647,8 +727,46 @@ class GRU(_Recurrent):
 
     The parameters are those of :class:`RNN`, and so is checkpointed BPTT
     (``checkpoint_every``, see its Notes); ``nonlinearity`` is accepted for a uniform
-    signature and must be "tanh".
+    signature and must be "tanh". One more keyword sets the update gate's bias:
+
+    Parameters
+    ----------
+    chrono : int >= 2 or None, keyword-only
+        T_max: chrono initialization of the update gate's bias, for a memory of up to about
+        T_max steps (Tallec & Ollivier 2018, "Can recurrent neural networks warp time?",
+        ICLR). None (the default) keeps the initialization above. For every layer and
+        direction, u_j ~ U(1, T_max - 1) is drawn independently for each hidden unit j, and
+
+            b_z = log(u)
+
+        where b_z is the bias of the update gate z, the sum ``bias_ih + bias_hh`` of its
+        gate block: the value goes into the block of ``bias_ih`` (``bias_ih_l{k}[_reverse]``),
+        and the same block of ``bias_hh`` is set to 0. The blocks of r and n and every
+        weight keep their usual initialization; u is drawn from the layer's generator after
+        them, so a seed gives the same weights with or without chrono, and the same u every
+        time. Needs ``bias=True``.
+
+        Why: in PyTorch's form z is the gate that keeps h_{t-1},
+
+            z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+            h_t = (1 - z_t) * n_t + z_t * h_{t-1}
+
+        so z plays the LSTM's forget gate and 1 - z its input gate. At initialization, with
+        small weights, z_t ~ sigmoid(log(u)) = u / (1 + u): h loses the fraction
+        1 - z = 1 / (1 + u) each step, a characteristic forgetting time of
+        1 / (1 - z) = 1 + u, about u steps. As 1 / (1 - sigmoid(b)) = 1 + e^b, b = log(u)
+        with u uniform spreads the units' time constants evenly between about 1 and
+        T_max - 1, so that some units hold each dependency length up to T_max from the
+        start. (Where z multiplies the candidate instead, h_t = z n_t + (1 - z) h_{t-1},
+        the same initialization reads b_z = -log(u).)
     """
 
     cell = gru
     num_gates = 3
+    chrono_gates = (("z", 1.0),)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 bidirectional=False, *, chrono=None, **kwargs):
+        self.chrono = _chrono_t_max(chrono, bias)  # read by _build
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity, bias, bidirectional,
+                         **kwargs)
