@@ -47,9 +47,10 @@ def test_trainer_learns_and_reports():
     assert len(history) == 15
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert history[-1]["val_metric"] >= 0.9
-    assert set(history[0]) == {"epoch", "train_loss", "grad_norm", "lr", "seconds",
+    assert set(history[0]) == {"epoch", "updates", "train_loss", "grad_norm", "lr", "seconds",
                                "val_loss", "val_metric"}
     assert trainer.updates == 15 * 8
+    assert [r["updates"] for r in history] == [8 * e for e in range(1, 16)]
 
 
 def test_progress_bar_shows_loss_and_gradient_norm(capsys):

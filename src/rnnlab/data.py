@@ -218,3 +218,53 @@ def train_val_split(n: int, val_fraction: float = 0.2, seed=None, stratify=None)
         val = np.sort(rng.permutation(n)[:1]).astype(np.int64)
     train = np.setdiff1d(np.arange(n), val).astype(np.int64)
     return train, val
+
+
+# -- streams -------------------------------------------------------------------------------
+class SequenceStream:
+    """An endless, seeded stream of fresh batches: batch k is drawn from its own seed.
+
+    Synthetic tasks can draw new sequences for every update, so that a model never sees a
+    sequence twice and cannot fit a fixed training set. Batch k is drawn from
+    ``numpy.random.default_rng([*seed, k])`` alone: the same seed gives the same batches in
+    any order, a resumed run continues the stream exactly where it stopped, and the stream
+    shares no draws with sets drawn from other seeds (a validation or test set).
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(n, rng) -> SequenceData``: n sequences drawn from the Generator ``rng``
+        (a task's ``generate``).
+    seed : int or sequence of ints >= 0
+        The stream's seed.
+
+    Examples
+    --------
+    >>> stream = SequenceStream(make_task("adding", 100).generate, seed=(0, 1))
+    >>> x, y, lengths = stream.batch(0, 32)  # the same arrays for the same seed and k
+    """
+
+    def __init__(self, draw, seed):
+        if not callable(draw):
+            raise TypeError(f"draw must be callable as draw(n, rng), got {type(draw).__name__}")
+        parts = (seed,) if np.ndim(seed) == 0 else tuple(seed)
+        for part in parts:
+            if isinstance(part, bool) or not isinstance(part, (int, np.integer)) or part < 0:
+                raise ValueError(f"seed must be an int >= 0 or a sequence of them, got {seed!r}")
+        self.draw, self.seed = draw, tuple(int(p) for p in parts)
+
+    def batch(self, k: int, batch_size: int) -> tuple:
+        """``(x, y, lengths)`` of batch ``k`` (an int >= 0): ``batch_size`` fresh sequences,
+        trimmed to the longest."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"k must be an int >= 0, got {k!r}")
+        batch_size = positive_int(batch_size, "batch_size")
+        data = self.draw(batch_size, np.random.default_rng([*self.seed, int(k)]))
+        if not isinstance(data, SequenceData):
+            raise TypeError(f"draw must return a SequenceData, got {type(data).__name__}")
+        part = data.subset(np.arange(len(data)))
+        return part.x, part.y, part.lengths
+
+    def __repr__(self) -> str:
+        name = getattr(self.draw, "__qualname__", repr(self.draw))
+        return f"SequenceStream({name}, seed={self.seed})"

@@ -21,6 +21,7 @@ no path at all.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import numpy as np
 
 from rnnlab import io
 from rnnlab._checks import boolean, positive_int
-from rnnlab.data import SequenceData, lengths_to_mask
+from rnnlab.data import SequenceData, SequenceStream, batch_indices, lengths_to_mask
 from rnnlab.optim import clip_grad_norm_, clip_grad_value_
 
 
@@ -152,7 +153,9 @@ def truncated_bptt(model, x, y, lengths, loss, k1: int, k2: int):
 class TrainConfig:
     """How to train; saved with every checkpoint."""
 
-    epochs: int = 10  # passes over the training data
+    epochs: int = 10  # passes over the training data (not used when `updates` is set)
+    updates: int | None = None  # the budget in updates instead of epochs (needed for a stream)
+    eval_every: int = 100  # with `updates`: a round of this many updates, then validation
     batch_size: int = 32  # sequences per batch
     clip_norm: float | None = 1.0  # clip the global gradient norm to this; None: no clipping
     clip_value: float | None = None  # clip each gradient entry to [-v, v]; None: no clipping
@@ -169,6 +172,9 @@ class TrainConfig:
 
     def __post_init__(self):
         positive_int(self.epochs, "epochs")
+        if self.updates is not None:
+            positive_int(self.updates, "updates")
+        positive_int(self.eval_every, "eval_every")
         positive_int(self.batch_size, "batch_size")
         positive_int(self.keep_checkpoints, "keep_checkpoints")
         for name in ("clip_norm", "clip_value"):
@@ -195,7 +201,7 @@ class TrainConfig:
 
 
 # Settings that may change between a checkpoint and its resumption without changing results.
-RESUMABLE_CHANGES = ("epochs", "checkpoint_dir", "keep_checkpoints", "progress")
+RESUMABLE_CHANGES = ("epochs", "updates", "checkpoint_dir", "keep_checkpoints", "progress")
 
 
 class Trainer:
@@ -224,8 +230,10 @@ class Trainer:
     Attributes
     ----------
     history : list of dict
-        One record per epoch: epoch, train_loss, grad_norm (mean over updates, before
-        clipping), val_loss and val_metric (with validation data), lr, seconds.
+        One record per epoch (or, counting updates, per round of ``eval_every`` updates):
+        epoch (the round's number), train_loss, grad_norm (mean over updates, before
+        clipping), val_loss and val_metric (with validation data), lr, seconds, and updates
+        (taken so far).
 
     Examples
     --------
@@ -248,6 +256,7 @@ class Trainer:
         self.history: list = []
         self.epoch = 0  # finished epochs
         self.updates = 0  # optimizer steps taken
+        self.batches = 0  # training batches drawn
         self.stop = False
         self._best = None  # (validation loss, weights) of the best epoch so far
         self._bad_epochs = 0
@@ -298,13 +307,18 @@ class Trainer:
             f"(after {self.updates} updates). Try a smaller lr, gradient clipping "
             f"(clip_norm) or truncated BPTT.")
 
-    # -- epochs ------------------------------------------------------------------------
-    def fit(self, train: SequenceData, val: SequenceData | None = None, resume=False) -> list:
-        """Train for ``config.epochs`` epochs (in all, counting those already done).
+    # -- epochs or rounds of updates ----------------------------------------------------
+    def fit(self, train, val: SequenceData | None = None, resume=False) -> list:
+        """Train for ``config.epochs`` epochs, or ``config.updates`` updates (in all,
+        counting those already done).
 
         Parameters
         ----------
-        train, val : SequenceData
+        train : SequenceData or SequenceStream
+            A fixed training set (visited in epochs of shuffled batches), or a stream of
+            fresh batches (then ``config.updates`` is the budget).
+        val : SequenceData, optional
+            Measured after every epoch, or every ``config.eval_every`` updates.
         resume : bool or str
             True: continue from the newest checkpoint in ``config.checkpoint_dir``, if any;
             a path: from that checkpoint folder. The result is bitwise the same as a run
@@ -313,10 +327,14 @@ class Trainer:
         Returns
         -------
         list of dict
-            ``history``, one record per epoch.
+            ``history``, one record per epoch (or round of updates).
         """
-        if not isinstance(train, SequenceData):
-            raise TypeError(f"train must be a SequenceData, got {type(train).__name__}")
+        if not isinstance(train, (SequenceData, SequenceStream)):
+            raise TypeError(f"train must be a SequenceData or a SequenceStream, "
+                            f"got {type(train).__name__}")
+        if isinstance(train, SequenceStream) and self.config.updates is None:
+            raise ValueError("config.updates must be set to train on a stream: a stream has "
+                             "no epochs, its budget is counted in updates")
         if val is not None and not isinstance(val, SequenceData):
             raise TypeError(f"val must be a SequenceData or None, got {type(val).__name__}")
         if resume:
@@ -324,10 +342,9 @@ class Trainer:
                 else io.latest_checkpoint(self.config.checkpoint_dir or "")
             if path is not None:
                 self.load_checkpoint(path)
-        bar_factory = _progress_bar if self.config.progress else None
         self.stop = False
-        while self.epoch < self.config.epochs and not self.stop:
-            record = self._train_epoch(train, bar_factory)
+        while not self._budget_spent() and not self.stop:
+            record = self._train_round(train)
             if val is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
                 self._early_stopping(record["val_loss"])
@@ -340,25 +357,67 @@ class Trainer:
             self.model.load_state_dict(self._best[1])
         return self.history
 
-    def _train_epoch(self, train: SequenceData, bar_factory) -> dict:
+    def _budget_spent(self) -> bool:
+        if self.config.updates is not None:
+            return self.updates >= self.config.updates
+        return self.epoch >= self.config.epochs
+
+    def _batches(self, train):
+        """Yield ``(x, y, lengths)`` from batch number ``self.batches`` on, for ever: a
+        stream's batch k, or batch k mod n of the shuffled epoch k // n of a fixed set."""
+        config = self.config
+        while True:
+            if isinstance(train, SequenceStream):
+                yield train.batch(self.batches, config.batch_size)
+                continue
+            epoch, k = divmod(self.batches, -(-len(train) // config.batch_size))
+            rng = np.random.default_rng([config.seed, epoch])
+            for index in batch_indices(train.lengths, config.batch_size, config.shuffle, rng,
+                                       config.bucket)[k:]:
+                part = train.subset(index)
+                yield part.x, part.y, part.lengths
+
+    def _train_round(self, train) -> dict:
+        """One epoch, or (counting updates) the updates up to the next multiple of
+        ``eval_every`` or the budget; return its record."""
         config, began = self.config, time.perf_counter()
-        rng = np.random.default_rng([config.seed, self.epoch])
-        batches = list(train.batches(config.batch_size, config.shuffle, rng, config.bucket))
-        if bar_factory is not None:
-            batches = bar_factory(batches, f"epoch {self.epoch + 1}/{config.epochs}")
+        if config.updates is None:
+            size = -(-len(train) // config.batch_size)  # batches in the epoch
+            self.batches = self.epoch * size
+            target, unit = None, size
+            description = f"epoch {self.epoch + 1}/{config.epochs}"
+        else:
+            target = min(config.updates, (self.updates // config.eval_every + 1)
+                         * config.eval_every)
+            size, unit = None, target - self.updates
+            description = f"updates {self.updates + 1}-{target} of {config.updates}"
+        bar = _progress_bar(unit, description) if config.progress else None
         total, count, norms = 0.0, 0, []
         self.model.zero_grad()
-        for k, (x, y, lengths) in enumerate(batches):
+        batches = self._batches(train)
+        for k in itertools.count():
+            if (target is None and k == size) or (target is not None and self.updates >= target):
+                break
+            x, y, lengths = next(batches)
+            self.batches += 1
+            where = (f"epoch {self.epoch + 1}, batch {k + 1}" if target is None
+                     else f"update {self.updates + 1}")
             for value, n in self._chunks(x, y, lengths):
-                norms.append(self._update(value, f"epoch {self.epoch + 1}, batch {k + 1}"))
+                norms.append(self._update(value, where))
                 total, count = total + value * n, count + n
-            if bar_factory is not None:
-                batches.set_postfix(loss=f"{total / count:.4f}", grad_norm=f"{norms[-1]:.3g}")
+                if bar is not None and target is not None:
+                    bar.update(1)
+            if bar is not None:
+                if target is None:
+                    bar.update(1)
+                bar.set_postfix(loss=f"{total / count:.4f}", grad_norm=f"{norms[-1]:.3g}")
+        if bar is not None:
+            bar.close()
         lr = self.optimizer.lr
         if self.schedule is not None:
             self.schedule.step()
         self.epoch += 1
-        return {"epoch": self.epoch, "train_loss": total / count,
+        return {"epoch": self.epoch, "updates": self.updates, "train_loss": total / count,
                 "grad_norm": float(np.mean(norms)), "lr": lr,
                 "seconds": time.perf_counter() - began}
 
@@ -398,7 +457,8 @@ class Trainer:
         meta = {
             "format": "rnnlab-checkpoint", "version": 1,
             "config": self.config.to_json(),
-            "epoch": self.epoch, "updates": self.updates, "history": self.history,
+            "epoch": self.epoch, "updates": self.updates, "batches": self.batches,
+            "history": self.history,
             "optimizer": {"type": type(self.optimizer).__name__, "steps": optimizer["steps"],
                           "lr": optimizer["lr"]},
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
@@ -437,15 +497,16 @@ class Trainer:
         if self.schedule is not None and meta["schedule"] is not None:
             self.schedule.load_state_dict(meta["schedule"])
         self.epoch, self.updates = int(meta["epoch"]), int(meta["updates"])
+        self.batches = int(meta.get("batches", 0))
         self.history = list(meta["history"])
         stopping = meta["early_stopping"]
         self._best = (stopping["best_loss"], best) if best else None
         self._bad_epochs = int(stopping["bad_epochs"])
 
 
-def _progress_bar(batches: list, description: str):
+def _progress_bar(total: int, description: str):
     try:
         from tqdm.auto import tqdm
     except ImportError:
         raise ImportError('progress=True needs tqdm: pip install "rnnlab[train]"') from None
-    return tqdm(batches, desc=description, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=description, leave=False, dynamic_ncols=True)

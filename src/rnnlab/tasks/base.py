@@ -14,6 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from rnnlab.data import SequenceStream
+
 
 def int_at_least(value, name: str, minimum: int) -> int:
     """Return ``value`` as an int if it is an integer >= ``minimum``, else raise naming it."""
@@ -118,11 +120,27 @@ class Task:
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------
-    def split(self, n_train: int, n_val: int, n_test: int, seed: int) -> tuple:
+    @property
+    def steps(self) -> int:
+        """T, the number of steps of every sequence (the length, unless a task adds to it)."""
+        return self.length
+
+    def split(self, n_train: int | None, n_val: int, n_test: int, seed: int) -> tuple:
         """Train, validation and test sets of ``n_train``, ``n_val`` and ``n_test`` fresh
-        sequences, each drawn from its own stream of ``seed``."""
-        return tuple(self.generate(n, np.random.default_rng([seed, stream]))
-                     for stream, n in ((1, n_train), (2, n_val), (3, n_test)))
+        sequences, each drawn from its own stream of ``seed``; with ``n_train=None`` the
+        training data is :meth:`stream` instead, fresh sequences for every batch."""
+        train = self.stream(seed) if n_train is None else \
+            self.generate(n_train, np.random.default_rng([seed, 1]))
+        return (train,) + tuple(self.generate(n, np.random.default_rng([seed, stream]))
+                                for stream, n in ((2, n_val), (3, n_test)))
+
+    def stream(self, seed: int) -> SequenceStream:
+        """An endless stream of fresh training batches drawn from ``seed``: batch k comes
+        from ``default_rng([seed, 0, k])``, a stream apart from the fixed sets of
+        :meth:`split` (streams 1, 2, 3 of the same seed)."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        return SequenceStream(self.generate, (int(seed), 0))
 
     def solved(self, metric: float) -> bool:
         """Whether ``metric`` reaches :attr:`threshold`: below it when lower is better, at or
