@@ -11,13 +11,14 @@ import pytest
 from rnnlab import diagnostics, io
 from rnnlab.cli import main
 from rnnlab.experiments import RunStore, demo, runner
-from rnnlab.experiments.compare import ROW_KEYS, compare, format_table, summarize
+from rnnlab.experiments.compare import (ROW_KEYS, compare, format_table, plan, select,
+                                       summarize, variant_config)
 from rnnlab.experiments.gradflow import bar_chart, gradient_flow
 from rnnlab.experiments.runner import RunConfig, build_model, run_task
 from rnnlab.tasks import make_task
 from rnnlab.training import TrainingDiverged
 
-TINY = RunConfig(task="language", length=2, hidden_size=8, epochs=2, n_train=64, n_val=32,
+TINY = RunConfig(task="language", length=2, hidden_size=8, updates=8, eval_every=4, n_val=32,
                  n_test=64, batch_size=16, task_options={"pairs": 2})
 
 
@@ -63,21 +64,122 @@ def test_clipping_stops_an_exploding_rnn_that_otherwise_diverges():
 
 def test_compare_rows_table_and_store(tmp_path):
     with RunStore(tmp_path / "runs.db") as store:
-        rows = compare(TINY, ["rnn", "lstm"], [1, 2], [0, 1], store=store, study="s",
-                       progress=False)
-        recorded = store.runs(study="s")
-    assert len(rows) == 8 and len(recorded) == 8
+        rows = compare(TINY, ["rnn", "lstm"], [1, 2], [0, 1], lrs=[1e-3, 1e-2], store=store,
+                       study="s", progress=False)
+        recorded = store.runs(study="s", kind="compare")
+        selections = store.runs(study="s", kind="selection")
+    assert len(rows) == 4 and len(recorded) == 16 and len(selections) == 4
     assert all(set(ROW_KEYS) <= set(r) for r in rows)
-    assert {(r["cell"], r["length"], r["seed"]) for r in rows} == {
-        (c, n, s) for c in ("rnn", "lstm") for n in (1, 2) for s in (0, 1)}
-    assert sorted(r["metric"] for r in rows) == sorted(r["metrics"]["metric"] for r in recorded)
+    assert [(r["variant"], r["length"]) for r in rows] == [
+        ("rnn", 1), ("lstm", 1), ("rnn", 2), ("lstm", 2)]
+    for row, selection in zip(rows, selections[::-1]):  # the store lists newest first
+        assert row["selection_id"] == selection["id"]
+        assert selection["metrics"]["winner"] == row["lr"]
+        assert [g["lr"] for g in selection["metrics"]["grid"]] == [1e-3, 1e-2]
+        ids = {i for g in row["grid"] for i in g["run_ids"]}
+        assert len(ids) == 4 and ids <= {r["id"] for r in recorded}
+        winners = [r for r in recorded if r["id"] in {s["run_id"] for s in row["per_seed"]}]
+        assert {r["config"]["lr"] for r in winners} == {row["lr"]}
+        assert row["metric"] == pytest.approx(np.mean([r["metrics"]["metric"] for r in winners]))
+        assert row["solved"] == sum(r["metrics"]["solved"] for r in winners)
+        assert row["runs"] == 2
     table = format_table(rows)
-    assert "lstm 4.00x" in table and "memory horizon" in table
+    assert "lstm 4.00x" in table and "memory horizon" in table and "updates to solve" in table
     summary = summarize(rows)
     for cell in ("rnn", "lstm"):
         solved = [summary[cell]["lengths"][n]["solved"] for n in (1, 2)]
         expected = None if solved[0] < 2 else (1 if solved[1] < 2 else 2)
         assert summary[cell]["horizon"] == expected
+
+
+def _fake_result(config, val_metric, updates_to_solve, test_metric):
+    task = config.make_task()
+    return {"task": task.config(), "cell": config.cell, "variant": config.cell,
+            "length": config.length, "seed": config.seed, "lr": config.lr,
+            "metric_name": task.metric_name, "metric": test_metric,
+            "baseline": task.baseline, "solved": bool(task.solved(test_metric)),
+            "val_metric": val_metric, "updates_to_solve": updates_to_solve, "updates": 8,
+            "params": 10, "seconds": 1.0, "update_ms": 1.0, "chrono": None,
+            "diverged": None}
+
+
+def test_the_learning_rate_is_chosen_on_validation_data_only():
+    # lr 1e-3: solves validation slowly, the test set looks perfect; lr 1e-2: solves
+    # validation fast, the test set looks worse. A choice on the test set would pick 1e-3.
+    config = dataclasses.replace(TINY, task="adding", length=5, updates=1000, task_options={})
+    group = [_fake_result(dataclasses.replace(config, lr=1e-3, seed=s), 0.009, 900, 0.0)
+             for s in (0, 1)]
+    group += [_fake_result(dataclasses.replace(config, lr=1e-2, seed=s), 0.008, 100, 0.009)
+              for s in (0, 1)]
+    assert select(group, config)["lr"] == 1e-2
+    # Most seeds solved beats speed; an unsolved lr with a good test metric never wins.
+    group[2]["updates_to_solve"] = None
+    group[3]["updates_to_solve"] = None
+    for r in group[2:]:
+        r["metric"] = 0.0
+    row = select(group, config)
+    assert row["lr"] == 1e-3 and row["metric"] == 0.0 and row["updates_to_solve"] == 900
+    # Nobody solved: the better mean last validation metric wins (lower MSE here).
+    for r in group:
+        r["updates_to_solve"] = None
+    group[0]["val_metric"] = group[1]["val_metric"] = 0.2
+    assert select(group, config)["lr"] == 1e-2
+
+
+def test_the_test_set_is_measured_after_training_and_never_during(monkeypatch):
+    # The Trainer measures the validation set during training; the test set is measured
+    # once, after fit returns.
+    seen = []
+    original = runner.Trainer.evaluate
+
+    def evaluate(self, data, batch_size=None):
+        seen.append((len(data), self.updates))
+        return original(self, data, batch_size)
+
+    monkeypatch.setattr(runner.Trainer, "evaluate", evaluate)
+    result = run_task(TINY)
+    assert [n for n, _ in seen] == [TINY.n_val] * (len(seen) - 1) + [TINY.n_test]
+    assert result["updates"] == seen[-1][1]
+
+
+def test_variants_and_chrono_in_a_comparison():
+    label, config = variant_config(TINY, "irnn")
+    assert (label, config.cell, config.nonlinearity, config.init_hh) == (
+        "irnn", "rnn", "relu", "identity")
+    label, config = variant_config(TINY, "lstm", chrono="auto")
+    assert label == "lstm-chrono" and config.chrono == "auto"
+    assert config.chrono_steps() == make_task("language", 2).steps
+    label, config = variant_config(TINY, "rnn", chrono=50)
+    assert label == "rnn" and config.chrono is None
+    model = build_model(make_task("adding", 40), "gru", 16, chrono=40, seed=3)
+    z = slice(16, 32)
+    params = model[0].parameters()
+    biases = params["bias_ih_l0"][z] + params["bias_hh_l0"][z]
+    assert np.all((biases >= 0) & (biases <= np.log(39) + 1e-6))
+    irnn = build_model(make_task("adding", 40), "rnn", 8, nonlinearity="relu",
+                       init_hh="identity")
+    np.testing.assert_array_equal(irnn[0].parameters()["weight_hh_l0"], np.eye(8))
+    with pytest.raises(ValueError, match="each variant once"):
+        plan(TINY, ["lstm", "lstm-chrono"], [2], [0], chrono="auto")
+    with pytest.raises(ValueError, match="cells must name"):
+        plan(TINY, ["transformer"], [2], [0])
+    with pytest.raises(ValueError, match="chrono"):
+        RunConfig(cell="rnn", chrono=10)
+    with pytest.raises(ValueError, match="chrono"):
+        RunConfig(cell="lstm", chrono=1)
+    with pytest.raises(ValueError, match="epochs needs a fixed training set"):
+        RunConfig(epochs=3)
+
+
+def test_a_diverged_run_is_a_row_not_a_crash(tmp_path):
+    exploding = dataclasses.replace(TINY, task="adding", length=50, cell="rnn", task_options={},
+                                    hidden_size=64, lambda_1=3.0, optimizer="sgd",
+                                    clip_norm=None, updates=32, batch_size=32)
+    with RunStore(tmp_path / "runs.db") as store:
+        (row,) = compare(exploding, ["rnn"], [50], [0], lrs=[0.1], store=store, progress=False)
+        (run,) = store.runs(kind="compare")
+    assert row["solved"] == 0 and row["per_seed"][0]["diverged"]
+    assert run["status"] == "failed" and "TrainingDiverged" in run["error"]
 
 
 def test_an_interrupted_study_keeps_its_finished_runs(tmp_path, monkeypatch):
@@ -94,7 +196,9 @@ def test_an_interrupted_study_keeps_its_finished_runs(tmp_path, monkeypatch):
     with RunStore(tmp_path / "runs.db") as store:
         with pytest.raises(KeyboardInterrupt):
             compare(TINY, ["rnn"], [1, 2], [0, 1], store=store, study="cut", progress=False)
-        runs = store.runs(study="cut")
+        runs = store.runs(study="cut", kind="compare")
+        (selection,) = store.runs(study="cut", kind="selection")  # length 1's row was done
+    assert selection["status"] == "finished" and selection["metrics"]["winner"] == TINY.lr
     statuses = sorted(r["status"] for r in runs)
     assert statuses == ["finished", "finished", "interrupted"]
     assert all(r["metrics"]["metric"] is not None for r in runs if r["status"] == "finished")
@@ -135,17 +239,32 @@ def test_cli_gradflow_json_and_pictures(tmp_path, capsys):
 
 def test_cli_compare_json_lists_the_rows_and_the_store_has_them(tmp_path, capsys):
     db = str(tmp_path / "runs.db")
-    args = ["compare", "--task", "language", "--cells", "rnn,gru", "--lengths", "1,2",
-            "--seeds", "1", "--hidden", "4", "--epochs", "1", "--n-train", "32", "--db", db,
-            "--out", str(tmp_path), "--json"]
+    args = ["compare", "--task", "language", "--cells", "rnn,gru-chrono", "--lengths", "1,2",
+            "--seeds", "1", "--hidden", "4", "--updates", "4", "--eval-every", "2",
+            "--lr-grid", "0.001,0.01", "--db", db, "--out", str(tmp_path), "--json"]
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 4 and all(set(r) == set(ROW_KEYS) for r in rows)
+    assert len(rows) == 4 and all(set(ROW_KEYS) <= set(r) for r in rows)
+    assert {r["variant"] for r in rows} == {"rnn", "gru-chrono"}
+    assert all(r["lr"] in (0.001, 0.01) and len(r["grid"]) == 2 for r in rows)
+    assert [r["chrono"] for r in rows if r["variant"] == "gru-chrono"] == [10, 11]  # N + 9
     assert (tmp_path / "compare-language.png").exists()
-    assert main(["runs", "--db", db, "--json"]) == 0
+    assert main(["runs", "--db", db, "--kind", "compare", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
-    assert len(runs) == 4 and {r["kind"] for r in runs} == {"compare"}
-    assert sorted(r["metric"] for r in rows) == sorted(r["metrics"]["metric"] for r in runs)
+    assert len(runs) == 8 and {r["config"]["lr"] for r in runs} == {0.001, 0.01}
+    chosen = {s["run_id"]: s["metric"] for r in rows for s in r["per_seed"]}
+    assert all(r["metrics"]["metric"] == chosen[r["id"]] for r in runs if r["id"] in chosen)
+    assert main(["runs", "--db", db, "--kind", "selection", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 4
+    assert main(["compare", "--cells", "rnn", "--lengths", "1", "--seeds", "1", "--lr",
+                 "0.01", "--updates", "2", "--hidden", "2", "--db", db, "--no-plot",
+                 "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["lr"] == 0.01 and len(row["grid"]) == 1
+    for bad in (["--chrono", "1"], ["--cells", "lstm,tcn"], ["--lr-grid", "0.1,-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compare"] + bad)
+        assert exit_info.value.code == 2
 
 
 def test_cli_train_saves_weights_and_reports_divergence(tmp_path, capsys):

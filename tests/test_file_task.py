@@ -110,7 +110,8 @@ def test_regression_metric_is_in_the_file_units(tmp_path):
 
 def test_a_run_on_a_file_learns_and_is_recorded(tmp_path):
     path, *_ = classes_file(tmp_path)
-    config = RunConfig(task="file", data=path, cell="gru", hidden_size=16, epochs=8, seed=0)
+    config = RunConfig(task="file", data=path, cell="gru", hidden_size=16, epochs=8, lr=1e-2,
+                       seed=0)
     with RunStore(str(tmp_path / "runs.db")) as store:
         result = run_task(config, store=store)
         [run] = store.runs()

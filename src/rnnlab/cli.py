@@ -15,7 +15,7 @@ from rnnlab import __version__
 from rnnlab.experiments.bench import GRID as BENCH_GRID
 from rnnlab.experiments.bench import format_bench, run_bench
 from rnnlab.experiments.demo import run_demo
-from rnnlab.experiments.compare import ROW_KEYS, compare, format_table
+from rnnlab.experiments.compare import LR_GRID, ROW_KEYS, VARIANTS, compare, format_table, plan
 from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
 from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
 from rnnlab.experiments.runner import CELLS, RunConfig, run_task
@@ -31,6 +31,7 @@ from rnnlab.training import TrainingDiverged
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
          "gru": (GRU, ("tanh",))}
 TOLERANCE = 1e-6
+JSON_EXTRA = ("seconds", "budget", "chrono", "grid", "per_seed")  # compare --json, with ROW_KEYS
 
 
 def _gradcheck(args) -> int:
@@ -177,6 +178,35 @@ def _cells(text: str) -> tuple:
     return names
 
 
+def _variants(text: str) -> tuple:
+    """argparse type: comma-separated cell variants (rnn, irnn, lstm, lstm-chrono, ...)."""
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [n for n in names if n not in VARIANTS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"expected cells among {', '.join(VARIANTS)}, "
+                                         f"got {text!r}")
+    return names
+
+
+def _chrono(text: str):
+    """argparse type: ``auto``, ``off`` or T_max (an int >= 2)."""
+    if text in ("auto", "off"):
+        return None if text == "off" else "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, off or an int >= 2, "
+                                         f"got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected auto, off or an int >= 2, got {text!r}")
+    return value
+
+
+def _lr_list(text: str) -> tuple:
+    """argparse type: comma-separated learning rates > 0."""
+    return tuple(_positive_float(p.strip()) for p in text.split(","))
+
+
 def _tbptt(text: str) -> tuple:
     """argparse type: ``k1,k2`` for truncated BPTT."""
     values = _int_list(text)
@@ -185,7 +215,7 @@ def _tbptt(text: str) -> tuple:
     return values
 
 
-def _add_training_options(p, task="adding", length=50, epochs=10) -> None:
+def _add_training_options(p, task="adding", lr=3e-3) -> None:
     """The options every training command shares (see RunConfig for their meaning)."""
     p.add_argument("--task", choices=sorted(TASKS), default=task)
     p.add_argument("--hidden", type=_positive_int, default=64, help="hidden units (default 64)")
@@ -193,21 +223,43 @@ def _add_training_options(p, task="adding", length=50, epochs=10) -> None:
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"), default="tanh",
                    help="the vanilla RNN's f (default tanh)")
     p.add_argument("--forget-bias", type=_finite_float, default=1.0,
-                   help="LSTM: added to the forget gate's bias at init (default 1, as Keras)")
+                   help="LSTM without chrono: added to the forget gate's bias at init "
+                        "(default 1, as Keras)")
+    p.add_argument("--chrono", type=_chrono, default=None, metavar="auto|N|off",
+                   help="chrono initialization of the LSTM's and GRU's gate biases (Tallec & "
+                        "Ollivier 2018) for memories up to N steps; auto: N = the task's "
+                        "sequence length (default off)")
     p.add_argument("--lambda1", type=_positive_float,
                    help="rnn: rescale W_hh to this largest singular value at init")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
-    p.add_argument("--lr", type=_positive_float, default=1e-2, help="learning rate (1e-2)")
-    p.add_argument("--epochs", type=_positive_int, default=epochs,
-                   help=f"at most this many (default {epochs}); training stops once solved")
+    if lr is None:
+        p.add_argument("--lr", type=_positive_float,
+                       help="fix the learning rate (default: choose per cell and length on "
+                            "the validation set from --lr-grid)")
+        p.add_argument("--lr-grid", type=_lr_list, default=LR_GRID,
+                       help="learning rates tried per cell and length (default "
+                            f"{','.join(f'{v:g}' for v in LR_GRID)})")
+    else:
+        p.add_argument("--lr", type=_positive_float, default=lr,
+                       help=f"learning rate (default {lr:g})")
+    p.add_argument("--updates", type=_positive_int, default=3000,
+                   help="the budget: updates of one batch each, the same for every run "
+                        "(default 3000); fewer once two validations in a row count as solved")
+    p.add_argument("--eval-every", type=_positive_int, default=100,
+                   help="validate every this many updates (default 100)")
     p.add_argument("--batch-size", type=_positive_int, default=32)
-    p.add_argument("--n-train", type=_positive_int, default=2000, help="training sequences")
+    p.add_argument("--n-train", type=_positive_int,
+                   help="train on a fixed set of this many sequences (default: fresh "
+                        "sequences for every batch, a stream)")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="with --n-train or --data: the budget in passes over the training "
+                        "set instead of --updates")
     p.add_argument("--clip", type=_positive_float, default=1.0,
                    help="clip the gradient norm to this (default 1)")
     p.add_argument("--no-clip", action="store_true", help="no gradient clipping")
     p.add_argument("--tbptt", type=_tbptt, help="truncated BPTT: k1,k2 (default: full BPTT)")
     p.add_argument("--keep-going", action="store_true",
-                   help="train every epoch, even once the task is solved")
+                   help="spend the whole budget, even once the task is solved")
     p.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
     p.add_argument("--json", action="store_true", help="print JSON and nothing else")
 
@@ -216,8 +268,9 @@ def _run_config(args, **fields) -> RunConfig:
     try:
         return RunConfig(task=args.task, hidden_size=args.hidden, num_layers=args.layers,
                          nonlinearity=args.nonlinearity, forget_bias=args.forget_bias,
-                         lambda_1=args.lambda1, optimizer=args.optimizer, lr=args.lr,
-                         epochs=args.epochs,
+                         lambda_1=args.lambda1, optimizer=args.optimizer,
+                         lr=args.lr if args.lr is not None else LR_GRID[0],
+                         updates=args.updates, eval_every=args.eval_every, epochs=args.epochs,
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
                          stop_when_solved=not args.keep_going, **fields)
@@ -267,7 +320,7 @@ def _train(args) -> int:
     if args.data is not None:
         args.task = "file"
     config = _run_config(args, cell=args.cell, length=args.length, seed=args.seed,
-                         data=args.data, test_data=args.test_data)
+                         data=args.data, test_data=args.test_data, chrono=args.chrono)
     with RunStore(args.db) as store:
         try:
             result = run_task(config, store=store, kind="train", progress=not args.json,
@@ -283,10 +336,11 @@ def _train(args) -> int:
         print(json.dumps(row))
         return 0
     task = config.make_task()
+    unit = "epoch" if config.epochs is not None else "updates"
     for r in result["history"]:
-        print(f"epoch {r['epoch']:>3}  train loss {r['train_loss']:.4g}  val loss "
-              f"{r['val_loss']:.4g}  val {task.metric_name} {r['val_metric']:.4g}  "
-              f"({r['seconds']:.1f} s)")
+        print(f"{unit} {r['epoch' if config.epochs else 'updates']:>5}  train loss "
+              f"{r['train_loss']:.4g}  val loss {r['val_loss']:.4g}  val {task.metric_name} "
+              f"{r['val_metric']:.4g}  ({r['seconds']:.1f} s)")
     print(f"\n{task.describe()}")
     verdict = "" if math.isnan(task.threshold) else \
         (": solved" if result["solved"] else ": not solved")
@@ -298,21 +352,32 @@ def _train(args) -> int:
 
 
 def _compare(args) -> int:
-    """Train every cell at every length with several seeds; print the RNN-vs-LSTM table."""
+    """Train every cell variant at every length with several seeds, the learning rate chosen
+    per cell and length on validation data; print the RNN-vs-LSTM table."""
     base = _run_config(args)
+    lrs = (args.lr,) if args.lr is not None else args.lr_grid
+    try:
+        runs = plan(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"rnnlab compare: {err}") from None
     with RunStore(args.db) as store:
         study = new_study_id()
-        _say(args, f"Study {study}: {len(args.cells) * len(args.lengths) * args.seeds} runs, "
-                   f"each recorded in {args.db} as it finishes.")
-        rows = compare(base, args.cells, args.lengths, range(args.seeds), store=store,
-                       study=study, progress=True)
+        _say(args, f"Study {study}: {len(runs)} runs ({len(args.cells)} cells x "
+                   f"{len(args.lengths)} lengths x {len(lrs)} learning rates x {args.seeds} "
+                   f"seeds), each recorded in {args.db} as it finishes.")
+        rows = compare(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono,
+                       store=store, study=study, progress=True)
     if args.json:
-        print(json.dumps([{k: r[k] for k in ROW_KEYS} for r in rows]))
+        print(json.dumps([{k: r[k] for k in ROW_KEYS + JSON_EXTRA} for r in rows]))
     else:
+        budget = (f"{base.epochs} epochs of {base.n_train} sequences" if base.epochs else
+                  f"{base.updates} updates of {base.batch_size} "
+                  + ("fresh sequences" if base.n_train is None
+                     else f"sequences from a fixed set of {base.n_train}"))
         lengths = ", ".join(str(n) for n in args.lengths)
         print(format_table(rows, f"{base.make_task().name} task at lengths {lengths}, "
                                  f"{args.seeds} seed(s), H = {base.hidden_size}, at most "
-                                 f"{base.epochs} epochs of {base.n_train} sequences"))
+                                 f"{budget}, lr from {', '.join(f'{v:g}' for v in lrs)}"))
     if not args.no_plot:
         path = plot_compare(rows, os.path.join(args.out, f"compare-{args.task}.png"))
         _say(args, f"\nPicture: {path}")
@@ -435,12 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(run=_train)
     c = sub.add_parser("compare", help="RNN vs LSTM vs GRU over lengths and seeds, measured",
                        description=_compare.__doc__)
-    c.add_argument("--cells", type=_cells, default=("rnn", "lstm", "gru"))
+    c.add_argument("--cells", type=_variants, default=("rnn", "lstm", "gru"),
+                   help="comma-separated among rnn (tanh), irnn (ReLU, W_hh = I: Le et al. "
+                        "2015), lstm (forget bias 1), lstm-chrono, gru, gru-chrono (chrono "
+                        "init with T_max the task's length: Tallec & Ollivier 2018); "
+                        "default rnn,lstm,gru")
     c.add_argument("--lengths", type=_int_list, default=(10, 20, 50, 100, 200))
     c.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 (default 3)")
     c.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
     c.add_argument("--no-plot", action="store_true", help="no PNG file")
-    _add_training_options(c, task="language")
+    _add_training_options(c, task="language", lr=None)
     c.set_defaults(run=_compare)
     b = sub.add_parser("bench", help="speed against PyTorch on a grid of shapes",
                        description=_bench.__doc__)

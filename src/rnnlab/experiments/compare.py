@@ -1,34 +1,96 @@
-"""RNN vs LSTM vs GRU, measured: train every (cell, length, seed) on a task and tabulate.
+"""Recurrent cells compared fairly: the same budget, a learning rate tuned per cell on
+validation data, several seeds, and the spread reported.
 
-The seeds' table says an RNN remembers 10-20 steps and an LSTM 100+, with 4x the parameters
-and slower training. :func:`compare` trains each combination with the same budget, records
-every run in the run store as it finishes (an interrupted study keeps what is done), and
-:func:`format_table` prints the table with measured columns.
+The classic claim (Hochreiter & Schmidhuber 1997; Bengio et al. 1994) is that a vanilla RNN
+remembers 10-20 steps and an LSTM 100 and more. :func:`compare` trains every cell variant
+(:data:`VARIANTS`: initializations count as cells) at every length, for every learning rate
+of a grid and every seed, each run with the same budget of updates on a stream of fresh
+sequences. Per (variant, length) it picks the learning rate on the validation set alone,
+and reports that learning rate's test metrics over the seeds: mean, spread, how many solved,
+and the updates each took to solve. Every run, and every selection with its whole grid, is
+recorded in the run store as it finishes (an interrupted study keeps what is done).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
 from rnnlab.diagnostics import horizon_of
-from rnnlab.experiments.runner import RunConfig, run_task
+from rnnlab.experiments.runner import GATED, RunConfig, run_task
+from rnnlab.training import TrainingDiverged
 
-ROW_KEYS = ("cell", "length", "seed", "metric", "baseline", "solved", "params", "seconds")
+# The cell variants --cells may name: a cell and how it starts.
+VARIANTS = {
+    "rnn": {"cell": "rnn"},  # tanh, PyTorch's initialization
+    "irnn": {"cell": "rnn", "nonlinearity": "relu", "init_hh": "identity"},  # Le et al. 2015
+    "lstm": {"cell": "lstm"},  # forget bias from the base config (1, as Keras)
+    "lstm-chrono": {"cell": "lstm", "chrono": "auto"},  # Tallec & Ollivier 2018
+    "gru": {"cell": "gru"},
+    "gru-chrono": {"cell": "gru", "chrono": "auto"},
+}
+LR_GRID = (1e-3, 3e-3, 1e-2)  # the default learning rates tried per variant and length
+ROW_KEYS = ("cell", "variant", "length", "lr", "metric", "std", "solved", "runs",
+            "updates_to_solve", "baseline", "params", "update_ms")
 
 
-def compare(base: RunConfig, cells, lengths, seeds, store=None, study: str | None = None,
-            progress: bool = True) -> list:
-    """Train ``base`` with every cell, length and seed; return one row per run.
+def variant_config(base: RunConfig, variant: str, chrono=None) -> tuple:
+    """(label, RunConfig) of ``variant`` on ``base``; ``chrono`` (T_max, "auto" or None)
+    applies chrono initialization to the gated cells and labels them "-chrono"."""
+    if variant not in VARIANTS:
+        raise ValueError(f"cells must name variants among {sorted(VARIANTS)}, got {variant!r}")
+    fields = dict(VARIANTS[variant])
+    label = variant
+    if chrono is not None and fields["cell"] in GATED:
+        fields["chrono"] = chrono
+        label = f"{fields['cell']}-chrono"
+    fields.setdefault("chrono", None)
+    fields.setdefault("nonlinearity", "tanh")
+    fields.setdefault("init_hh", None)
+    return label, dataclasses.replace(base, **fields)
+
+
+def plan(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None) -> list:
+    """Every run of a comparison, checked before any trains: a list of
+    ``(label, length, lr, seed, RunConfig)``, lengths outermost, then variants, learning
+    rates and seeds."""
+    lrs = (base.lr,) if lrs is None else tuple(lrs)
+    variants = [variant_config(base, v, chrono) for v in cells]
+    labels = [label for label, _ in variants]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"cells must name each variant once (with chrono, lstm and "
+                         f"lstm-chrono are the same), got {list(cells)}")
+    runs = [(label, int(length), float(lr), int(seed),
+             dataclasses.replace(config, length=int(length), lr=float(lr), seed=int(seed)))
+            for length in lengths for label, config in variants for lr in lrs
+            for seed in seeds]
+    if not runs:
+        raise ValueError("cells, lengths, lrs and seeds must each name at least one value")
+    return runs
+
+
+def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store=None,
+            study: str | None = None, progress: bool = True) -> list:
+    """Train every variant at every length with every learning rate and seed; return one
+    row per (variant, length), for the learning rate chosen on validation data.
 
     Parameters
     ----------
     base : RunConfig
-        Everything but cell, length and seed.
-    cells, lengths, seeds : sequences
+        Everything but the variant, length, learning rate and seed: the budget (updates,
+        batch size, stream or fixed set) is the same for every run.
+    cells : sequence of str
+        Names in :data:`VARIANTS`.
+    lengths, seeds : sequences of int
+    lrs : sequence of float, optional
+        The learning rates tried (e.g. :data:`LR_GRID`); ``base.lr`` alone by default.
+    chrono : int, "auto" or None
+        Chrono initialization's T_max for the gated cells (None: each variant's own).
     store : RunStore, optional
-        Each run is recorded (kind "compare", this ``study``) as it trains.
+        Each run is recorded (kind "compare", this ``study``) as it trains, and each
+        selection (kind "selection") with its grid and winner once its runs are done.
     study : str, optional
         The study's id in the store.
     progress : bool
@@ -37,28 +99,124 @@ def compare(base: RunConfig, cells, lengths, seeds, store=None, study: str | Non
     Returns
     -------
     list of dict
-        ``ROW_KEYS`` plus epochs, metric_name, task and (with a store) run_id, in the order
-        run: lengths outermost, then cells, then seeds.
+        One row per (variant, length), in the order run, with :data:`ROW_KEYS` (metric is the
+        mean test metric of the chosen lr over the seeds, std its spread, solved how many
+        seeds solved the test set, updates_to_solve the median over the seeds when most
+        solved on validation, else None), plus grid (per lr: the validation summary and run
+        ids), per_seed (the chosen lr's runs), metric_name, task, chrono, seconds and, with
+        a store, selection_id.
+
+    Notes
+    -----
+    The learning rate is chosen on the validation set alone: most seeds solved, then fewest
+    updates to solve (unsolved counted as the budget plus one evaluation), then the best
+    mean last validation metric. The test set is measured once per run, at its end, and
+    never read by the choice.
     """
-    configs = [dataclasses.replace(base, cell=cell, length=int(length), seed=int(seed))
-               for length in lengths for cell in cells for seed in seeds]  # all checked first
-    if not configs:
-        raise ValueError("cells, lengths and seeds must each name at least one value")
-    bar = _bar(len(configs)) if progress else None
+    runs = plan(base, cells, lengths, seeds, lrs, chrono)  # every config checked first
+    expected: dict = {}
+    for label, length, *_ in runs:
+        expected[label, length] = expected.get((label, length), 0) + 1
+    bar = _bar(len(runs)) if progress else None
+    groups: dict = {}
     rows = []
     try:
-        for config in configs:
+        for label, length, lr, seed, config in runs:
             if bar is not None:
-                bar.set_description(f"{config.cell} length {config.length} seed {config.seed}")
-            result = run_task(config, store=store, study=study, kind="compare")
-            rows.append({k: v for k, v in result.items() if k not in ("history", "model")})
+                bar.set_description(f"{label} length {length} lr {lr:g} seed {seed}")
+            result = _run(config, store, study)
+            result["variant"] = label
+            group = groups.setdefault((label, length), [])
+            group.append(result)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(metric=f"{result['metric']:.4g}", solved=result["solved"])
+            if len(group) == expected[label, length]:  # the row's last run: choose its lr
+                rows.append(select(group, config, store, study))
     finally:
         if bar is not None:
             bar.close()
     return rows
+
+
+def _run(config: RunConfig, store, study) -> dict:
+    """One run; a run that diverges is a result (not solved), and the store marks it
+    failed with the reason."""
+    try:
+        result = run_task(config, store=store, study=study, kind="compare")
+    except TrainingDiverged as err:
+        task = config.make_task()
+        return {"task": task.config(), "cell": config.cell, "length": task.length,
+                "seed": config.seed, "lr": float(config.lr), "metric_name": task.metric_name,
+                "metric": math.nan, "baseline": float(task.baseline), "solved": False,
+                "val_metric": math.nan, "updates_to_solve": None, "updates": None,
+                "params": None, "seconds": math.nan, "update_ms": math.nan,
+                "chrono": config.chrono_steps(task), "diverged": str(err)}
+    result.pop("model")
+    result.pop("history")
+    result["diverged"] = None
+    return result
+
+
+def _lr_key(results: list, config: RunConfig):
+    """The validation-only ranking of one learning rate's runs (smaller is better)."""
+    task = config.make_task()
+    never = config.updates + config.eval_every
+    solved = sum(r["updates_to_solve"] is not None for r in results)
+    steps = np.mean([never if r["updates_to_solve"] is None else r["updates_to_solve"]
+                     for r in results])
+    metrics = [r["val_metric"] for r in results]
+    mean = np.mean(metrics) if all(np.isfinite(metrics)) else math.nan
+    sign = 1.0 if task.lower_is_better else -1.0
+    return (-solved, steps, math.inf if math.isnan(mean) else sign * mean)
+
+
+def select(group: list, config: RunConfig, store=None, study: str | None = None) -> dict:
+    """The row of one (variant, length): the learning rate chosen on validation data and
+    its runs' test metrics over the seeds; recorded in ``store`` with the whole grid."""
+    lrs = list(dict.fromkeys(r["lr"] for r in group))
+    by_lr = {lr: [r for r in group if r["lr"] == lr] for lr in lrs}
+    winner = min(lrs, key=lambda lr: _lr_key(by_lr[lr], config))
+    grid = [{"lr": lr,
+             "val_metric": float(np.mean([r["val_metric"] for r in by_lr[lr]])),
+             "val_solved": sum(r["updates_to_solve"] is not None for r in by_lr[lr]),
+             "updates_to_solve": [r["updates_to_solve"] for r in by_lr[lr]],
+             "diverged": sum(r["diverged"] is not None for r in by_lr[lr]),
+             "run_ids": [r.get("run_id") for r in by_lr[lr]]} for lr in lrs]
+    chosen = by_lr[winner]
+    metrics = np.array([r["metric"] for r in chosen], dtype=float)
+    steps = [r["updates_to_solve"] for r in chosen]
+    solved_steps = sorted(s for s in steps if s is not None)
+    first = chosen[0]
+    params = next((r["params"] for r in group if r["params"] is not None), None)
+    row = {
+        "cell": first["cell"], "variant": first["variant"], "length": first["length"],
+        "lr": winner, "metric": float(np.mean(metrics)),
+        "std": float(np.std(metrics)) if len(metrics) > 1 else 0.0,
+        "solved": sum(r["solved"] for r in chosen), "runs": len(chosen),
+        "updates_to_solve": (float(np.median(steps)) if 2 * len(solved_steps) > len(steps)
+                             else None),
+        "baseline": first["baseline"], "params": params,
+        "update_ms": float(np.nanmean([r["update_ms"] for r in group]))
+        if any(np.isfinite(r["update_ms"]) for r in group) else math.nan,
+        "seconds": float(np.nansum([r["seconds"] for r in group])),
+        "metric_name": first["metric_name"], "task": first["task"], "chrono": first["chrono"],
+        "budget": config.updates, "grid": grid,
+        "per_seed": [{k: r.get(k) for k in ("seed", "metric", "solved", "updates_to_solve",
+                                            "val_metric", "diverged", "run_id")}
+                     for r in chosen],
+    }
+    if store is not None:
+        record = {"variant": row["variant"], "length": row["length"], "task": first["task"],
+                  "lrs": lrs, "seeds": [r["seed"] for r in chosen],
+                  "rule": "validation only: most seeds solved, fewest updates to solve, "
+                          "best mean last validation metric"}
+        with store.record(record, study=study, kind="selection", task=first["task"]["name"],
+                          cell=first["cell"]) as run:
+            run.finish({"winner": winner, "grid": grid, "metric": row["metric"],
+                        "std": row["std"], "solved": row["solved"], "runs": row["runs"]})
+            row["selection_id"] = run.id
+    return row
 
 
 def _bar(total: int):
@@ -70,55 +228,66 @@ def _bar(total: int):
 
 
 def summarize(rows: list) -> dict:
-    """Per cell: {length: (mean metric, std, solved count, runs, params, seconds)} and the
-    memory horizon, the longest length that most seeds solved with every shorter one too."""
+    """Per variant: its rows by length and its memory horizon, the longest length that
+    most seeds solved with every shorter one too."""
     out = {}
-    for cell in dict.fromkeys(r["cell"] for r in rows):
-        mine = [r for r in rows if r["cell"] == cell]
-        lengths = sorted({r["length"] for r in mine})
-        per_length = {}
-        for length in lengths:
-            at = [r for r in mine if r["length"] == length]
-            metrics = np.array([r["metric"] for r in at])
-            per_length[length] = {
-                "metric": float(metrics.mean()), "std": float(metrics.std()),
-                "solved": sum(r["solved"] for r in at), "runs": len(at),
-                "params": at[0]["params"], "seconds": float(np.mean([r["seconds"] for r in at])),
-                "baseline": at[0]["baseline"]}
-        majority = [2 * per_length[n]["solved"] > per_length[n]["runs"] for n in lengths]
-        out[cell] = {"lengths": per_length, "horizon": horizon_of(lengths, majority),
-                     "longest": lengths[-1]}
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["length"])
+        lengths = [r["length"] for r in mine]
+        majority = [2 * r["solved"] > r["runs"] for r in mine]
+        out[variant] = {"lengths": {r["length"]: r for r in mine},
+                        "horizon": horizon_of(lengths, majority), "longest": lengths[-1]}
     return out
 
 
+def horizon_text(info: dict) -> str:
+    """A variant's memory horizon in words."""
+    horizon = info["horizon"]
+    if horizon is None:
+        return "none of the lengths tried"
+    if horizon == info["longest"]:
+        return f">= {horizon} (the longest tried)"
+    return str(horizon)
+
+
 def format_table(rows: list, task_line: str = "") -> str:
-    """The seeds' RNN-vs-LSTM table with measured columns, and each cell's memory horizon."""
+    """The RNN-vs-LSTM table with measured columns, and each variant's memory horizon."""
     summary = summarize(rows)
     name = rows[0]["metric_name"]
     lines = [task_line] if task_line else []
-    header = (f"{'cell':<5} {'length':>6} {'params':>8} {'s/epoch':>8} "
-              f"{name + ' (mean +- sd)':>24} {'baseline':>9} {'solved':>7}")
+    header = (f"{'cell':<12} {'length':>6} {'params':>7} {'ms/upd':>7} {'lr':>6} "
+              f"{name + ' (mean +- sd)':>24} {'baseline':>9} {'solved':>7} "
+              f"{'updates to solve':>17}")
     lines += [header, "-" * len(header)]
-    for cell, info in summary.items():
-        for length, s in info["lengths"].items():
-            lines.append(f"{cell:<5} {length:>6} {s['params']:>8} {s['seconds']:>8.2f} "
-                         f"{s['metric']:>13.4g} +- {s['std']:<8.2g} {s['baseline']:>9.4g} "
-                         f"{s['solved']:>3}/{s['runs']:<3}")
+    for variant, info in summary.items():
+        for length, r in info["lengths"].items():
+            lines.append(f"{variant:<12} {length:>6} {_number(r['params']):>7} "
+                         f"{r['update_ms']:>7.2f} {r['lr']:>6g} {r['metric']:>13.4g} +- "
+                         f"{r['std']:<8.2g} {r['baseline']:>9.4g} "
+                         f"{r['solved']:>3}/{r['runs']:<3} {_steps_text(r):>17}")
     lines.append("")
     lines.append("memory horizon (longest length most seeds solved, every shorter one too):")
-    for cell, info in summary.items():
-        horizon = info["horizon"]
-        if horizon is None:
-            text = "none of the lengths tried"
-        elif horizon == info["longest"]:
-            text = f">= {horizon} (the longest tried)"
-        else:
-            text = str(horizon)
-        lines.append(f"  {cell:<5} {text}")
-    params = {cell: next(iter(info["lengths"].values()))["params"]
-              for cell, info in summary.items()}
-    if "rnn" in params and len(params) > 1:
-        ratios = ", ".join(f"{cell} {p / params['rnn']:.2f}x" for cell, p in params.items()
-                           if cell != "rnn")
+    for variant, info in summary.items():
+        lines.append(f"  {variant:<12} {horizon_text(info)}")
+    params = {v: next(iter(info["lengths"].values()))["params"] for v, info in summary.items()}
+    if params.get("rnn") and len(params) > 1:
+        ratios = ", ".join(f"{v} {p / params['rnn']:.2f}x" for v, p in params.items()
+                           if v != "rnn" and p)
         lines.append(f"parameters of the recurrent layer relative to rnn: {ratios}")
+    lines.append("lr: chosen per row on the validation set from the grid; updates to solve: "
+                 "median over seeds of the first validation that counts as solved")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _number(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def _steps_text(row: dict) -> str:
+    steps = [s["updates_to_solve"] for s in row["per_seed"]]
+    if row["updates_to_solve"] is None:
+        return f"> {row['budget']}"
+    solved = sorted(s for s in steps if s is not None)
+    if len(solved) == 1 or solved[0] == solved[-1]:
+        return f"{row['updates_to_solve']:.0f}"
+    return f"{row['updates_to_solve']:.0f} ({solved[0]}-{solved[-1]})"

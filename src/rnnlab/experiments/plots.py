@@ -11,6 +11,8 @@ import tempfile
 import numpy as np
 
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+VARIANT_COLORS = {**COLORS, "irnn": "tab:orange", "lstm-chrono": "tab:purple",
+                  "gru-chrono": "tab:olive"}
 
 
 def _pyplot():
@@ -86,27 +88,62 @@ def plot_jacobians(results: list, path, title: str = "") -> str:
 
 
 def plot_compare(rows: list, path, title: str = "") -> str:
-    """The metric against the length for each cell (mean and every seed), with the
-    baseline and the solved threshold."""
+    """Two panels from :func:`rnnlab.experiments.compare` rows: the test metric against the
+    length (mean of the chosen learning rate's seeds, a dot per seed, the memoryless
+    baseline), and the updates to solve against the length (log scale, a dot per seed; an
+    open triangle at the budget for a seed that never solved)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for cell in dict.fromkeys(r["cell"] for r in rows):
-        mine = [r for r in rows if r["cell"] == cell]
-        lengths = sorted({r["length"] for r in mine})
-        means = [np.mean([r["metric"] for r in mine if r["length"] == n]) for n in lengths]
-        color = COLORS.get(cell)
-        ax.plot(lengths, means, marker="o", color=color, label=cell)
-        ax.scatter([r["length"] for r in mine], [r["metric"] for r in mine], color=color,
-                   alpha=0.35, s=12)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
     lengths = sorted({r["length"] for r in rows})
+    for k, variant in enumerate(variants):
+        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["length"])
+        color = _variant_color(variant, k)
+        style = "--" if variant.endswith("-chrono") else "-"
+        left.plot([r["length"] for r in mine], [r["metric"] for r in mine], marker="o",
+                  color=color, linestyle=style, label=variant)
+        seeds = [(r["length"], s) for r in mine for s in r["per_seed"]]
+        left.scatter([n for n, _ in seeds], [s["metric"] for _, s in seeds], color=color,
+                     alpha=0.35, s=12)
+        solved = [(n, s["updates_to_solve"]) for n, s in seeds
+                  if s["updates_to_solve"] is not None]
+        never = [(r["length"], r["budget"]) for r in mine for s in r["per_seed"]
+                 if s["updates_to_solve"] is None]
+        jitter = 1.0 + 0.04 * (k - (len(variants) - 1) / 2)  # side by side on a log axis
+        if solved:
+            right.scatter([n * jitter for n, _ in solved], [u for _, u in solved],
+                          color=color, s=18, label=variant)
+            medians = [(r["length"], r["updates_to_solve"]) for r in mine
+                       if r["updates_to_solve"] is not None]
+            right.plot([n * jitter for n, _ in medians], [u for _, u in medians],
+                       color=color, linestyle=style, alpha=0.7)
+        if never:
+            right.scatter([n * jitter for n, _ in never], [u for _, u in never],
+                          marker="^", facecolors="none", edgecolors=color, s=30,
+                          label=None if solved else f"{variant} (never solved)")
     baselines = [next(r["baseline"] for r in rows if r["length"] == n) for n in lengths]
-    ax.plot(lengths, baselines, color="gray", linestyle="--", label="memoryless baseline")
-    ax.set_xscale("log")
-    ax.set_xticks(lengths, [str(n) for n in lengths])
-    ax.minorticks_off()
-    ax.set_xlabel("length (gap)")
-    ax.set_ylabel(rows[0]["metric_name"])
-    ax.set_title(title or "Metric against sequence length")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    left.plot(lengths, baselines, color="gray", linestyle=":", label="memoryless baseline")
+    budget = max(r["budget"] for r in rows)
+    right.axhline(budget, color="gray", linestyle=":", linewidth=1)
+    right.text(lengths[0], budget, " budget (open triangles: never solved)", fontsize=7,
+               va="bottom", color="gray")
+    right.set_yscale("log")
+    for ax in (left, right):
+        ax.set_xscale("symlog" if lengths[0] == 0 else "log")
+        ax.set_xticks(lengths, [str(n) for n in lengths])
+        ax.minorticks_off()
+        ax.set_xlabel("length (gap)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    left.set_ylabel(f"test {rows[0]['metric_name']}")
+    left.set_title("Test metric against length (line: mean, dots: seeds)", fontsize=10)
+    right.set_ylabel("updates to solve (validation)")
+    right.set_title("Updates to solve against length (dot per seed)", fontsize=10)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)
+
+
+def _variant_color(variant: str, k: int) -> str:
+    """A color per cell variant (the cell's own for its plain variant), or one of the cycle."""
+    return VARIANT_COLORS.get(variant) or f"C{k % 10}"
