@@ -297,10 +297,25 @@ def test_demo_runs_end_to_end_on_a_small_budget(tmp_path, monkeypatch):
     text = "\n".join(printed)
     assert "h_1 = tanh(0.5" in text and "0.4621" in text  # the worked example
     assert "t=100" in text  # the gradient-flow chart
-    assert "memory horizon" in text
-    assert len(result["rows"]) == 6
+    assert "memory horizon" in text and "the memory horizons are: rnn" in text
+    assert len(result["rows"]) == 8
+    assert {r["variant"] for r in result["rows"]} == {"rnn", "lstm", "lstm-chrono", "gru"}
+    assert {r["chrono"] for r in result["rows"] if r["variant"] == "lstm-chrono"} == {10, 11}
     for path in result["pictures"]:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     compare_module = importlib.import_module("rnnlab.experiments.compare")
     assert compare_module.ROW_KEYS == ROW_KEYS
+
+
+def test_the_demo_says_what_its_table_shows():
+    def row(variant, length, solved):
+        return {"variant": variant, "length": length, "solved": int(solved), "runs": 1}
+    rows = [row(v, n, ok) for v, n, ok in (
+        ("rnn", 10, True), ("rnn", 30, False), ("lstm", 10, True), ("lstm", 30, False),
+        ("lstm-chrono", 10, True), ("lstm-chrono", 30, True))]
+    text = demo.verdict(rows, "a budget")
+    assert "rnn 10, lstm 10, lstm-chrono 30" in text and "Tallec & Ollivier" in text
+    rows[-1]["solved"] = 0  # chrono no further than the plain LSTM: no such claim
+    text = demo.verdict(rows, "a budget")
+    assert "lstm-chrono 10" in text and "Tallec" not in text

@@ -293,7 +293,7 @@ def _gradflow(args) -> int:
         weights = {args.cell[0]: load_weights(args.weights)}
     results = gradient_flow(args.cell, args.length, args.hidden, args.batch, args.seed,
                             args.task, args.nonlinearity, args.lambda1, weights=weights,
-                            forget_bias=args.forget_bias)
+                            forget_bias=args.forget_bias, chrono=args.chrono)
     if args.json:
         print(json.dumps([gradflow_json(r) for r in results]))
     else:
@@ -478,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rescale the RNN's W_hh to this largest singular value")
     f.add_argument("--forget-bias", type=_finite_float, default=1.0,
                    help="LSTM: added to the forget gate's bias at init (default 1)")
+    f.add_argument("--chrono", type=_chrono, default=None, metavar="auto|N|off",
+                   help="LSTM, GRU: chrono initialization for memories up to N steps (auto: "
+                        "the task's length; default off)")
     f.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
                                      "cell, with the same --task and --hidden")
     f.add_argument("--every", type=_positive_int, default=10, help="chart every k-th step")

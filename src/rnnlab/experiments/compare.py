@@ -274,8 +274,11 @@ def format_table(rows: list, task_line: str = "") -> str:
         ratios = ", ".join(f"{v} {p / params['rnn']:.2f}x" for v, p in params.items()
                            if v != "rnn" and p)
         lines.append(f"parameters of the recurrent layer relative to rnn: {ratios}")
-    lines.append("lr: chosen per row on the validation set from the grid; updates to solve: "
-                 "median over seeds of the first validation that counts as solved")
+    tried = {len(r["grid"]) for r in rows}
+    lines.append(("lr: chosen per row on the validation set from the grid; " if max(tried) > 1
+                  else "lr: fixed; ")
+                 + "updates to solve: the first validation that counts as solved (median "
+                   "over seeds)")
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from rnnlab import diagnostics
-from rnnlab.experiments.runner import build_model
+from rnnlab.experiments.runner import GATED, build_model
 from rnnlab.tasks import make_task
 
 BAR_WIDTH = 24
@@ -23,7 +23,7 @@ FLOOR = 1e-12  # the shortest bar: gradients below this fraction of the last ste
 def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 32,
                   seed: int = 0, task: str = "adding", nonlinearity: str = "tanh",
                   lambda_1: float | None = None, weights: dict | None = None,
-                  forget_bias: float = 1.0) -> list:
+                  forget_bias: float = 1.0, chrono=None) -> list:
     """Measure gradient flow for each cell on ``batch`` sequences of ``task`` at ``length``.
 
     Parameters
@@ -35,6 +35,9 @@ def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 
         (copied into a float64 twin of the same architecture).
     lambda_1 : float, optional
         For rnn: rescale W_hh to this largest singular value first.
+    chrono : int, "auto" or None
+        For lstm and gru: chrono initialization with this T_max ("auto": the task's T);
+        the LSTM then has no forget bias added.
 
     Returns
     -------
@@ -46,9 +49,12 @@ def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 
     the_task = make_task(task, length)
     data = the_task.generate(batch, np.random.default_rng([seed, 7]))
     out = []
+    t_max = the_task.steps if chrono == "auto" else chrono
     for cell in cells:
+        gated_chrono = t_max if cell in GATED else None
         model = build_model(the_task, cell, hidden_size, nonlinearity=nonlinearity,
-                            forget_bias=forget_bias, seed=seed, dtype="float64")
+                            forget_bias=forget_bias, seed=seed, dtype="float64",
+                            chrono=gated_chrono)
         if weights is not None and cell in weights:
             model.load_state_dict(weights[cell])
         layer = model[0]
@@ -61,6 +67,8 @@ def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 
         gates = {g.gate: g.saturated_overall
                  for g in diagnostics.gate_activity(model, data.x, data.lengths)}
         label = f"rnn ({nonlinearity})" if cell == "rnn" else cell
+        if gated_chrono is not None:
+            label += f" (chrono {gated_chrono})"
         out.append({
             "cell": cell, "label": label, "t": np.arange(1, flow.h.size + 1),
             "dh": flow.h / scale, "dc": None if flow.c is None else flow.c / scale,
