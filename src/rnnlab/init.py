@@ -14,6 +14,9 @@ kaiming_normal N(0, 2 / fan_in)                             He et al. 2015 (ReLU
 orthogonal     Q of the QR of a Gaussian matrix             Saxe et al. 2014
 identity       I (square weights only)                      Le et al. 2015 (IRNN)
 ============== ============================================ ===============================
+
+Gate biases: :func:`chrono`, log(u) with u ~ U(1, T_max - 1) per unit (Tallec & Ollivier
+2018), the ``chrono=T_max`` of ``LSTM`` and ``GRU`` (docs/chrono.md).
 """
 
 from __future__ import annotations
@@ -76,6 +79,30 @@ def identity(shape, rng, dtype):
     if rows != cols:
         raise ValueError(f"init 'identity' needs a square weight, got shape {shape}")
     return np.eye(rows, dtype=dtype)
+
+
+def check_chrono(t_max) -> int:
+    """``t_max`` as an int if it is one >= 2 (chrono initialization's T_max), else raise."""
+    if isinstance(t_max, (bool, np.bool_)) or not isinstance(t_max, (int, np.integer)):
+        raise TypeError(f"chrono must be None or an int T_max >= 2, "
+                        f"got {type(t_max).__name__} {t_max!r}")
+    if t_max < 2:
+        raise ValueError(f"chrono must be an int T_max >= 2, got {t_max}")
+    return int(t_max)
+
+
+def chrono(hidden_size: int, t_max: int, rng):
+    """Chrono initialization's gate bias, log(u) with u ~ U(1, T_max - 1), one per unit.
+
+    Tallec & Ollivier (2018), "Can recurrent neural networks warp time?", ICLR. A gate
+    bias b gives a unit the forgetting time 1 / (1 - sigmoid(b)) = 1 + e^b at the start,
+    so b = log(u) spreads the units' time constants evenly over 1 + [1, T_max - 1].
+
+    Returns
+    -------
+    (H,) float64
+    """
+    return np.log(rng.uniform(1.0, check_chrono(t_max) - 1.0, size=hidden_size))
 
 
 INITIALIZERS = {

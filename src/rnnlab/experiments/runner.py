@@ -92,7 +92,7 @@ class RunConfig:
                 raise ValueError(f"chrono applies to the gated cells {GATED} only, got "
                                  f"cell={self.cell!r}")
             if self.chrono != "auto":
-                check_chrono(self.chrono)
+                initializers.check_chrono(self.chrono)
         self.make_task()  # checks length and task_options
 
     def make_task(self):
@@ -110,16 +110,6 @@ class RunConfig:
         out = dataclasses.asdict(self)
         out["tbptt"] = list(self.tbptt) if self.tbptt is not None else None
         return out
-
-
-def check_chrono(value) -> int:
-    """``value`` if it is an int >= 2 (chrono initialization's T_max), else raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"chrono must be an int >= 2 (T_max), \"auto\" or None, got "
-                        f"{type(value).__name__} {value!r}")
-    if value < 2:
-        raise ValueError(f"chrono must be an int >= 2 (T_max), \"auto\" or None, got {value}")
-    return int(value)
 
 
 def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,

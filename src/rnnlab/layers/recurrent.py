@@ -100,15 +100,11 @@ def _chrono_t_max(chrono, bias) -> int | None:
     """Check the ``chrono`` keyword of LSTM and GRU: None, or T_max, an int >= 2."""
     if chrono is None:
         return None
-    if isinstance(chrono, (bool, np.bool_)) or not isinstance(chrono, (int, np.integer)):
-        raise TypeError(f"chrono must be None or an int T_max >= 2, "
-                        f"got {type(chrono).__name__} {chrono!r}")
-    if chrono < 2:
-        raise ValueError(f"chrono must be an int T_max >= 2, got {chrono}")
+    chrono = initializers.check_chrono(chrono)
     if not bias:
         raise ValueError(f"chrono initializes the biases: expected bias=True with "
                          f"chrono={chrono}, got bias={bias!r}")
-    return int(chrono)
+    return chrono
 
 
 def _copy_state(state):
@@ -205,8 +201,7 @@ class _Recurrent(Module):
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 _, _, b_ih, b_hh = self._names(layer, direction)
-                u = rng.uniform(1.0, self.chrono - 1.0, size=h)  # (H,) float64
-                log_u = np.log(u)  # (H,)
+                log_u = initializers.chrono(h, self.chrono, rng)  # (H,)
                 for gate, sign in self.chrono_gates:
                     k = self.cell.GATES.index(gate)
                     self._params[b_ih][k * h:(k + 1) * h] = sign * log_u
@@ -678,22 +673,9 @@ class LSTM(_Recurrent):
         or without chrono, and the same u every time. Needs ``bias=True`` and
         ``forget_bias=0``.
 
-        Why: the cell is a leaky integrator whose leak is the forget gate,
-
-            f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
-            i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
-            c_t = f_t * c_{t-1} + i_t * g_t
-
-        At initialization, with small weights, f_t ~ sigmoid(b_f) = u / (1 + u): c keeps
-        the fraction f of itself each step and loses 1 - f = 1 / (1 + u), so its
-        characteristic forgetting time is 1 / (1 - f) = 1 + u, about u steps; and
-        i_t ~ sigmoid(-log(u)) = 1 - f makes c a moving average of g over that time. As
-        1 / (1 - sigmoid(b)) = 1 + e^b, a time constant grows exponentially with the bias:
-        b = log(u) with u uniform spreads the units' time constants evenly between about 1
-        and T_max - 1, so that some units hold each dependency length up to T_max from the
-        start, where one fixed bias gives every unit the same time (``forget_bias=1``:
-        1 + e, under 4 steps). Tallec & Ollivier derive this from asking the gates to
-        absorb time warpings of the input; T_max is the longest dependency expected.
+        At the start f_t ~ sigmoid(log u) = u / (1 + u): the cell c keeps the fraction f of
+        itself each step, a forgetting time of 1 / (1 - f) = 1 + u steps, spread evenly
+        up to T_max where ``forget_bias=1`` gives every unit 1 + e (docs/chrono.md).
     """
 
     cell = lstm
@@ -746,19 +728,9 @@ class GRU(_Recurrent):
         them, so a seed gives the same weights with or without chrono, and the same u every
         time. Needs ``bias=True``.
 
-        Why: in PyTorch's form z is the gate that keeps h_{t-1},
-
-            z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
-            h_t = (1 - z_t) * n_t + z_t * h_{t-1}
-
-        so z plays the LSTM's forget gate and 1 - z its input gate. At initialization, with
-        small weights, z_t ~ sigmoid(log(u)) = u / (1 + u): h loses the fraction
-        1 - z = 1 / (1 + u) each step, a characteristic forgetting time of
-        1 / (1 - z) = 1 + u, about u steps. As 1 / (1 - sigmoid(b)) = 1 + e^b, b = log(u)
-        with u uniform spreads the units' time constants evenly between about 1 and
-        T_max - 1, so that some units hold each dependency length up to T_max from the
-        start. (Where z multiplies the candidate instead, h_t = z n_t + (1 - z) h_{t-1},
-        the same initialization reads b_z = -log(u).)
+        In PyTorch's form h_t = (1 - z_t) * n_t + z_t * h_{t-1}, z keeps h_{t-1} as the
+        LSTM's f keeps c_{t-1}: at the start z_t ~ u / (1 + u), a forgetting time of 1 + u
+        steps (docs/chrono.md).
     """
 
     cell = gru
