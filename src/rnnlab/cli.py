@@ -31,6 +31,8 @@ from rnnlab.training import TrainingDiverged
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
          "gru": (GRU, ("tanh",))}
 TOLERANCE = 1e-6
+DEFAULT_UPDATES = 3000  # the budget of train and compare
+DATA_EPOCHS = 10  # the budget of train --data, unless --updates or --epochs says otherwise
 JSON_EXTRA = ("seconds", "budget", "chrono", "grid", "per_seed")  # compare --json, with ROW_KEYS
 
 
@@ -242,9 +244,10 @@ def _add_training_options(p, task="adding", lr=3e-3) -> None:
     else:
         p.add_argument("--lr", type=_positive_float, default=lr,
                        help=f"learning rate (default {lr:g})")
-    p.add_argument("--updates", type=_positive_int, default=3000,
-                   help="the budget: updates of one batch each, the same for every run "
-                        "(default 3000); fewer once two validations in a row count as solved")
+    p.add_argument("--updates", type=_positive_int,
+                   help=f"the budget: updates of one batch each, the same for every run "
+                        f"(default {DEFAULT_UPDATES}; with --data, 10 epochs); fewer once two "
+                        f"validations in a row count as solved")
     p.add_argument("--eval-every", type=_positive_int, default=100,
                    help="validate every this many updates (default 100)")
     p.add_argument("--batch-size", type=_positive_int, default=32)
@@ -270,7 +273,8 @@ def _run_config(args, **fields) -> RunConfig:
                          nonlinearity=args.nonlinearity, forget_bias=args.forget_bias,
                          lambda_1=args.lambda1, optimizer=args.optimizer,
                          lr=args.lr if args.lr is not None else LR_GRID[0],
-                         updates=args.updates, eval_every=args.eval_every, epochs=args.epochs,
+                         updates=args.updates or DEFAULT_UPDATES, eval_every=args.eval_every,
+                         epochs=args.epochs,
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
                          stop_when_solved=not args.keep_going, **fields)
@@ -319,6 +323,8 @@ def _train(args) -> int:
         raise SystemExit("rnnlab train: --test-data needs --data")
     if args.data is not None:
         args.task = "file"
+        if args.epochs is None and args.updates is None:
+            args.epochs = DATA_EPOCHS
     config = _run_config(args, cell=args.cell, length=args.length, seed=args.seed,
                          data=args.data, test_data=args.test_data, chrono=args.chrono)
     with RunStore(args.db) as store:
