@@ -31,9 +31,9 @@ from rnnlab.training import TrainingDiverged
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
          "gru": (GRU, ("tanh",))}
 TOLERANCE = 1e-6
-DEFAULT_UPDATES = 3000  # the budget of train and compare
+DEFAULT_UPDATES = RunConfig.updates  # the budget of train and compare
 DATA_EPOCHS = 10  # the budget of train --data, unless --updates or --epochs says otherwise
-JSON_EXTRA = ("seconds", "budget", "chrono", "grid", "per_seed")  # compare --json, with ROW_KEYS
+JSON_EXTRA = ("metric_name", "task", "seconds", "budget", "chrono", "grid", "per_seed")  # + ROW_KEYS
 
 
 def _gradcheck(args) -> int:

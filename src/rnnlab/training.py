@@ -474,8 +474,9 @@ class Trainer:
         if meta.get("format") != "rnnlab-checkpoint":
             raise ValueError(f"path must be an rnnlab checkpoint, got {path!r}")
         saved, current = meta["config"], self.config.to_json()
-        changed = sorted(k for k in current
-                         if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+        defaults = TrainConfig().to_json()  # for settings newer than the checkpoint
+        changed = sorted(k for k in current if k not in RESUMABLE_CHANGES
+                         and saved.get(k, defaults[k]) != current[k])
         if changed:
             raise ValueError(f"config differs from the checkpoint's in {changed}: resuming would "
                              f"not continue the same run")
