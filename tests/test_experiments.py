@@ -126,6 +126,20 @@ def test_the_learning_rate_is_chosen_on_validation_data_only():
     assert select(group, config)["lr"] == 1e-2
 
 
+def test_fewer_diverged_runs_break_a_tie_and_a_row_averages_the_finite_ones():
+    config = dataclasses.replace(TINY, task="adding", length=5, task_options={})
+    group = []
+    for lr, diverged in ((1e-3, (True, True)), (1e-2, (True, False))):
+        for seed, gone in enumerate(diverged):
+            r = _fake_result(dataclasses.replace(config, lr=lr, seed=seed), 0.2, None, 0.15)
+            if gone:
+                r.update(metric=np.nan, val_metric=np.nan, diverged="TrainingDiverged")
+            group.append(r)
+    row = select(group, config)
+    assert row["lr"] == 1e-2 and row["diverged"] == 1 and row["metric"] == 0.15
+    assert "(1 diverged)" in format_table([row])
+
+
 def test_the_test_set_is_measured_after_training_and_never_during(monkeypatch):
     # The Trainer measures the validation set during training; the test set is measured
     # once, after fit returns.

@@ -109,9 +109,11 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     Notes
     -----
     The learning rate is chosen on the validation set alone: most seeds solved, then fewest
-    updates to solve (unsolved counted as the budget plus one evaluation), then the best
-    mean last validation metric. The test set is measured once per run, at its end, and
-    never read by the choice.
+    updates to solve (unsolved counted as the budget plus one evaluation), then fewest
+    diverged, then the best mean last validation metric of the runs that did not diverge.
+    The test set is measured once per run, at its end, and never read by the choice. A
+    row's metric and spread are over its seeds that did not diverge (``diverged`` counts
+    the others).
     """
     runs = plan(base, cells, lengths, seeds, lrs, chrono)  # every config checked first
     expected: dict = {}
@@ -165,10 +167,10 @@ def _lr_key(results: list, config: RunConfig):
     solved = sum(r["updates_to_solve"] is not None for r in results)
     steps = np.mean([never if r["updates_to_solve"] is None else r["updates_to_solve"]
                      for r in results])
-    metrics = [r["val_metric"] for r in results]
-    mean = np.mean(metrics) if all(np.isfinite(metrics)) else math.nan
+    diverged = sum(r["diverged"] is not None for r in results)
+    finite = [r["val_metric"] for r in results if np.isfinite(r["val_metric"])]
     sign = 1.0 if task.lower_is_better else -1.0
-    return (-solved, steps, math.inf if math.isnan(mean) else sign * mean)
+    return (-solved, steps, diverged, sign * np.mean(finite) if finite else math.inf)
 
 
 def select(group: list, config: RunConfig, store=None, study: str | None = None) -> dict:
@@ -184,16 +186,17 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
              "diverged": sum(r["diverged"] is not None for r in by_lr[lr]),
              "run_ids": [r.get("run_id") for r in by_lr[lr]]} for lr in lrs]
     chosen = by_lr[winner]
-    metrics = np.array([r["metric"] for r in chosen], dtype=float)
+    metrics = np.array([r["metric"] for r in chosen if r["diverged"] is None], dtype=float)
     steps = [r["updates_to_solve"] for r in chosen]
     solved_steps = sorted(s for s in steps if s is not None)
     first = chosen[0]
     params = next((r["params"] for r in group if r["params"] is not None), None)
     row = {
         "cell": first["cell"], "variant": first["variant"], "length": first["length"],
-        "lr": winner, "metric": float(np.mean(metrics)),
-        "std": float(np.std(metrics)) if len(metrics) > 1 else 0.0,
+        "lr": winner, "metric": float(np.mean(metrics)) if metrics.size else math.nan,
+        "std": float(np.std(metrics)) if metrics.size > 1 else 0.0,
         "solved": sum(r["solved"] for r in chosen), "runs": len(chosen),
+        "diverged": len(chosen) - metrics.size,
         "updates_to_solve": (float(np.median(steps)) if 2 * len(solved_steps) > len(steps)
                              else None),
         "baseline": first["baseline"], "params": params,
@@ -264,7 +267,8 @@ def format_table(rows: list, task_line: str = "") -> str:
             lines.append(f"{variant:<12} {length:>6} {_number(r['params']):>7} "
                          f"{r['update_ms']:>7.2f} {r['lr']:>6g} {r['metric']:>13.4g} +- "
                          f"{r['std']:<8.2g} {r['baseline']:>9.4g} "
-                         f"{r['solved']:>3}/{r['runs']:<3} {_steps_text(r):>17}")
+                         f"{r['solved']:>3}/{r['runs']:<3} {_steps_text(r):>17}"
+                         + (f"  ({r['diverged']} diverged)" if r.get("diverged") else ""))
     lines.append("")
     lines.append("memory horizon (longest length most seeds solved, every shorter one too):")
     for variant, info in summary.items():
