@@ -128,6 +128,11 @@ def plot_compare(rows: list, path, title: str = "") -> str:
     right.text(lengths[0], budget, " budget (open triangles: never solved)", fontsize=7,
                va="bottom", color="gray")
     right.set_yscale("log")
+    from matplotlib import ticker
+    right.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    right.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    if rows[0]["metric_name"] != "accuracy":  # losses: the solved ones are orders lower
+        left.set_yscale("log")
     for ax in (left, right):
         ax.set_xscale("symlog" if lengths[0] == 0 else "log")
         ax.set_xticks(lengths, [str(n) for n in lengths])
