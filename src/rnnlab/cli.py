@@ -170,24 +170,19 @@ def _int_list(text: str) -> tuple:
     return values
 
 
-def _cells(text: str) -> tuple:
-    """argparse type: comma-separated cell names."""
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [n for n in names if n not in CELLS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"expected cells among {', '.join(CELLS)}, "
-                                         f"got {text!r}")
-    return names
+def _names_among(known):
+    """argparse type: comma-separated names, each one of ``known``."""
+    def parse(text: str) -> tuple:
+        names = tuple(p.strip() for p in text.split(",") if p.strip())
+        if not names or any(n not in known for n in names):
+            raise argparse.ArgumentTypeError(f"expected cells among {', '.join(known)}, "
+                                             f"got {text!r}")
+        return names
+    return parse
 
 
-def _variants(text: str) -> tuple:
-    """argparse type: comma-separated cell variants (rnn, irnn, lstm, lstm-chrono, ...)."""
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [n for n in names if n not in VARIANTS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"expected cells among {', '.join(VARIANTS)}, "
-                                         f"got {text!r}")
-    return names
+_cells = _names_among(CELLS)  # rnn, lstm, gru
+_variants = _names_among(VARIANTS)  # rnn, irnn, lstm, lstm-chrono, gru, gru-chrono
 
 
 def _chrono(text: str):
