@@ -135,6 +135,8 @@ def plot_compare(rows: list, path, title: str = "") -> str:
         left.set_yscale("log")
     for ax in (left, right):
         ax.set_xscale("symlog" if lengths[0] == 0 else "log")
+        if lengths[0] > 0:  # room around the outer lengths, however few there are
+            ax.set_xlim(lengths[0] / 1.3, lengths[-1] * 1.3)
         ax.set_xticks(lengths, [str(n) for n in lengths])
         ax.minorticks_off()
         ax.set_xlabel("length (gap)")
