@@ -128,11 +128,15 @@ def plot_compare(rows: list, path, title: str = "") -> str:
     right.text(lengths[0], budget, " budget (open triangles: never solved)", fontsize=7,
                va="bottom", color="gray")
     right.set_yscale("log")
-    from matplotlib import ticker
-    right.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    right.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    log_axes = [right.yaxis]
     if rows[0]["metric_name"] != "accuracy":  # losses: the solved ones are orders lower
         left.set_yscale("log")
+        log_axes.append(left.yaxis)
+    from matplotlib import ticker
+    for axis in log_axes:  # labels at 1, 2, 5 x 10^k, also within a single decade
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(ticker.NullFormatter())
     for ax in (left, right):
         ax.set_xscale("symlog" if lengths[0] == 0 else "log")
         if lengths[0] > 0:  # room around the outer lengths, however few there are
