@@ -12,7 +12,7 @@ from rnnlab import diagnostics, io
 from rnnlab.cli import main
 from rnnlab.experiments import RunStore, demo, runner
 from rnnlab.experiments.compare import (ROW_KEYS, compare, format_table, plan, select,
-                                       summarize, variant_config)
+                                       study_rows, summarize, variant_config)
 from rnnlab.experiments.gradflow import bar_chart, gradient_flow
 from rnnlab.experiments.runner import RunConfig, build_model, run_task
 from rnnlab.tasks import make_task
@@ -138,6 +138,25 @@ def test_fewer_diverged_runs_break_a_tie_and_a_row_averages_the_finite_ones():
     row = select(group, config)
     assert row["lr"] == 1e-2 and row["diverged"] == 1 and row["metric"] == 0.15
     assert "(1 diverged)" in format_table([row])
+
+
+def test_updates_to_solve_is_the_median_with_unsolved_seeds_above_the_budget():
+    config = dataclasses.replace(TINY, task="adding", length=5, task_options={})
+    group = [_fake_result(dataclasses.replace(config, seed=s), 0.005, steps, 0.005)
+             for s, steps in enumerate((300, None, 100))]
+    assert select(group, config)["updates_to_solve"] == 300  # 100, 300, never
+    group[0]["updates_to_solve"] = None
+    assert select(group, config)["updates_to_solve"] is None  # most never solved
+
+
+def test_a_study_is_rebuilt_from_the_store(tmp_path):
+    with RunStore(tmp_path / "runs.db") as store:
+        rows = compare(TINY, ["rnn", "gru-chrono", "irnn"], [1, 2], [0, 1], lrs=[1e-3, 1e-2],
+                       store=store, study="s", progress=False)
+        rebuilt = study_rows(store, "s")
+    keys = ROW_KEYS + ("grid", "per_seed")
+    assert [{k: r[k] for k in keys} for r in rebuilt] == [{k: r[k] for k in keys}
+                                                           for r in rows]
 
 
 def test_the_test_set_is_measured_after_training_and_never_during(monkeypatch):

@@ -147,17 +147,22 @@ def _run(config: RunConfig, store, study) -> dict:
     try:
         result = run_task(config, store=store, study=study, kind="compare")
     except TrainingDiverged as err:
-        task = config.make_task()
-        return {"task": task.config(), "cell": config.cell, "length": task.length,
-                "seed": config.seed, "lr": float(config.lr), "metric_name": task.metric_name,
-                "metric": math.nan, "baseline": float(task.baseline), "solved": False,
-                "val_metric": math.nan, "updates_to_solve": None, "updates": None,
-                "params": None, "seconds": math.nan, "update_ms": math.nan,
-                "chrono": config.chrono_steps(task), "diverged": str(err)}
+        return _diverged(config, str(err))
     result.pop("model")
     result.pop("history")
     result["diverged"] = None
     return result
+
+
+def _diverged(config: RunConfig, reason: str) -> dict:
+    """The result of a run that diverged: no metric, not solved."""
+    task = config.make_task()
+    return {"task": task.config(), "cell": config.cell, "length": task.length,
+            "seed": config.seed, "lr": float(config.lr), "metric_name": task.metric_name,
+            "metric": math.nan, "baseline": float(task.baseline), "solved": False,
+            "val_metric": math.nan, "updates_to_solve": None, "updates": None,
+            "params": None, "seconds": math.nan, "update_ms": math.nan,
+            "chrono": config.chrono_steps(task), "diverged": reason}
 
 
 def _lr_key(results: list, config: RunConfig):
@@ -187,8 +192,9 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
              "run_ids": [r.get("run_id") for r in by_lr[lr]]} for lr in lrs]
     chosen = by_lr[winner]
     metrics = np.array([r["metric"] for r in chosen if r["diverged"] is None], dtype=float)
-    steps = [r["updates_to_solve"] for r in chosen]
-    solved_steps = sorted(s for s in steps if s is not None)
+    steps = [math.inf if r["updates_to_solve"] is None else r["updates_to_solve"]
+             for r in chosen]  # a seed that never solved is censored above the budget
+    median_steps = float(np.median(steps))  # finite when most seeds solved
     first = chosen[0]
     params = next((r["params"] for r in group if r["params"] is not None), None)
     row = {
@@ -197,8 +203,7 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
         "std": float(np.std(metrics)) if metrics.size > 1 else 0.0,
         "solved": sum(r["solved"] for r in chosen), "runs": len(chosen),
         "diverged": len(chosen) - metrics.size,
-        "updates_to_solve": (float(np.median(steps)) if 2 * len(solved_steps) > len(steps)
-                             else None),
+        "updates_to_solve": median_steps if math.isfinite(median_steps) else None,
         "baseline": first["baseline"], "params": params,
         "update_ms": float(np.nanmean([r["update_ms"] for r in group]))
         if any(np.isfinite(r["update_ms"]) for r in group) else math.nan,
@@ -220,6 +225,35 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
                         "std": row["std"], "solved": row["solved"], "runs": row["runs"]})
             row["selection_id"] = run.id
     return row
+
+
+def variant_of(config: RunConfig) -> str:
+    """The :data:`VARIANTS` label of a run's config (the inverse of :func:`variant_config`)."""
+    if config.cell == "rnn":
+        irnn = config.nonlinearity == "relu" and config.init_hh == "identity"
+        return "irnn" if irnn else "rnn"
+    return config.cell + ("-chrono" if config.chrono is not None else "")
+
+
+def study_rows(store, study: str) -> list:
+    """The rows of a comparison rebuilt from its runs in ``store``: for a study that was
+    interrupted, or whose printed table was lost. Runs still running or interrupted are
+    left out; the learning rates are chosen again by the same rule (see :func:`compare`),
+    over the runs there are."""
+    groups: dict = {}
+    for run in reversed(store.runs(study=study, kind="compare")):  # oldest first
+        fields = dict(run["config"])
+        fields["tbptt"] = None if fields.get("tbptt") is None else tuple(fields["tbptt"])
+        config = RunConfig(**fields)
+        if run["status"] == "finished":
+            result = {"diverged": None, **run["metrics"]}
+        elif run["status"] == "failed" and "TrainingDiverged" in (run["error"] or ""):
+            result = _diverged(config, run["error"])
+        else:
+            continue
+        result.update(variant=variant_of(config), run_id=run["id"])
+        groups.setdefault((result["variant"], config.length), ([], config))[0].append(result)
+    return [select(group, config) for group, config in groups.values()]
 
 
 def _bar(total: int):
