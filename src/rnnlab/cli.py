@@ -33,7 +33,8 @@ KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
 TOLERANCE = 1e-6
 DEFAULT_UPDATES = RunConfig.updates  # the budget of train and compare
 DATA_EPOCHS = 10  # the budget of train --data, unless --updates or --epochs says otherwise
-JSON_EXTRA = ("metric_name", "task", "seconds", "budget", "chrono", "grid", "per_seed")  # + ROW_KEYS
+JSON_EXTRA = ("diverged", "metric_name", "task", "seconds", "budget", "chrono", "grid",
+              "per_seed")  # + ROW_KEYS
 
 
 def _gradcheck(args) -> int:
