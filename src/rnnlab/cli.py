@@ -110,7 +110,8 @@ def _float_list(text: str) -> tuple:
 
 
 def _explain(args) -> int:
-    """Trace one BPTT step of a scalar RNN, every chain-rule factor shown (the seeds' example)."""
+    """Trace one BPTT step of a scalar RNN, every chain-rule factor shown (a tutorial's
+    worked example)."""
     if len(args.y) not in (1, len(args.x)):
         raise SystemExit(f"rnnlab explain: --y must hold one target per --x value "
                          f"({len(args.x)}) or a single one for the last step, got {len(args.y)}")
@@ -284,7 +285,8 @@ def _say(args, text: str = "") -> None:
 
 
 def _gradflow(args) -> int:
-    """Measure gradient flow through time for each cell and chart it (the seeds' chart)."""
+    """Measure gradient flow through time for each cell and chart it (the classic
+    vanishing-gradient chart)."""
     weights = None
     if args.weights is not None:
         if len(args.cell) != 1:
@@ -465,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true",
                    help="print one JSON list of the runs and nothing else")
     r.set_defaults(run=_runs)
-    f = sub.add_parser("gradflow", help="measure gradient flow through time (the seeds' chart)",
+    f = sub.add_parser("gradflow", help="measure gradient flow through time, step by step",
                        description=_gradflow.__doc__)
     f.add_argument("--cell", type=_cells, default=("rnn", "lstm", "gru"),
                    help="comma-separated: rnn, lstm, gru (default all)")

@@ -2,7 +2,7 @@
 
 Shapes: B batch, T steps, F features.
 
-The Trainer runs the seeds' loop, forward -> loss -> backward (BPTT) -> clip -> update, over
+The Trainer runs the textbook loop, forward -> loss -> backward (BPTT) -> clip -> update, over
 epochs of shuffled batches, with validation, early stopping, a guard against non-finite
 losses and gradients, a progress bar, and checkpoints from which a run resumes bitwise.
 

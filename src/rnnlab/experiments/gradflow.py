@@ -1,4 +1,4 @@
-"""The seeds' "Gradient Magnitude Across Time Steps" chart, measured.
+"""The classic "gradient magnitude across time steps" chart, measured.
 
 For each cell, one model on a task's data: ||dL/dh_t|| at every step from the real backward
 pass (the loss at the last step only, so everything that reaches step t has come back

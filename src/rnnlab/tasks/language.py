@@ -3,7 +3,7 @@
 Shapes: n (or B) sequences, T = N + 9 tokens, V the vocabulary size, P the number of
 country/language pairs.
 
-The seeds' example of a long-range dependency, made measurable: the country comes in the
+A tutorial's example of a long-range dependency, made measurable: the country comes in the
 first sentence, the question at the end, and N words of filler in between say nothing about
 it. A model answers above chance only if it carries the country across the N words.
 """
