@@ -13,6 +13,7 @@ recorded in the run store as it finishes (an interrupted study keeps what is don
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 
@@ -116,9 +117,7 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     the others).
     """
     runs = plan(base, cells, lengths, seeds, lrs, chrono)  # every config checked first
-    expected: dict = {}
-    for label, length, *_ in runs:
-        expected[label, length] = expected.get((label, length), 0) + 1
+    expected = collections.Counter((label, length) for label, length, *_ in runs)
     bar = _bar(len(runs)) if progress else None
     groups: dict = {}
     rows = []
