@@ -183,7 +183,10 @@ def test_variants_and_chrono_in_a_comparison():
     assert label == "lstm-chrono" and config.chrono == "auto"
     assert config.chrono_steps() == make_task("language", 2).steps
     label, config = variant_config(TINY, "rnn", chrono=50)
-    assert label == "rnn" and config.chrono is None
+    assert label == "rnn" and config.chrono is None and config.nonlinearity == "tanh"
+    relu = dataclasses.replace(TINY, cell="rnn", nonlinearity="relu")
+    assert variant_config(relu, "rnn")[1].nonlinearity == "relu"  # --nonlinearity applies
+    assert variant_config(relu, "gru")[1].nonlinearity == "tanh"
     model = build_model(make_task("adding", 40), "gru", 16, chrono=40, seed=3)
     z = slice(16, 32)
     params = model[0].parameters()

@@ -48,7 +48,7 @@ def variant_config(base: RunConfig, variant: str, chrono=None) -> tuple:
         fields["chrono"] = chrono
         label = f"{fields['cell']}-chrono"
     fields.setdefault("chrono", None)
-    fields.setdefault("nonlinearity", "tanh")
+    fields.setdefault("nonlinearity", base.nonlinearity if fields["cell"] == "rnn" else "tanh")
     fields.setdefault("init_hh", None)
     return label, dataclasses.replace(base, **fields)
 
