@@ -512,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "2015), lstm (forget bias 1), lstm-chrono, gru, gru-chrono (chrono "
                         "init with T_max the task's length: Tallec & Ollivier 2018); "
                         "default rnn,lstm,gru")
-    c.add_argument("--lengths", type=_int_list, default=(10, 20, 50, 100, 200))
+    c.add_argument("--lengths", type=_int_list, default=(10, 20, 50, 100, 200),
+                   help="the task's lengths: T, or N filler words (default 10,20,50,100,200)")
     c.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 (default 3)")
     c.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
     c.add_argument("--no-plot", action="store_true", help="no PNG file")
