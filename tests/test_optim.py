@@ -110,6 +110,29 @@ def test_clip_grad_norm_returns_the_norm_before_clipping_and_can_raise():
         optim.clip_grad_norm_([np.array([np.nan, 1.0])], 1.0, error_if_nonfinite=True)
 
 
+def test_a_float32_gradient_norm_does_not_overflow():
+    # ||g|| = 4e19 overflows float32 (max 3.4e38 for the square sum: (4e19)^2 = 1.6e39)
+    grads = [np.full(4, 2e19, dtype=np.float32)]
+    norm = optim.clip_grad_norm_(grads, 1.0)
+    assert math.isfinite(norm) and norm == pytest.approx(4e19, rel=1e-6)
+    assert np.linalg.norm(grads[0].astype(np.float64)) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_centered_rmsprop_never_takes_the_root_of_a_negative_variance():
+    # The same gradient every step: the variance s - c^2 = a^t (1 - a^t) g^2 falls to 0, and
+    # rounding leaves it slightly negative for some entries (258 of 1000 here after 30 steps
+    # with alpha = 0.1); the square root of that was NaN.
+    params = {"w": np.zeros(1000)}
+    grads = {"w": np.zeros(1000)}
+    opt = optim.RMSprop((params, grads), lr=0.01, alpha=0.1, centered=True, eps=1e-12)
+    g = np.random.default_rng(0).uniform(0.1, 10.0, 1000)
+    for _ in range(30):
+        grads["w"][:] = g
+        with np.errstate(invalid="raise"):
+            opt.step()
+    assert np.isfinite(params["w"]).all()
+
+
 def test_clip_grad_value_agrees_with_torch(torch):
     _, _, feed = setup(3)
     ours = {k: v.copy() for k, v in feed[0].items()}

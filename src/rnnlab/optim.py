@@ -216,7 +216,8 @@ class RMSprop(Optimizer):
             c = state["grad_avg"]
             c *= self.alpha
             c += (1 - self.alpha) * g
-            denominator = np.sqrt(s - c * c) + self.eps
+            # s - c^2 is a variance, >= 0, but rounding can leave it a tiny negative
+            denominator = np.sqrt(np.maximum(s - c * c, 0.0)) + self.eps
         else:
             denominator = np.sqrt(s) + self.eps
         if self.momentum:
@@ -349,12 +350,14 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0,
     if not arrays:
         return 0.0
     if norm_type == math.inf:
-        total = max(float(np.abs(g).max(initial=0.0)) for g in arrays)
+        total = max(float(np.abs(g).max(initial=0.0)) for g in arrays)  # exact in any dtype
     else:
         norm_type = float(norm_type)
         if not norm_type > 0:
             raise ValueError(f"norm_type must be > 0 or inf, got {norm_type}")
-        per_array = np.array([np.linalg.norm(g.ravel(), ord=norm_type) for g in arrays])
+        # in float64: a float32 norm overflows to inf from 1.8e19 on and reads as divergence
+        per_array = np.array([np.linalg.norm(g.ravel().astype(np.float64), ord=norm_type)
+                              for g in arrays])
         total = float(np.linalg.norm(per_array, ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise FloatingPointError(f"the total norm of the gradients is {total}: not finite")

@@ -275,10 +275,10 @@ class Trainer:
     def _loss(self, prediction, y, lengths) -> tuple:
         """(loss, d_prediction, count): per-step predictions (B, T, ...) are masked at padded
         steps and count their valid steps; one prediction per sequence counts B."""
-        if prediction.ndim == 3:
-            mask = lengths_to_mask(lengths, prediction.shape[1])
-            return (*self.loss(prediction, y, mask), int(mask.sum()))
-        return (*self.loss(prediction, y, None), prediction.shape[0])
+        mask = lengths_to_mask(lengths, prediction.shape[1]) if prediction.ndim == 3 else None
+        count = int(mask.sum()) if mask is not None else prediction.shape[0]
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss: _update says
+            return (*self.loss(prediction, y, mask), count)
 
     def _update(self, value: float, where: str) -> float:
         """Clip and step, unless the loss or gradient is not finite; return the grad norm."""

@@ -29,6 +29,24 @@ class Module:
         self._grads: dict = {}
         self._children: dict = {}
 
+    # What a forward pass leaves behind for backward, and buffers reused between batches:
+    # never part of a module's pickled state (a fitted model pickles as its parameters).
+    transient = ("_cache", "_workspaces", "state_grads")
+
+    def __getstate__(self) -> dict:
+        """The module's state for pickle (and joblib, deepcopy): everything but the caches of
+        the last forward, the reused buffers and the gradients (zero again when loaded)."""
+        state = dict(self.__dict__)
+        for name in self.transient:
+            if name in state:
+                state[name] = {} if name == "_workspaces" else None
+        del state["_grads"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._grads = {name: get_xp(p).zeros_like(p) for name, p in self._params.items()}
+
     # -- parameters --------------------------------------------------------------------
     def _add_parameter(self, name: str, value) -> None:
         self._params[name] = value
