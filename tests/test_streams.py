@@ -110,3 +110,15 @@ def test_a_stream_needs_a_budget_in_updates():
     with pytest.raises(TypeError, match="SequenceData or a SequenceStream"):
         _trainer(task, TrainConfig(updates=2)).fit([1, 2, 3])
     assert isinstance(task.generate(2, 0), SequenceData)
+
+
+def test_patience_without_validation_data_is_refused_before_any_work():
+    task = make_task("adding", 6)
+    trainer = _trainer(task, TrainConfig(updates=4, patience=2))
+    before = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(ValueError, match="patience=2 needs validation data"):
+        trainer.fit(task.stream(0))
+    assert trainer.updates == 0
+    for name, value in trainer.model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+

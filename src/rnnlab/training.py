@@ -337,6 +337,9 @@ class Trainer:
                              "no epochs, its budget is counted in updates")
         if val is not None and not isinstance(val, SequenceData):
             raise TypeError(f"val must be a SequenceData or None, got {type(val).__name__}")
+        if val is None and self.config.patience is not None:
+            raise ValueError(f"patience={self.config.patience} needs validation data: pass "
+                             f"val to fit, or set patience=None")
         if resume:
             path = resume if isinstance(resume, (str, bytes)) or hasattr(resume, "__fspath__") \
                 else io.latest_checkpoint(self.config.checkpoint_dir or "")
