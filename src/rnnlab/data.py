@@ -254,16 +254,14 @@ class SequenceStream:
         self.draw, self.seed = draw, tuple(int(p) for p in parts)
 
     def batch(self, k: int, batch_size: int) -> tuple:
-        """``(x, y, lengths)`` of batch ``k`` (an int >= 0): ``batch_size`` fresh sequences,
-        trimmed to the longest."""
+        """``(x, y, lengths)`` of batch ``k`` (an int >= 0): ``batch_size`` fresh sequences."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
             raise ValueError(f"k must be an int >= 0, got {k!r}")
         batch_size = positive_int(batch_size, "batch_size")
         data = self.draw(batch_size, np.random.default_rng([*self.seed, int(k)]))
         if not isinstance(data, SequenceData):
             raise TypeError(f"draw must return a SequenceData, got {type(data).__name__}")
-        part = data.subset(np.arange(len(data)))
-        return part.x, part.y, part.lengths
+        return data.x, data.y, data.lengths  # fresh arrays, padded to their longest
 
     def __repr__(self) -> str:
         name = getattr(self.draw, "__qualname__", repr(self.draw))

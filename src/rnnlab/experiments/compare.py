@@ -164,16 +164,15 @@ def _diverged(config: RunConfig, reason: str) -> dict:
             "chrono": config.chrono_steps(task), "diverged": reason}
 
 
-def _lr_key(results: list, config: RunConfig):
-    """The validation-only ranking of one learning rate's runs (smaller is better)."""
-    task = config.make_task()
-    never = config.updates + config.eval_every
+def _lr_key(results: list, never: int, sign: float):
+    """The validation-only ranking of one learning rate's runs (smaller is better);
+    ``never`` stands for the updates of a run that never solved, ``sign`` is -1 where a
+    larger metric is better."""
     solved = sum(r["updates_to_solve"] is not None for r in results)
     steps = np.mean([never if r["updates_to_solve"] is None else r["updates_to_solve"]
                      for r in results])
     diverged = sum(r["diverged"] is not None for r in results)
     finite = [r["val_metric"] for r in results if np.isfinite(r["val_metric"])]
-    sign = 1.0 if task.lower_is_better else -1.0
     return (-solved, steps, diverged, sign * np.mean(finite) if finite else math.inf)
 
 
@@ -182,7 +181,9 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
     its runs' test metrics over the seeds; recorded in ``store`` with the whole grid."""
     lrs = list(dict.fromkeys(r["lr"] for r in group))
     by_lr = {lr: [r for r in group if r["lr"] == lr] for lr in lrs}
-    winner = min(lrs, key=lambda lr: _lr_key(by_lr[lr], config))
+    never = config.updates + config.eval_every
+    sign = 1.0 if config.make_task().lower_is_better else -1.0
+    winner = min(lrs, key=lambda lr: _lr_key(by_lr[lr], never, sign))
     grid = [{"lr": lr,
              "val_metric": float(np.mean([r["val_metric"] for r in by_lr[lr]])),
              "val_solved": sum(r["updates_to_solve"] is not None for r in by_lr[lr]),

@@ -138,9 +138,7 @@ class Task:
         """An endless stream of fresh training batches drawn from ``seed``: batch k comes
         from ``default_rng([seed, 0, k])``, a stream apart from the fixed sets of
         :meth:`split` (streams 1, 2, 3 of the same seed)."""
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-        return SequenceStream(self.generate, (int(seed), 0))
+        return SequenceStream(self.generate, (seed, 0))  # which checks the seed
 
     def solved(self, metric: float) -> bool:
         """Whether ``metric`` reaches :attr:`threshold`: below it when lower is better, at or
