@@ -1,11 +1,12 @@
 """The worked-example tracer: one BPTT step of a scalar RNN, every number shown.
 
-The seeds work one step of Backpropagation Through Time by hand for an RNN with one input,
-one hidden unit and one output, no biases. :func:`trace` does the same for any weights, any
+A tutorial on BPTT ("Backpropagation in RNNs - A Deep Dive") works one step of
+Backpropagation Through Time by hand for an RNN with one input, one hidden unit and one
+output, no biases. :func:`trace` does the same for any weights, any
 short sequence and any of tanh, sigmoid and relu, keeps every intermediate value and every
 chain-rule factor, and checks its sums against the library's own layers
 (``rnnlab.RNN`` + ``rnnlab.Linear`` + ``rnnlab.mse_loss``). :func:`format_trace` prints it
-step by step, as the seeds do; :func:`to_json` gives it as plain data.
+step by step, as the tutorial does; :func:`to_json` gives it as plain data.
 
 Shapes: T steps; every other quantity is a scalar.
 
@@ -27,7 +28,7 @@ Backward, for t = T..1, carrying dh_next = dL/dh_{t+1} from the future (0 at t =
                                               sigmoid' = h_t (1 - h_t), relu' = [h_t > 0]
     (1) dh_next = dL/da_t W_h                 = dL/dh_t dh_t/dh_{t-1}, dh_t/dh_{t-1} = f'(a_t) W_h
 
-and the shared weights' gradients are the seeds' sums over t of each step's contribution:
+and the shared weights' gradients are the tutorial's sums over t of each step's contribution:
 
     dL/dW_x = sum_t dL/da_t x_t,  dL/dW_h = sum_t dL/da_t h_{t-1},  dL/dW_y = sum_t dL/dy_pred_t h_t
 
@@ -56,7 +57,7 @@ DIGITS = 4  # and at least this many significant digits, so that small gradients
 
 
 class Weights(NamedTuple):
-    """One value per weight of the scalar RNN, in the seeds' names."""
+    """One value per weight of the scalar RNN, in the tutorial's names."""
 
     W_x: float  # input to hidden
     W_h: float  # hidden to hidden (the recurrent weight)
@@ -67,7 +68,7 @@ class Weights(NamedTuple):
 class Step:
     """Every value of one time step t, forward and backward."""
 
-    t: int  # 1-based, as in the seeds
+    t: int  # 1-based, as in the tutorial
     x: float  # x_t
     y: float | None  # y_t, the target at this step; None when the loss has none here
     h_prev: float  # h_{t-1}
@@ -251,7 +252,7 @@ def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
           activation: str = "tanh") -> Trace:
     """One forward pass, loss, BPTT and gradient-descent step of a scalar RNN, traced.
 
-    The defaults are the seeds' worked example. The chain rule is walked by hand in scalar
+    The defaults are the tutorial's worked example. The chain rule is walked by hand in scalar
     Python (t = T..1, carrying dL/dh from the future) and the summed gradients are checked
     against ``rnnlab.RNN`` + ``rnnlab.Linear`` + ``rnnlab.mse_loss`` in float64.
 
@@ -285,7 +286,7 @@ def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
     Notes
     -----
     The equations are in the module docstring. The loss is 1/2 (y - y_pred)^2 per target,
-    summed, so dL/dy_pred_t = y_pred_t - y_t, as in the seeds.
+    summed, so dL/dy_pred_t = y_pred_t - y_t, as in the tutorial.
     """
     weights = Weights(_finite_number(w_x, "w_x"), _finite_number(w_h, "w_h"),
                       _finite_number(w_y, "w_y"))
@@ -355,7 +356,7 @@ def _factors(step: Step) -> dict:
 
 
 def _fmt(value: float) -> str:
-    """A number as the seeds write it: 0.5, 0.4621, -0.1089, 0.03571, 1.291e-05.
+    """A number as the tutorial writes it: 0.5, 0.4621, -0.1089, 0.03571, 1.291e-05.
 
     At least ``DECIMALS`` decimals and ``DIGITS`` significant digits, trailing zeros dropped;
     below 1e-3 or from 1e6 on (a vanishing or an exploding gradient), scientific notation.
@@ -461,7 +462,7 @@ def _step_lines(result: Trace, s: Step) -> list:
 
 
 def _table_lines(result: Trace) -> list:
-    """Each step's contribution to each gradient, and the sums (the seeds' step 4)."""
+    """Each step's contribution to each gradient, and the sums (the tutorial's step 4)."""
     width, t_width = 11, 4  # a column fits "-1.234e-05" and a space
     names = ("x_t", "h_(t-1)", "h_t", "dL/dh_t", "dL/da_t", "W_x", "W_h", "W_y")
     lines = ["  Per-step contributions (W_x: dL/da_t x_t, W_h: dL/da_t h_(t-1), "
@@ -487,7 +488,7 @@ def _backward_lines(result: Trace) -> list:
 
 
 def _why_w_h_is_zero(result: Trace) -> str:
-    """Why dL/dW_h = sum_t dL/da_t h_(t-1) came out zero (the seeds' remark on h_0 = 0)."""
+    """Why dL/dW_h = sum_t dL/da_t h_(t-1) came out zero (the tutorial's remark on h_0 = 0)."""
     steps = result.steps
     if any(s.contribution.W_h != 0 for s in steps):
         return "the per-step contributions cancel"
@@ -529,7 +530,7 @@ def _update_lines(result: Trace) -> list:
 
 
 def format_trace(result: Trace) -> str:
-    """The trace as the seeds write it: forward, loss, backward, gradients, update.
+    """The trace as the tutorial writes it: forward, loss, backward, gradients, update.
 
     Numbers are shown to ``DECIMALS`` decimals and at least ``DIGITS`` significant digits
     (see :func:`_fmt`); use :func:`to_json` for full precision.

@@ -11,7 +11,7 @@ Notes
 loss                L                                       dL/d prediction (per element)
 =================== ======================================= ===============================
 mse_loss            (y_hat - y)^2                           2 (y_hat - y)
-mse_loss, half=True 1/2 (y_hat - y)^2  (the seeds' form)    y_hat - y
+mse_loss, half=True 1/2 (y_hat - y)^2  (the tutorial's form)    y_hat - y
 bce_with_logits     max(z, 0) - z y + log(1 + exp(-|z|))    sigmoid(z) - y
 cross_entropy       -log softmax(z)_y                       softmax(z) - onehot(y)
 =================== ======================================= ===============================
@@ -61,7 +61,7 @@ def _weights(mask, shape: tuple, reduction: str, dtype, name: str):
 
 
 def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool = False):
-    """Squared error, mean or sum; ``half=True`` gives the seeds' 1/2 (y - y_hat)^2.
+    """Squared error, mean or sum; ``half=True`` gives the tutorial's 1/2 (y - y_hat)^2.
 
     Parameters
     ----------

@@ -109,7 +109,7 @@ class SGD(Optimizer):
     -----
     g <- g + wd p;  b <- mu b + (1 - dampening) g (b = g at the first step);
     g <- g + mu b (Nesterov) or b (momentum);  p <- p - lr g.
-    Sutskever et al. 2013, in PyTorch's form; with mu = 0 it is the seeds' W <- W - eta dL/dW.
+    Sutskever et al. 2013, in PyTorch's form; with mu = 0 it is the tutorial's W <- W - eta dL/dW.
     """
 
     def __init__(self, model, lr: float, momentum: float = 0.0, dampening: float = 0.0,

@@ -5,7 +5,7 @@ PyTorch's order i, f, g, o.
 
 Notes
 -----
-Forward, for t = 1..T (PyTorch's ``nn.LSTM``; the seeds' gates with [h_{t-1}, x_t] split
+Forward, for t = 1..T (PyTorch's ``nn.LSTM``; the tutorial's gates with [h_{t-1}, x_t] split
 into W_ih x_t + W_hh h_{t-1}):
 
     (1) [a_i, a_f, a_g, a_o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
@@ -15,7 +15,7 @@ into W_ih x_t + W_hh h_{t-1}):
     (5) (h_t, c_t) = (h_{t-1}, c_{t-1})     at a padded step (m_t = 0)
     (6) y_t = m_t h_t
 
-where i is the input gate, f the forget gate, g the candidate (the seeds' C~_t), o the output
+where i is the input gate, f the forget gate, g the candidate (the tutorial's C~_t), o the output
 gate, c_t the cell state (c_0 given), h_t the hidden state (h_0 given), W_ih (4H, I), W_hh
 (4H, H), b_ih and b_hh (4H,), and m_t in {0, 1} marks valid steps.
 

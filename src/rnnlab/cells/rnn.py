@@ -4,7 +4,7 @@ Shapes: B batch, T steps, I input features, H hidden units.
 
 Notes
 -----
-Forward, for t = 1..T (PyTorch's ``nn.RNN``; the seeds' h_t = f(W_h h_{t-1} + W_x x_t + b)):
+Forward, for t = 1..T (PyTorch's ``nn.RNN``; the tutorial's h_t = f(W_h h_{t-1} + W_x x_t + b)):
 
     (1) a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
     (2) h_t = f(a_t)
@@ -21,7 +21,7 @@ Backward, for t = T..1, carrying dh_next = dL/dh_t from the future (dL/dh_T give
     (2) da_t = m_t dh_t * f'(a_t)            f' from the output: tanh' = 1 - h_t^2
     (1) dh_next = da_t W_hh                  (3) or dh_t at a padded step
 
-and the shared weights' gradients are the seeds' sums over t, each one matrix product:
+and the shared weights' gradients are the tutorial's sums over t, each one matrix product:
 dW_ih = sum_t da_t^T x_t, dW_hh = sum_t da_t^T h_{t-1}, dx_t = da_t W_ih; the bias gradient
 db_ih = db_hh = sum_t da_t (summed over the batch too) is added up by the step kernel.
 """
