@@ -4,6 +4,7 @@ PyTorch on identical computations, and the command's JSON."""
 import json
 import math
 
+import numpy as np
 import pytest
 
 from rnnlab.cli import main
@@ -44,15 +45,51 @@ def test_the_timed_functions_take_turns():
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_one_configuration_against_torch(cell):
-    pytest.importorskip("torch")
-    timed = bench_one(cell, 3, 2, 4, 5, repeats=2, settle=0.0)
-    for ours, theirs in timed.values():
-        assert 0 < ours < 10 and 0 < theirs < 10
+def test_one_configuration_times_the_same_passes_on_both_sides(torch, cell, monkeypatch):
+    """The functions bench_one times run what their names say: rnnlab's forward, rnnlab's
+    forward and backward, PyTorch's forward and PyTorch's forward and backward, on the same
+    weights and data."""
+    import rnnlab.experiments.bench as bench
+
+    timed = []
+
+    def record(functions, repeats, settle):
+        timed.append(functions)
+        return [0.5 + k for k in range(len(functions))]
+
+    monkeypatch.setattr(bench, "alternating_medians", record)
+    result = bench_one(cell, 3, 2, 4, 5, repeats=2, settle=0.0)
+    assert result == {"forward": (0.5, 1.5), "forward+backward": (0.5, 1.5)}
+    (ours_forward, theirs_forward), (ours_both, theirs_both) = timed
+    layer = ours_forward.__closure__[0].cell_contents
+    module = theirs_forward.__closure__[0].cell_contents
+    ours_forward()
+    assert layer._cache is not None and not layer._cache_read
+    ours_both()
+    ours = layer.grad_dict()
+    assert layer._cache_read and all(np.abs(g).sum() > 0 for g in ours.values())
+    theirs_both()
+    for name, p in module.named_parameters():  # the same gradients: the same computation
+        np.testing.assert_allclose(p.grad.numpy(), ours[name], rtol=1e-4, atol=1e-5)
 
 
-def test_cli_bench_json(capsys):
-    pytest.importorskip("torch")
+def test_one_configuration_refuses_to_time_different_computations(torch, monkeypatch):
+    """If rnnlab's layer and PyTorch's disagree, the timing would mean nothing: it raises."""
+    import rnnlab.experiments.bench as bench
+    from rnnlab import GRU
+
+    class Shifted(GRU):
+        def forward(self, x, lengths=None, state=None):
+            out, final = super().forward(x, lengths, state)
+            return out + 1e-3, final
+
+    Shifted.__name__ = "GRU"  # bench_one builds torch.nn.<name>
+    monkeypatch.setitem(bench.CELLS, "gru", (Shifted,) + tuple(bench.CELLS["gru"][1:]))
+    with pytest.raises(RuntimeError, match="outputs differ"):
+        bench_one("gru", 3, 2, 4, 5, repeats=1, settle=0.0)
+
+
+def test_cli_bench_json(torch, capsys):
     assert main(["bench", "--cells", "gru", "--grid", "2,3,4,5;1,2,3,4", "--repeats", "2",
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -72,8 +109,7 @@ def test_cli_bench_rejects_a_bad_grid():
         main(["bench", "--grid", "1,2,3"])
 
 
-def test_denormals_benchmark_runs_and_leaves_no_denormal():
-    pytest.importorskip("torch")
+def test_denormals_benchmark_runs_and_leaves_no_denormal(torch):
     import subprocess
     import sys
     from pathlib import Path

@@ -83,12 +83,59 @@ def test_sklearn_clone_and_cross_validation(sklearn):
 
 
 def test_validation_and_early_stopping():
+    """Early stopping ends the fit `patience` epochs after the best held-out loss, and the
+    fitted model is the best epoch's (its held-out loss is the best recorded), not the
+    last's."""
+    from rnnlab.data import SequenceData, pad_sequences, train_val_split
+    from rnnlab.losses import cross_entropy
+
     X, y = vowel_like()
+    rng = np.random.default_rng(0)  # a third of the labels shuffled: the model overfits them
+    noisy = rng.choice(len(y), 30, replace=False)
+    y[noisy] = rng.permutation(y[noisy])
     clf = RNNClassifier(cell="gru", hidden_size=16, epochs=40, lr=2e-2, random_state=0,
-                        validation_fraction=0.25, patience=3, lr_schedule="cosine").fit(X, y)
-    history = clf.history_
-    assert "val_loss" in history[0] and "val_metric" in history[0]
-    assert len(history) <= 40
+                        validation_fraction=0.25, patience=3).fit(X, y)
+    val_losses = [r["val_loss"] for r in clf.history_]
+    best = int(np.argmin(val_losses))
+    assert len(clf.history_) == best + 1 + 3 < 40  # it stopped, 3 epochs after the best
+    assert val_losses[-1] > val_losses[best]  # so ending on the last weights would differ
+
+    _, data_seed = clf._seeds()  # the held-out part, as fit drew it
+    _, codes = np.unique(y, return_inverse=True)
+    _, val_index = train_val_split(len(X), 0.25, data_seed, codes)
+    x, lengths = pad_sequences(clf._standardize([X[k] for k in val_index]), clf.dtype)
+    logits = clf.model_(x, lengths=lengths)
+    loss, _ = cross_entropy(logits, codes[val_index])
+    assert loss == pytest.approx(val_losses[best], rel=1e-5)
+
+
+def test_one_sequence_has_its_own_spelling_and_ambiguous_shapes_are_refused():
+    """A (T, F) array at predict is one sequence only when written [x]; a (T, 1) array could
+    be one sequence or T sequences of one step, and is refused with how to write each."""
+    X, y = vowel_like(30)
+    clf = RNNClassifier(**{**FAST, "epochs": 2}).fit(X, y)
+    x = X[4]  # (T, 2)
+    one = clf.predict_proba([x])
+    assert one.shape == (1, 3)
+    np.testing.assert_array_equal(one, clf.predict_proba(x[None]))
+    np.testing.assert_allclose(one[0], clf.predict_proba(X)[4], rtol=1e-6)  # float32, padded
+    with pytest.raises(ValueError, match=r"n_features_in_ = 2; one \(T, F\) sequence is "
+                                         r"written \[x\]"):
+        clf.predict(x)
+
+    uni = RNNClassifier(**{**FAST, "epochs": 2}).fit([s[:, :1] for s in X], y)
+    column = X[4][:, :1]  # (T, 1): ambiguous
+    with pytest.raises(ValueError, match=r"ambiguous: one sequence of \d+ steps, or \d+ "
+                                         r"sequences of one step\? Write \[x\]"):
+        uni.predict(column)
+    assert uni.predict([column]).shape == (1,)
+    assert uni.predict([column[:, 0]]).shape == (1,)  # (T,) in a list: one feature
+    with pytest.raises(ValueError, match=r"single sequence is written \[x\]"):
+        uni.predict(column[:, 0])
+    with pytest.raises(ValueError, match=r"X\[0\] is a number, not a sequence"):
+        uni.predict(list(column[:, 0]))
+    with pytest.raises(ValueError, match="ambiguous"):
+        RNNClassifier().fit(np.zeros((6, 1)), [0, 1] * 3)
 
 
 def test_regressor_per_sequence():

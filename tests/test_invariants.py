@@ -71,7 +71,7 @@ def test_step_by_step_equals_whole_sequence(cell, chunk):
         caches.append(layer._cache)
     d_s, dxs = None, []
     for t, cache in zip(reversed(starts), reversed(caches)):
-        layer._cache = cache
+        layer._save_for_backward(cache)  # each chunk's cache back in place, in reverse
         d, d_s = layer.backward(d_out[:, t:t + chunk], d_s)
         dxs.insert(0, d)
     assert rel_err(np.concatenate(outs, axis=1), out) <= 1e-13
@@ -105,6 +105,7 @@ def test_backward_accumulates_until_zero_grad():
     out, _ = layer.forward(x, lengths, state)
     layer.backward(np.ones_like(out))
     once = layer.grad_dict()
+    layer.forward(x, lengths, state)  # one backward per forward
     layer.backward(np.ones_like(out))
     for k, g in layer.grad_dict().items():
         assert np.allclose(g, 2 * once[k], rtol=1e-14, atol=0)

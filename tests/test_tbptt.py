@@ -106,9 +106,24 @@ def test_truncated_gradient_is_full_gradient_without_long_paths(torch, cell, k1,
         assert rel_err(truncated["0.weight_hh_l0"], full["0.weight_hh_l0"]) > 1e-6
 
 
-def test_k1_1_keeps_exactly_the_paths_shorter_than_k2():
-    starts = window_starts(20, 1, 4)
-    assert all(s - starts[s] == min(s, 3) for s in range(20))
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_k1_1_keeps_exactly_the_paths_shorter_than_k2(torch, cell):
+    """TBPTT(1, k2): the loss at step s keeps the paths through the weights' uses at steps
+    r with s - r < k2, and no other (Williams & Peng's definition, written out here without
+    the window arithmetic of window_starts)."""
+    k2 = 4
+    model, x, y, lengths = make_case(cell)
+    steps = x.shape[1]
+    truncated, chunks = run_tbptt(model, x, y, lengths, 1, k2)
+    assert len(chunks) == steps  # one update per step
+    paths = path_gradients(torch, model, x, y, lengths, cell)
+    for name in truncated:
+        short = sum(paths[s][r][name] for s in range(steps) for r in range(s + 1)
+                    if s - r < k2)
+        assert rel_err(truncated[name], short) < 1e-12, name
+    longer = sum(paths[s][r]["0.weight_hh_l0"] for s in range(steps) for r in range(s + 1)
+                 if s - r < k2 + 1)
+    assert rel_err(truncated["0.weight_hh_l0"], longer) > 1e-6  # one step more would differ
 
 
 def test_state_is_carried_across_chunks():

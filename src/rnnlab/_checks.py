@@ -7,9 +7,25 @@ wrong shape or value.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from rnnlab.backend import get_xp
+
+
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or infinite values.
+
+    A ``ValueError`` (it names the argument), told apart so that the Trainer can report a
+    forward or backward pass whose values overflowed as a diverged run rather than as bad
+    input. ``argument`` is the argument's name; ``module`` is set by a container to the
+    position and kind of the module whose output (or passed-back gradient) was not finite.
+    """
+
+    def __init__(self, message: str, argument: str, module: str | None = None):
+        super().__init__(message)
+        self.argument, self.module = argument, module
 
 
 def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None):
@@ -49,8 +65,8 @@ def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None
         value = xp.asarray(value, dtype=dtype)
     if value.size and not bool(xp.isfinite(value).all()):
         bad = int((~xp.isfinite(value)).sum())
-        raise ValueError(f"{name} must be finite in {value.dtype}, "
-                         f"got {bad} NaN or infinite value(s)")
+        raise NonFiniteError(f"{name} must be finite in {value.dtype}, "
+                             f"got {bad} NaN or infinite value(s)", name)
     return value
 
 
@@ -106,3 +122,44 @@ def positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return int(value)
+
+
+def finite_number(value, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number, else raise naming it:
+    ``TypeError`` for a bool, a str or another kind, ``ValueError`` for NaN or infinity."""
+    if isinstance(value, (bool, np.bool_)) or \
+            not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def seed(value, name: str = "seed"):
+    """Return ``value`` if ``numpy.random.default_rng`` takes it, else raise naming it.
+
+    Accepted: None, an int >= 0, a sequence of ints >= 0, or a numpy ``Generator``,
+    ``BitGenerator`` or ``SeedSequence``.
+    """
+    if value is None or isinstance(value, (np.random.Generator, np.random.BitGenerator,
+                                           np.random.SeedSequence)):
+        return value
+    parts = (value,) if isinstance(value, (str, bytes)) or np.ndim(value) == 0 else value
+    for part in parts:
+        if isinstance(part, (bool, np.bool_)) or not isinstance(part, (int, np.integer)):
+            raise TypeError(f"{name} must be None, an int >= 0, a sequence of them or a "
+                            f"numpy.random.Generator, got {type(value).__name__} {value!r}")
+        if part < 0:
+            raise ValueError(f"{name} must be None, an int >= 0, a sequence of them or a "
+                             f"numpy.random.Generator, got {value!r}")
+    return value
+
+
+class MissingFileError(FileNotFoundError, ValueError):
+    """A path argument that names no file: what Python raises for a missing file, and the
+    ``ValueError`` of bad input (its message names the argument), so that both
+    ``except FileNotFoundError`` and ``except ValueError`` catch it."""

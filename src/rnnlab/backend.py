@@ -1,9 +1,9 @@
 """The array namespace and the dtype policy.
 
-All array math in rnnlab goes through the namespace returned by :func:`get_xp`, which
-follows the data: NumPy arrays give ``numpy``; CuPy arrays (when CuPy is installed) give
-``cupy``. There is no global switch, so the same call on the same data always takes the
-same path.
+All array math in rnnlab goes through the namespace returned by :func:`get_xp`. Today that
+is NumPy alone: the compiled kernels run on the CPU through Numba. A GPU array (CuPy) is
+refused with a message rather than copied behind the user's back; ``get_xp`` is where a
+tested GPU path will plug in.
 
 Parameters are floating point, ``float32`` (the default, as in PyTorch) or ``float64``
 (for gradient checks and exact comparisons).
@@ -18,12 +18,16 @@ DEFAULT_DTYPE = np.dtype(np.float32)
 
 
 def get_xp(*arrays):
-    """Return the array namespace (``numpy`` or ``cupy``) that owns ``arrays``."""
-    for a in arrays:
-        if type(a).__module__.split(".")[0] == "cupy":
-            import cupy  # optional extra; only reached when a CuPy array is passed
+    """Return the array namespace of ``arrays``: ``numpy``.
 
-            return cupy
+    Raises ``TypeError`` for a GPU array (CuPy, or a CUDA tensor's interface): rnnlab runs
+    on the CPU; convert it first (``cupy.asnumpy(x)``).
+    """
+    for a in arrays:
+        if type(a).__module__.split(".")[0] == "cupy" or hasattr(a, "__cuda_array_interface__"):
+            raise TypeError(f"rnnlab runs on the CPU and takes NumPy arrays, got a GPU array "
+                            f"({type(a).__module__}.{type(a).__name__}); convert it first, "
+                            f"e.g. cupy.asnumpy(x)")
     return np
 
 

@@ -1,7 +1,8 @@
 """scikit-learn style estimators: ``RNNClassifier`` and ``RNNRegressor``.
 
 They take what sequence data usually looks like, a list of ``(T_i, F)`` arrays of different
-lengths (or an ``(N, T, F)`` array, or ``(N, T)`` for one feature), standardize the features
+lengths (or an ``(N, T, F)`` array, or ``(N, T)`` for one feature; one sequence ``x`` is
+``[x]``, see :func:`as_sequences` for the rule), standardize the features
 with the training data's statistics, build a recurrent model (LSTM, GRU or RNN, a many-to-one
 head, a linear layer) and train it with the :class:`~rnnlab.training.Trainer`.
 
@@ -31,13 +32,37 @@ class NotFittedError(ValueError, AttributeError):
     """The estimator is used before ``fit`` (as scikit-learn's NotFittedError)."""
 
 
-def as_sequences(X, name: str = "X") -> list:
-    """A list of (T_i, F) float64 arrays from a list of (T_i, F) or (T_i,) arrays, an
-    (N, T, F) array or an (N, T) array; refuses empty, non-finite and ragged-feature input."""
+def as_sequences(X, name: str = "X", features: int | None = None) -> list:
+    """A list of (T_i, F) float64 arrays; refuses empty, non-finite, ragged-feature and
+    ambiguous input with a message saying how to write it.
+
+    The accepted forms of N sequences, and how one sequence ``x`` is written:
+
+    - a list (or tuple) of N arrays, each (T_i, F), or (T_i,) for one feature: ``[x]``;
+    - an (N, T, F) array: ``x[None]``;
+    - an (N, T) array, N sequences of one feature each, T >= 2 steps.
+
+    A 1-D array, and a 2-D array with one column, (T, 1), are refused: the first is one
+    sequence written without its list, the second is one sequence of T steps or T sequences
+    of one step. So is a 2-D array when ``features`` (what the estimator was fitted on) is
+    more than 1, since it reads as sequences of one feature: a (T, F) array is one sequence,
+    ``[x]``.
+    """
     if isinstance(X, np.ndarray):
         if X.ndim not in (2, 3):
+            hint = ("; a single sequence is written [x]" if X.ndim == 1 else "")
             raise ValueError(f"{name} must be a list of (T_i, F) arrays, an (N, T, F) array or "
-                             f"an (N, T) array, got an array of shape {X.shape}")
+                             f"an (N, T) array, got an array of shape {X.shape}{hint}")
+        if X.ndim == 2 and X.shape[1] == 1:
+            raise ValueError(f"{name} of shape {X.shape} is ambiguous: one sequence of "
+                             f"{X.shape[0]} steps, or {X.shape[0]} sequences of one step? "
+                             f"Write [x] for one sequence, or x.reshape(-1, 1, 1) for "
+                             f"sequences of one step")
+        if X.ndim == 2 and features is not None and features > 1:
+            raise ValueError(f"{name} of shape {X.shape} reads as {X.shape[0]} sequences of one "
+                             f"feature, but this estimator was fitted with "
+                             f"n_features_in_ = {features}; one (T, F) sequence is written [x], "
+                             f"N of them as an (N, T, F) array or a list")
         X = list(X[..., None] if X.ndim == 2 else X)
     if not isinstance(X, (list, tuple)):
         raise TypeError(f"{name} must be a list of (T_i, F) arrays or an (N, T, F) array, "
@@ -51,6 +76,9 @@ def as_sequences(X, name: str = "X") -> list:
         except (TypeError, ValueError):
             raise TypeError(f"{name}[{k}] must be a numeric (T_i, F) array, "
                             f"got {type(seq).__name__}") from None
+        if arr.ndim == 0:
+            raise ValueError(f"{name}[{k}] is a number, not a sequence: a single sequence of "
+                             f"numbers is written [x] (a list holding one sequence)")
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
@@ -156,7 +184,7 @@ class _RNNEstimator:
     def _inputs(self, X) -> tuple:
         """Check X against what fit saw; standardize and pad it."""
         self._check_fitted()
-        sequences = as_sequences(X)
+        sequences = as_sequences(X, features=self.n_features_in_)
         features = sequences[0].shape[1]
         if features != self.n_features_in_:
             raise ValueError(f"X has {features} features per step, but this estimator was "

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from rnnlab._checks import boolean, positive_int
+from rnnlab.layers.module import mark_changed
 
 
 def _live_arrays(model_or_params):
@@ -27,10 +28,54 @@ def _live_arrays(model_or_params):
             and all(isinstance(d, dict) for d in model_or_params)):
         params, grads = model_or_params
         if set(params) != set(grads):
-            raise ValueError("params and grads must have the same names")
+            raise ValueError(f"params and grads must have the same names, got {sorted(params)} "
+                             f"and {sorted(grads)}")
+        for name, p in params.items():
+            _float_buffer(p, f"params[{name!r}]")
+            _float_buffer(grads[name], f"grads[{name!r}]")
+            if grads[name].shape != p.shape:
+                raise ValueError(f"grads[{name!r}] must have the shape of params[{name!r}] "
+                                 f"{p.shape}, got {grads[name].shape}")
         return params, grads
     raise TypeError(f"model must be an rnnlab Module or a (params, grads) pair of dicts, "
                     f"got {type(model_or_params).__name__}")
+
+
+def _float_buffer(array, name: str):
+    """Raise ``TypeError`` unless ``array`` is a float NumPy array (updated in place)."""
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        kind = f"dtype {array.dtype}" if isinstance(array, np.ndarray) else type(array).__name__
+        raise TypeError(f"{name} must be a float NumPy array (updated in place), got {kind}")
+    return array
+
+
+def _betas(betas) -> tuple:
+    """(beta1, beta2), each in [0, 1), from a pair."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__"):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {type(betas).__name__} "
+                        f"{betas!r}")
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {len(betas)} values")
+    return tuple(_fraction(b, f"betas[{k}]") for k, b in enumerate(betas))
+
+
+def _count(value, name: str) -> int:
+    """``value`` as an int if it is one >= 0 (a step or epoch count), else raise naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value}")
+    return int(value)
+
+
+def _state_keys(state, keys: tuple) -> None:
+    """Raise unless ``state`` is a dict holding every key of ``keys``."""
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict (what state_dict() gave), "
+                        f"got {type(state).__name__}")
+    missing = [key for key in keys if key not in state]
+    if missing:
+        raise ValueError(f"state must hold {list(keys)}, missing {missing}")
 
 
 def _non_negative(value, name: str) -> float:
@@ -66,6 +111,7 @@ class Optimizer:
         self.steps += 1
         for name, p in self.params.items():
             self._update(p, self.grads[name], self.state[name])
+        mark_changed(self.params.values())  # a backward of the forward before now raises
 
     def zero_grad(self) -> None:
         """Set every gradient to zero."""
@@ -86,20 +132,37 @@ class Optimizer:
                           for name, s in self.state.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` gave; buffers must match the parameters' shapes."""
+        """Restore what :meth:`state_dict` gave; buffers must match the parameters' shapes.
+
+        Everything is checked first: a refused state changes nothing.
+        """
+        _state_keys(state, ("steps", "lr", "state"))
+        steps = _count(state["steps"], "state['steps']")
+        lr = _non_negative(state["lr"], "state['lr']")
         buffers = state["state"]
-        if set(buffers) != set(self.params):
-            raise ValueError(f"state must hold buffers for exactly the parameters "
-                             f"{sorted(self.params)}, got {sorted(buffers)}")
+        if not isinstance(buffers, dict) or set(buffers) != set(self.params):
+            raise ValueError(f"state['state'] must hold buffers for exactly the parameters "
+                             f"{sorted(self.params)}, got "
+                             f"{sorted(buffers) if isinstance(buffers, dict) else buffers!r}")
+        restored = {}
         for name, s in buffers.items():
+            if not isinstance(s, dict):
+                raise TypeError(f"state['state'][{name!r}] must be a dict of arrays, "
+                                f"got {type(s).__name__}")
+            restored[name] = {}
             for key, value in s.items():
-                if np.shape(value) != self.params[name].shape:
-                    raise ValueError(f"state['state'][{name!r}][{key!r}] must have shape "
-                                     f"{self.params[name].shape}, got {np.shape(value)}")
-        self.steps = int(state["steps"])
-        self.lr = _non_negative(state["lr"], "lr")
-        self.state = {name: {k: np.array(v, dtype=self.params[name].dtype) for k, v in s.items()}
-                      for name, s in buffers.items()}
+                label = f"state['state'][{name!r}][{key!r}]"
+                value = np.asarray(value)
+                if value.dtype.kind not in "fiu":
+                    raise TypeError(f"{label} must be a numeric array, got dtype {value.dtype}")
+                if value.shape != self.params[name].shape:
+                    raise ValueError(f"{label} must have shape {self.params[name].shape}, "
+                                     f"got {value.shape}")
+                value = np.array(value, dtype=self.params[name].dtype)
+                if np.isnan(value).any():  # inf may be a healthy overflow of a squared average
+                    raise ValueError(f"{label} must not hold NaN")
+                restored[name][key] = value
+        self.steps, self.lr, self.state = steps, lr, restored
 
 
 class SGD(Optimizer):
@@ -149,7 +212,7 @@ class Adam(Optimizer):
     def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(model, lr, weight_decay)
-        self.beta1, self.beta2 = (_fraction(b, f"betas[{k}]") for k, b in enumerate(betas))
+        self.beta1, self.beta2 = _betas(betas)
         self.eps = _non_negative(eps, "eps")
 
     def _update(self, p, g, state):
@@ -241,6 +304,9 @@ class Schedule:
     """
 
     def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an rnnlab.optim Optimizer (SGD, Adam, AdamW, "
+                            f"RMSprop), got {type(optimizer).__name__}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.epoch = 0
@@ -257,7 +323,9 @@ class Schedule:
         return {"epoch": self.epoch, "base_lr": self.base_lr}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.base_lr = int(state["epoch"]), float(state["base_lr"])
+        _state_keys(state, ("epoch", "base_lr"))
+        epoch = _count(state["epoch"], "state['epoch']")
+        self.epoch, self.base_lr = epoch, _non_negative(state["base_lr"], "state['base_lr']")
         self.optimizer.lr = self.base_lr * self.factor(self.epoch)
 
 
@@ -299,6 +367,9 @@ class WarmupLR(Schedule):
 
     def __init__(self, optimizer, warmup: int, start_factor: float = 0.1, after=None):
         warmup = positive_int(warmup, "warmup")
+        if after is not None and not isinstance(after, Schedule):
+            raise TypeError(f"after must be None or a Schedule (e.g. CosineLR), "
+                            f"got {type(after).__name__} {after!r}")
         start_factor = _non_negative(start_factor, "start_factor")
         if not 0 < start_factor <= 1:
             raise ValueError(f"start_factor must lie in (0, 1], got {start_factor}")
@@ -313,11 +384,19 @@ class WarmupLR(Schedule):
 
 # -- gradient clipping ---------------------------------------------------------------------
 def _grad_arrays(grads) -> list:
+    """The float arrays to clip in place, from a Module, a dict, an array or an iterable."""
     if hasattr(grads, "gradients"):
         return list(grads.gradients().values())
     if isinstance(grads, dict):
-        return list(grads.values())
-    return list(grads)
+        labelled = [(f"grads[{k!r}]", g) for k, g in grads.items()]
+    elif isinstance(grads, np.ndarray):
+        labelled = [("grads", grads)]
+    elif isinstance(grads, (str, bytes)) or not hasattr(grads, "__iter__"):
+        raise TypeError(f"grads must be a Module, a dict or an iterable of float arrays, "
+                        f"got {type(grads).__name__}")
+    else:
+        labelled = [(f"grads[{k}]", g) for k, g in enumerate(grads)]
+    return [_float_buffer(g, label) for label, g in labelled]
 
 
 def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0,
@@ -347,14 +426,19 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0,
     """
     arrays = _grad_arrays(grads)
     max_norm = math.inf if max_norm == math.inf else _non_negative(max_norm, "max_norm")
+    if isinstance(norm_type, (bool, np.bool_)) or \
+            not isinstance(norm_type, (int, float, np.integer, np.floating)):
+        raise TypeError(f"norm_type must be a number > 0 or inf, "
+                        f"got {type(norm_type).__name__} {norm_type!r}")
+    if not norm_type > 0:
+        raise ValueError(f"norm_type must be a number > 0 or inf, got {norm_type}")
+    boolean(error_if_nonfinite, "error_if_nonfinite")
     if not arrays:
         return 0.0
     if norm_type == math.inf:
         total = max(float(np.abs(g).max(initial=0.0)) for g in arrays)  # exact in any dtype
     else:
         norm_type = float(norm_type)
-        if not norm_type > 0:
-            raise ValueError(f"norm_type must be > 0 or inf, got {norm_type}")
         # in float64: a float32 norm overflows to inf from 1.8e19 on and reads as divergence
         per_array = np.array([np.linalg.norm(g.ravel().astype(np.float64), ord=norm_type)
                               for g in arrays])

@@ -56,7 +56,6 @@ class Linear(Module):
             b = (initializers.uniform((self.out_features,), rng, self.dtype, bound)
                  if init == "default" else np.zeros(self.out_features, dtype=self.dtype))
             self._add_parameter("bias", b)
-        self._cache = None
 
     def forward(self, x):
         """(N..., I) -> (N..., O)."""
@@ -64,7 +63,7 @@ class Linear(Module):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have in_features = {self.in_features} on its last axis, "
                              f"got shape {x.shape}")
-        self._cache = x
+        self._save_for_backward(x)
         y = x @ self._params["weight"].T  # (1)
         if "bias" in self._params:
             y += self._params["bias"]
@@ -72,9 +71,10 @@ class Linear(Module):
 
     def backward(self, d_output):
         """Accumulate dW and db; return dx (N..., I)."""
-        x = self._cache_or_raise(self._cache)
+        x = self._saved()
         d_output = float_array(d_output, "d_output", self.dtype, "(..., out_features)")
         expect_shape(d_output, "d_output", x.shape[:-1] + (self.out_features,), "(..., O)")
+        self._mark_read()
         dy2 = d_output.reshape(-1, self.out_features)  # (N, O)
         self._grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
         if "bias" in self._params:

@@ -3,13 +3,44 @@
 A module owns its parameters and gradients as ``{name: ndarray}`` in PyTorch's naming; a
 container prefixes its children's names with their position (``"0.weight_ih_l0"``), as
 ``torch.nn.Sequential`` does, so state dicts move between rnnlab and PyTorch unchanged.
+
+One forward, one backward. A forward pass keeps what its backward needs (one cache per
+module); the backward that follows reads it once. Two rules keep that from giving a wrong
+gradient silently:
+
+- A module appears once in a model, and owns its parameter arrays alone: a container refuses
+  a module it already holds (``Sequential(lin, lin)``) or parameter arrays another of its
+  modules holds (they would be updated twice per step). A module applied twice in one pass
+  (weight tying, a siamese encoder) is not supported: its second forward would overwrite the
+  first one's cache. The second backward after one forward raises, which is where such a
+  pass ends if it is written out by hand.
+- Parameters changed between forward and backward (an optimizer step, ``load_state_dict``)
+  make backward raise, as PyTorch does, instead of mixing the new weights into the
+  gradient of the old ones. A version counter per module, raised by every change rnnlab
+  makes (optimizer steps, ``load_state_dict``), is compared; code that writes parameter
+  arrays itself calls :meth:`Module.mark_changed`.
 """
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from rnnlab.backend import get_xp
+
+# The module that owns each live parameter array, by the array's id, so that an optimizer
+# given plain arrays can raise their module's version (an entry goes with its module).
+_OWNERS: "weakref.WeakValueDictionary[int, Module]" = weakref.WeakValueDictionary()
+
+
+def mark_changed(arrays) -> None:
+    """Record that the parameter arrays ``arrays`` were changed in place (by an optimizer):
+    a backward pass of the forward before this raises."""
+    for array in arrays:
+        owner = _OWNERS.get(id(array))
+        if owner is not None and any(p is array for p in owner._params.values()):
+            owner._version += 1
 
 
 class Module:
@@ -28,6 +59,10 @@ class Module:
         self._params: dict = {}
         self._grads: dict = {}
         self._children: dict = {}
+        self._version = 0  # raised whenever the parameters change (see mark_changed)
+        self._cache = None  # what the last forward kept for backward
+        self._cache_version = 0  # the parameters' version that forward ran with
+        self._cache_read = False  # whether backward has read the cache already
 
     # What a forward pass leaves behind for backward, and buffers reused between batches:
     # never part of a module's pickled state (a fitted model pickles as its parameters).
@@ -44,16 +79,48 @@ class Module:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("_version", 0)  # pickled before version counters existed
+        state.setdefault("_cache_version", 0)
+        state.setdefault("_cache_read", False)
         self.__dict__.update(state)
         self._grads = {name: get_xp(p).zeros_like(p) for name, p in self._params.items()}
+        for p in self._params.values():
+            _OWNERS[id(p)] = self
 
     # -- parameters --------------------------------------------------------------------
     def _add_parameter(self, name: str, value) -> None:
         self._params[name] = value
         self._grads[name] = get_xp(value).zeros_like(value)
+        _OWNERS[id(value)] = self
 
     def _add_child(self, name: str, module: "Module") -> None:
+        """Hold ``module`` as the child ``name``; refuse a module (or a parameter array) that
+        this module already holds, which would be run and updated twice."""
+        for held_name, held in self._named_modules():
+            if held is module:
+                raise ValueError(f"module {name} ({module!r}) is already held here as "
+                                 f"{held_name or 'this module'}: a module may appear once in "
+                                 f"a model (use two modules, e.g. copy.deepcopy(module))")
+        mine = {id(p): n for n, p in self.parameters().items()}
+        for param_name, p in module.parameters().items():
+            if id(p) in mine:
+                raise ValueError(f"module {name} ({module!r}) shares its parameter "
+                                 f"{param_name!r} with {mine[id(p)]!r}: shared parameter "
+                                 f"arrays would be updated twice per step")
         self._children[name] = module
+
+    def _named_modules(self, prefix: str = ""):
+        """Yield ``(name, module)`` for this module and every module inside it."""
+        yield prefix, self
+        for name, child in self._children.items():
+            yield from child._named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def mark_changed(self) -> None:
+        """Record that this module's parameters (and its children's) were changed in place,
+        so that a backward of an earlier forward raises. Optimizer steps and
+        ``load_state_dict`` call it; call it after writing parameter arrays yourself."""
+        for _, module in self._named_modules():
+            module._version += 1
 
     def parameters(self) -> dict:
         """The live parameter arrays, ``{name: ndarray}``; optimizers update them in place."""
@@ -104,6 +171,7 @@ class Module:
             arrays[name] = value
         for name, param in params.items():
             param[...] = get_xp(param).asarray(arrays[name])
+        self.mark_changed()
 
     def zero_grad(self) -> None:
         """Set every gradient to zero (backward accumulates into them)."""
@@ -124,7 +192,33 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
-    def _cache_or_raise(self, cache):
-        if cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        return cache
+    def _save_for_backward(self, cache) -> None:
+        """Keep ``cache``, what this forward's backward needs, with the parameters' version."""
+        self._cache, self._cache_version, self._cache_read = cache, self._version, False
+
+    def _saved(self, for_backward: bool = True):
+        """The last forward's cache, or raise ``RuntimeError``.
+
+        Raises when no forward ran, when the parameters changed since that forward, and (for
+        backward) when this forward's backward ran already. A backward calls
+        :meth:`_mark_read` once its arguments check out.
+        """
+        name = type(self).__name__
+        if self._cache is None:
+            raise RuntimeError(f"{name}.backward called before forward")
+        if for_backward and self._cache_read:
+            raise RuntimeError(
+                f"{name}.backward called twice after one forward: run forward again first. "
+                f"(A module applied twice in one pass, as in weight tying or a siamese "
+                f"encoder, is not supported: its second forward replaced the first one's "
+                f"cache; use two modules.)")
+        if self._cache_version != self._version:
+            raise RuntimeError(
+                f"{name}'s parameters changed between forward and backward (an optimizer step "
+                f"or load_state_dict): the backward pass would mix the new weights into the "
+                f"old pass's gradient; run forward again")
+        return self._cache
+
+    def _mark_read(self) -> None:
+        """Record that a backward has read the cache (a second one raises)."""
+        self._cache_read = True

@@ -19,7 +19,6 @@ class _Pool(Module):
     def __init__(self, dtype=None):
         """``dtype`` None keeps each input's float dtype; float32 or float64 casts to it."""
         super().__init__(None if dtype is None else resolve_dtype(dtype))
-        self._cache = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -35,6 +34,7 @@ class _Pool(Module):
         """Check dL/dy against the (B, T, F) input forward saw; cast it to that input's dtype."""
         d_output = float_array(d_output, "d_output", dtype, "(B, F)", ndim=2)
         expect_shape(d_output, "d_output", (x_shape[0], x_shape[2]), "(B, F)")
+        self._mark_read()
         return d_output
 
 
@@ -48,12 +48,12 @@ class LastStep(_Pool):
     def forward(self, x, lengths=None):
         """(B, T, F) -> (B, F)."""
         x, lengths = self._inputs(x, lengths)
-        self._cache = (x.shape, x.dtype, lengths)
+        self._save_for_backward((x.shape, x.dtype, lengths))
         return x[np.arange(x.shape[0]), lengths - 1]
 
     def backward(self, d_output):
         """dL/dy (B, F) -> dL/dx (B, T, F), nonzero only at each last valid step."""
-        shape, dtype, lengths = self._cache_or_raise(self._cache)
+        shape, dtype, lengths = self._saved()
         d_output = self._d_output(d_output, shape, dtype)
         dx = np.zeros(shape, dtype=dtype)
         dx[np.arange(shape[0]), lengths - 1] = d_output
@@ -68,11 +68,11 @@ class MeanPool(_Pool):
         x, lengths = self._inputs(x, lengths)
         weights = lengths_to_mask(lengths, x.shape[1]) / lengths[:, None]  # (B, T)
         weights = weights.astype(x.dtype)
-        self._cache = (x.shape, weights)
+        self._save_for_backward((x.shape, weights))
         return np.einsum("bt,btf->bf", weights, x)
 
     def backward(self, d_output):
         """dL/dy (B, F) -> dL/dx (B, T, F) = dy / lengths at valid steps, zero elsewhere."""
-        shape, weights = self._cache_or_raise(self._cache)
+        shape, weights = self._saved()
         d_output = self._d_output(d_output, shape, weights.dtype)
         return weights[:, :, None] * d_output[:, None, :]

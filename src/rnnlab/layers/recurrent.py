@@ -147,7 +147,6 @@ class _Recurrent(Module):
         self.init, self.init_hh = init, init_hh
         rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
         self._build(rng)
-        self._cache = None
         self._workspaces = {}  # per (layer, direction) index: the cells' large arrays, reused
         self.state_grads = None
 
@@ -329,7 +328,7 @@ class _Recurrent(Module):
                 caches.append(cache)
                 finals.append(self.cell.final_state(cache))
             inputs = outputs[0] if len(outputs) == 1 else get_xp(x).concatenate(outputs, axis=-1)
-        self._cache = _Cache(caches, lengths, batch, steps)
+        self._save_for_backward(_Cache(caches, lengths, batch, steps))
         return inputs, self._stack_states(finals)
 
     def _forward_checkpointed(self, x, lengths, mask, states0):
@@ -350,7 +349,7 @@ class _Recurrent(Module):
                 finals.append(final)
             inputs.append(layer_in)
             layer_in = out
-        self._cache = _Checkpoints(inputs, starts, bounds, mask, lengths, batch, steps)
+        self._save_for_backward(_Checkpoints(inputs, starts, bounds, mask, lengths, batch, steps))
         return layer_in, self._stack_states(finals)
 
     def _run_segments(self, layer, direction, layer_in, state0, mask, lengths, bounds, out):
@@ -398,12 +397,13 @@ class _Recurrent(Module):
         segment is recomputed from its checkpoint, then backpropagated; the results equal
         full BPTT's (see :class:`RNN`, Notes).
         """
-        cache = self._cache_or_raise(self._cache)
+        cache = self._saved()
         hidden, batch, steps = self.hidden_size, cache.batch, cache.steps
         d_output = float_array(d_output, "d_output", self.dtype, "(B, T, D*H)", ndim=3)
         expect_shape(d_output, "d_output", (batch, steps, self.num_directions * hidden),
                      "(B, T, D*H)")
         d_last = self._state_components(d_state, "d_state", batch, allow_none=True)
+        self._mark_read()
         if isinstance(cache, _Checkpoints):
             return self._backward_checkpointed(cache, d_output, d_last)
 
@@ -511,7 +511,7 @@ class _Recurrent(Module):
             the checkpoints (one more forward pass of this layer and direction), equal to
             the ones that forward computed.
         """
-        cache = self._cache_or_raise(self._cache)
+        cache = self._saved(for_backward=False)
         lengths = cache.lengths
         if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
             raise ValueError(f"layer must be in [0, {self.num_layers}) and direction in "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rnnlab._checks import float_array, lengths_array
+import numpy as np
+
+from rnnlab._checks import NonFiniteError, float_array, lengths_array
 from rnnlab.layers.module import Module
 
 
@@ -12,7 +14,13 @@ class Sequential(Module):
     ``lengths`` goes to every module that takes it (recurrent layers and pooling). A recurrent
     layer passes on its output sequence; its final state is not used here (call the layer
     yourself when you need it). Parameter names are prefixed with each module's position,
-    ``"0.weight_ih_l0"``, as in PyTorch.
+    ``"0.weight_ih_l0"``, as in PyTorch. A module may appear once (see
+    :mod:`rnnlab.layers.module`).
+
+    A value that stops being finite inside the chain (an overflowing forward pass, or a
+    gradient that overflows on its way back) raises :class:`rnnlab._checks.NonFiniteError`
+    (a ``ValueError``) naming the module whose output, or passed-back gradient, it was; the
+    Trainer reports it as a diverged run.
 
     Examples
     --------
@@ -64,20 +72,38 @@ class Sequential(Module):
             lengths = lengths_array(lengths, x.shape[0], x.shape[1])
         states = list(state) if state is not None else [None] * len(recurrent)
         finals = []
-        for m in self.modules:
-            if hasattr(m, "state_names"):  # a recurrent layer: (output, final state)
-                x, final = m.forward(x, lengths=lengths, state=states[len(finals)])
-                finals.append(final)
-            else:
-                x = m.forward(x, lengths=lengths) if m.uses_lengths else m.forward(x)
+        for k, m in enumerate(self.modules):
+            try:
+                if hasattr(m, "state_names"):  # a recurrent layer: (output, final state)
+                    x, final = m.forward(x, lengths=lengths, state=states[len(finals)])
+                    finals.append(final)
+                else:
+                    x = m.forward(x, lengths=lengths) if m.uses_lengths else m.forward(x)
+            except NonFiniteError as err:
+                if k == 0 or err.module is not None or err.argument != "x":
+                    raise  # the caller's own input, or already located inside a container
+                raise self._not_finite(k - 1, "output") from None
+        if not np.isfinite(x).all():
+            raise self._not_finite(len(self.modules) - 1, "output")
         return (x, finals) if return_state else x
 
     def backward(self, d_output):
-        for m in reversed(self.modules):
-            d_output = m.backward(d_output)
+        last = len(self.modules) - 1
+        for k in range(last, -1, -1):
+            try:
+                d_output = self.modules[k].backward(d_output)
+            except NonFiniteError as err:
+                if k == last or err.module is not None or err.argument != "d_output":
+                    raise  # the caller's own gradient, or already located
+                raise self._not_finite(k + 1, "input gradient") from None
             if isinstance(d_output, tuple):  # a recurrent layer's (dx, d_state0)
                 d_output = d_output[0]
         return d_output
+
+    def _not_finite(self, k: int, what: str) -> NonFiniteError:
+        module = f"module {k} ({self.modules[k]!r})"
+        return NonFiniteError(f"the {what} of {module} is not finite (NaN or infinite): the "
+                              f"computation overflowed", what, module)
 
     def __getitem__(self, index: int) -> Module:
         return self.modules[index]
