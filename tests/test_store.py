@@ -164,6 +164,35 @@ def test_refuses_what_is_not_a_store(tmp_path):
         RunStore(3)
 
 
+def test_refuses_a_damaged_or_newer_store(tmp_path):
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        for seed in range(40):
+            store.start_run({"seed": seed, "padding": "x" * 200}, seed=seed)
+    good = path.read_bytes()
+    assert len(good) > 8192
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(good[:4096])  # the first page only: the schema points past the end
+    with pytest.raises(ValueError, match="path .*damaged.db', which is a damaged SQLite "
+                                         "database"):
+        RunStore(damaged)
+    header = tmp_path / "header.db"
+    header.write_bytes(b"SQLite format 4\0" + good[16:])
+    with pytest.raises(ValueError, match="path .*header.db', which is not a SQLite database"):
+        RunStore(header)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}, newer than "
+                                         f"this rnnlab's {SCHEMA_VERSION}: upgrade rnnlab"):
+        RunStore(path)
+    for timeout in (0, -1.0, "30", True, float("nan")):
+        with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
+            RunStore(tmp_path / "other.db", timeout=timeout)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.db", "header.db",
+                                                          "runs.db"]
+
+
 def test_refuses_bad_arguments(store):
     run = store.start_run({"a": 1})
     cases = [
@@ -184,6 +213,24 @@ def test_refuses_bad_arguments(store):
         (ValueError, "epoch must be an int >= 0", lambda: store.log_epoch(run, -1, {})),
         (ValueError, r"metrics\['epoch'\] must equal", lambda: store.log_epoch(run, 2,
                                                                               {"epoch": 3})),
+        (TypeError, "kind must be a non-empty str", lambda: store.start_run({}, kind="")),
+        (TypeError, "kind must be a non-empty str", lambda: store.start_run({}, kind=3)),
+        (TypeError, "study must be a str or None", lambda: store.start_run({}, study=5)),
+        (TypeError, "cell must be a str or None", lambda: store.start_run({}, cell=b"gru")),
+        (TypeError, "config must have string keys", lambda: store.start_run({(1, 2): 3})),
+        (TypeError, r"config\['a'\]\[0\] must hold only JSON", lambda: store.start_run(
+            {"a": [{1, 2}]})),
+        (TypeError, "error must be a str or None", lambda: store.finish_run(run, {}, "failed",
+                                                                           error=5)),
+        (TypeError, "metrics must be a dict", lambda: store.finish_run(run, [0.5])),
+        (TypeError, "study must be a str or None", lambda: store.runs(study=3)),
+        (TypeError, "kind must be a str or None", lambda: store.runs(kind=1)),
+        (TypeError, "limit must be an int", lambda: store.runs(limit=1.5)),
+        (TypeError, "epoch must be an int", lambda: store.log_epoch(run, True, {})),
+        (TypeError, "run_id must be an int", lambda: store.log_epoch(True, 1, {})),
+        (TypeError, "metrics.* JSON values", lambda: store.log_epoch(run, 1, {"f": object()})),
+        (ValueError, "run_id must name a run .* got -1", lambda: store.get(-1)),
+        (TypeError, "store must be a RunStore", lambda: epoch_callback("runs.db", run)),
     ]
     for error, message, call in cases:
         with pytest.raises(error, match=message):

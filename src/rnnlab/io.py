@@ -3,7 +3,18 @@
 Nothing here ever leaves a file half written: every file is written to a temporary name in
 the same folder, flushed to disk, then renamed over the target (an atomic step on POSIX and
 Windows), and a checkpoint is a folder that appears under its final name only once all its
-files are complete. Loading reads arrays and JSON; it never runs code (no pickle).
+files are complete. A write that fails (a full disk, a read-only or non-writable folder)
+removes its temporary files, keeps what was there before, and raises :class:`DiskWriteError`
+naming the folder and the cause.
+
+Loading reads arrays and JSON; it never runs code (no pickle). Every file is checked before
+its contents are used: a truncated, corrupted or foreign file raises
+:class:`InvalidFileError` (a ``ValueError``) naming the file and what is wrong. The checks
+read only the file's 8-byte header length and its JSON header before handing the file to
+safetensors, so a header length field claiming terabytes allocates nothing. The files
+written here carry a SHA-256 checksum of their tensors (names, dtypes, shapes and bytes) in
+the safetensors metadata, under ``"rnnlab.sha256"``, so a changed byte anywhere is detected;
+files written by other tools (e.g. PyTorch) have none and are checked for structure only.
 
 A weights file holds a state dict under PyTorch's names, so
 ``torch.nn.LSTM(...).load_state_dict(safetensors.torch.load_file(path))`` loads what
@@ -15,10 +26,15 @@ Needs the ``safetensors`` package (``pip install "rnnlab[train]"``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
+import math
 import os
 import re
 import shutil
+import struct
 import tempfile
 
 import numpy as np
@@ -27,6 +43,31 @@ from rnnlab._checks import positive_int
 
 CHECKPOINT_PATTERN = re.compile(r"^epoch-(\d+)$")
 WEIGHTS_FILE, STATE_FILE, META_FILE = "weights.safetensors", "state.safetensors", "state.json"
+CHECKPOINT_FILES = (WEIGHTS_FILE, STATE_FILE, META_FILE)
+CHECKSUM_KEY = "rnnlab.sha256"  # safetensors metadata: SHA-256 of the file's contents
+META_CHECKSUM_KEY = "rnnlab.state.json.sha256"  # in state.safetensors: SHA-256 of state.json
+MAX_HEADER_BYTES = 100_000_000  # the largest JSON header safetensors itself accepts
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+               "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8,
+               "F64": 8, "C64": 8}  # bytes per element of each safetensors dtype
+TENSOR_KINDS = "biuf"  # NumPy dtype kinds a tensor may have: bool, int, uint, float
+
+
+class InvalidFileError(ValueError):
+    """A weights, state or checkpoint file (or folder) that cannot be used as one: truncated,
+    corrupted, not a safetensors or JSON file, of an unknown format or version, or holding
+    other tensors than expected. The message names the file and what is wrong."""
+
+
+class DiskWriteError(OSError):
+    """Writing weights or a checkpoint failed (disk full, read-only or non-writable folder).
+
+    ``errno`` is the cause's (e.g. ``errno.ENOSPC``); the message names the folder and says
+    what was kept. No temporary files are left behind.
+    """
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def _safetensors_numpy():
@@ -38,6 +79,18 @@ def _safetensors_numpy():
     return safetensors.numpy
 
 
+def _path(value, name: str) -> str:
+    """``value`` as a str path, or ``TypeError`` naming the argument."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__} "
+                        f"{value!r}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{name} must be a str or os.PathLike of str, got {path!r}")
+    return path
+
+
+# -- writing -------------------------------------------------------------------------------
 def _write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` and flush it to disk (the only place files are written)."""
     with open(path, "wb") as f:
@@ -46,24 +99,86 @@ def _write_bytes(path: str, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def _sync_folder(folder: str) -> None:
+    """Flush a folder's entries (a rename into it) to disk, where the platform allows."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_failed(err: OSError, what: str, where: str, kept: str) -> DiskWriteError:
+    """The error for a failed write: the folder or file, the cause, and what was kept."""
+    cause = err.strerror or str(err) or type(err).__name__
+    cause = cause[:1].lower() + cause[1:]
+    if err.errno in errno.errorcode:
+        cause += f" ({errno.errorcode[err.errno]})"
+    return DiskWriteError(err.errno, f"cannot write {what} to {where!r}: {cause}; {kept}")
+
+
+def _atomic_write(path: str, data: bytes, what: str) -> None:
     """Write to a temporary file beside ``path``, then rename it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.close(fd)
+    kept = "the previous file is kept" if os.path.exists(path) else "nothing was written"
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        os.close(fd)
         _write_bytes(tmp, data)
         os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException as err:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _write_failed(err, what, path, kept) from err
         raise
+    _sync_folder(folder)
 
 
-def _tensor_bytes(tensors: dict, metadata: dict | None = None) -> bytes:
-    for name, value in tensors.items():
+def _tensor_dict(tensors, name: str) -> dict:
+    """``tensors`` checked to be ``{str: numeric ndarray}``, as contiguous little-endian arrays."""
+    if not isinstance(tensors, dict):
+        raise TypeError(f"{name} must be a dict of str to numpy array, "
+                        f"got {type(tensors).__name__}")
+    arrays = {}
+    for key, value in tensors.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{name} must have str keys, got {type(key).__name__} {key!r}")
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"tensors[{name!r}] must be a numpy array, got {type(value).__name__}")
-    arrays = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
+            raise TypeError(f"{name}[{key!r}] must be a numpy array, got {type(value).__name__}")
+        if value.dtype.kind not in TENSOR_KINDS:
+            raise TypeError(f"{name}[{key!r}] must have a bool, int or float dtype, "
+                            f"got {value.dtype}")
+        arrays[key] = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+    return arrays
+
+
+def _checksum(arrays: dict, metadata: dict) -> str:
+    """SHA-256 of the metadata and of the tensors' names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    other = sorted((k, v) for k, v in metadata.items() if k != CHECKSUM_KEY)
+    digest.update(json.dumps(other).encode("utf-8"))
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name], dtype=arrays[name].dtype.newbyteorder("<"))
+        digest.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode("utf-8"))
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _tensor_bytes(tensors: dict, metadata: dict | None = None, name: str = "tensors") -> bytes:
+    """The safetensors file holding ``tensors``, with ``metadata`` and the checksum."""
+    arrays = _tensor_dict(tensors, name)
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in metadata.items()):
+            raise TypeError(f"metadata must be a dict of str to str or None, got {metadata!r}")
+        if CHECKSUM_KEY in metadata:
+            raise ValueError(f"metadata must not hold the key {CHECKSUM_KEY!r}: rnnlab "
+                             f"stores the file's checksum there")
+    metadata = {**(metadata or {}), CHECKSUM_KEY: _checksum(arrays, metadata or {})}
     return _safetensors_numpy().save(arrays, metadata=metadata)
 
 
@@ -73,22 +188,222 @@ def save_weights(path, state_dict: dict, metadata: dict | None = None) -> None:
     Parameters
     ----------
     path : str or os.PathLike
+        The file; its folder must exist.
     state_dict : dict of str to numpy array
         E.g. ``model.state_dict()``.
     metadata : dict of str to str, optional
         Stored in the file's header.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, before anything is written.
+    DiskWriteError
+        When the file cannot be written (disk full, read-only folder, no permission); a
+        file that was at ``path`` is kept unchanged.
     """
-    _atomic_write(os.fspath(path), _tensor_bytes(state_dict, metadata))
+    path = _path(path, "path")
+    if os.path.isdir(path):
+        raise ValueError(f"path must name a file, got the folder {path!r}")
+    _atomic_write(path, _tensor_bytes(state_dict, metadata, "state_dict"), "the weights")
 
 
-def load_weights(path) -> dict:
-    """Read a safetensors file into ``{name: numpy array}``."""
-    with open(os.fspath(path), "rb") as f:
-        return dict(_safetensors_numpy().load(f.read()))
+# -- reading -------------------------------------------------------------------------------
+def _header_length(head: bytes, size: int) -> int:
+    """The header length that opens a safetensors file; raise (a reason) if it cannot be."""
+    if size == 0:
+        raise InvalidFileError("is empty (0 bytes), not a safetensors file")
+    if size < 8:
+        raise InvalidFileError(f"is truncated or not a safetensors file: it holds {size} "
+                               f"bytes, fewer than the 8-byte header length that starts one")
+    (length,) = struct.unpack("<Q", head)
+    if length <= size - 8 and length <= MAX_HEADER_BYTES:
+        return length
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):  # a length is never text
+        raise InvalidFileError(f"is not a safetensors file: it starts with text "
+                               f"({head!r}), e.g. JSON, where a safetensors file starts with "
+                               f"the 8-byte length of its header")
+    if length > MAX_HEADER_BYTES:
+        raise InvalidFileError(f"is corrupted or not a safetensors file: its header length "
+                               f"field says {length} bytes, more than safetensors allows "
+                               f"({MAX_HEADER_BYTES})")
+    raise InvalidFileError(f"is truncated or not a safetensors file: its header length field "
+                           f"says {length} bytes, but only {size - 8} follow it")
 
 
-def _write_json(path: str, value) -> None:
-    _write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode("utf-8"))
+def _parse_header(raw: bytes) -> dict:
+    """The JSON header of a safetensors file; raise (a reason) if it is not one."""
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InvalidFileError(f"is corrupted or not a safetensors file: its header is not "
+                               f"valid JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise InvalidFileError(f"is corrupted or not a safetensors file: its header is JSON "
+                               f"but not an object ({type(header).__name__})")
+    return header
+
+
+def _naturals(values) -> bool:
+    """Whether ``values`` is a list of ints >= 0 (as a header's shapes and offsets are)."""
+    return isinstance(values, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in values)
+
+
+def _check_layout(header: dict, data_bytes: int) -> None:
+    """Check every tensor's entry and that the tensors exactly tile the data after the header."""
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+                and _naturals(entry.get("shape"))
+                and _naturals(entry.get("data_offsets")) and len(entry["data_offsets"]) == 2):
+            raise InvalidFileError(f"is corrupted: the header entry of tensor {name!r} is "
+                                   f"invalid ({entry!r})")
+        begin, end = entry["data_offsets"]
+        itemsize = DTYPE_BYTES.get(entry["dtype"])
+        if itemsize is not None and end - begin != itemsize * math.prod(entry["shape"]):
+            raise InvalidFileError(
+                f"is corrupted: tensor {name!r} ({entry['dtype']}, shape {entry['shape']}) "
+                f"needs {itemsize * math.prod(entry['shape'])} bytes, its data offsets "
+                f"{entry['data_offsets']} span {end - begin}")
+        spans.append((begin, end, name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            raise InvalidFileError(f"is corrupted: tensor {name!r} starts at byte {begin} of "
+                                   f"the data, where {position} was expected")
+        position = end
+    if position > data_bytes:
+        raise InvalidFileError(f"is truncated: its header describes {position} bytes of "
+                               f"tensor data, but the file holds {data_bytes}")
+    if position < data_bytes:
+        raise InvalidFileError(f"is corrupted: it holds {data_bytes - position} bytes after "
+                               f"its last tensor")
+
+
+def _read_tensors(path: str) -> tuple:
+    """Read a safetensors file, checked: ``(tensors, metadata)``; raise ``InvalidFileError``
+    with a reason (the caller names the file)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        length = _header_length(f.read(8), size)
+        header = _parse_header(f.read(length))
+        _check_layout(header, size - 8 - length)
+        f.seek(0)
+        data = f.read()
+    safetensors_numpy = _safetensors_numpy()
+    try:
+        tensors = dict(safetensors_numpy.load(data))
+    except Exception as err:  # safetensors.SafetensorError, or an unsupported dtype
+        raise InvalidFileError(f"is corrupted: safetensors cannot read it "
+                               f"({type(err).__name__}: {err})") from None
+    metadata = header.get("__metadata__")
+    _verify_checksum(tensors, metadata)
+    return tensors, metadata or {}
+
+
+def _verify_checksum(tensors: dict, metadata) -> None:
+    """Compare the checksum recorded in ``metadata`` (if any) with the tensors'."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise InvalidFileError(f"is corrupted: its metadata is not a map of str to str "
+                               f"({metadata!r})")
+    if CHECKSUM_KEY not in metadata:
+        for key, value in metadata.items():  # one changed byte must not disable the check
+            if (len(key) == len(CHECKSUM_KEY) and re.fullmatch(r"[0-9a-f]{64}", value)
+                    and sum(a != b for a, b in zip(key, CHECKSUM_KEY)) <= 2):
+                raise InvalidFileError(f"is corrupted: its checksum entry {key!r} should be "
+                                       f"{CHECKSUM_KEY!r}")
+        return  # not written by rnnlab (e.g. by PyTorch): checked for structure only
+    if _checksum(tensors, metadata) != metadata[CHECKSUM_KEY]:
+        raise InvalidFileError("is corrupted: the SHA-256 checksum of its contents does not "
+                               "match the one recorded when it was written (bytes changed "
+                               "on disk)")
+
+
+def state_dict_differences(found: dict, expected: dict, limit: int = 6) -> str:
+    """What differs between two state dicts' names and shapes; ``""`` when nothing does.
+
+    Parameters
+    ----------
+    found : dict of str to array
+        E.g. what a file holds.
+    expected : dict of str to array
+        E.g. ``model.state_dict()``.
+    limit : int
+        At most this many names are listed per kind of difference.
+
+    Returns
+    -------
+    str
+        E.g. ``"missing ['lin.bias'], shapes differ: 'weight_hh_l0' expected (24, 8), got
+        (32, 8)"``.
+    """
+    def listed(names):
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return f"{names[:limit]}{more}"
+
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [f"{name!r} expected {np.shape(expected[name])}, got {np.shape(found[name])}"
+              for name in sorted(set(found) & set(expected))
+              if np.shape(found[name]) != np.shape(expected[name])]
+    parts = []
+    if missing:
+        parts.append(f"missing {listed(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {listed(unexpected)}")
+    if shapes:
+        more = f" and {len(shapes) - limit} more" if len(shapes) > limit else ""
+        parts.append(f"shapes differ: {', '.join(shapes[:limit])}{more}")
+    return "; ".join(parts)
+
+
+def load_weights(path, expected: dict | None = None) -> dict:
+    """Read a safetensors file into ``{name: numpy array}``, checked.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    expected : dict of str to array, optional
+        The state dict the file must match in names and shapes, e.g. ``model.state_dict()``.
+
+    Raises
+    ------
+    InvalidFileError
+        (a ``ValueError``) When the file is empty, truncated, corrupted (its checksum or
+        structure), not a safetensors file, or (with ``expected``) holds other tensors.
+    FileNotFoundError
+        When there is no such file.
+    """
+    path = _path(path, "path")
+    if os.path.isdir(path):
+        raise InvalidFileError(f"path must name a safetensors file, got the folder {path!r}")
+    try:
+        tensors, _ = _read_tensors(path)
+    except InvalidFileError as err:
+        raise InvalidFileError(f"path {path!r} {err}") from None
+    if expected is not None:
+        differences = state_dict_differences(tensors, expected)
+        if differences:
+            raise InvalidFileError(f"path {path!r} holds other tensors than expected: "
+                                   f"{differences}")
+    return tensors
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+def _meta_bytes(meta) -> bytes:
+    if not isinstance(meta, dict):
+        raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+    try:
+        text = json.dumps(meta, indent=1, sort_keys=True)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"meta must hold only JSON values (dicts with str keys, lists, str, "
+                        f"numbers, bool, None): {err}") from None
+    return text.encode("utf-8")
 
 
 def write_checkpoint(directory, epoch: int, weights: dict, state: dict, meta: dict,
@@ -96,15 +411,16 @@ def write_checkpoint(directory, epoch: int, weights: dict, state: dict, meta: di
     """Write the folder ``directory/epoch-NNNN`` holding a complete checkpoint, atomically.
 
     The files are written into a temporary folder, which is renamed to its final name only
-    when all three are on disk; an interruption at any point leaves the earlier checkpoints
-    as they were. Afterwards only the newest ``keep`` checkpoints are kept.
+    when all three are on disk; an interruption or a failed write at any point leaves the
+    earlier checkpoints as they were, and no temporary files. Afterwards only the newest
+    ``keep`` checkpoints are kept.
 
     Parameters
     ----------
     directory : str or os.PathLike
         Created if missing.
     epoch : int
-        The number of finished epochs (names the folder).
+        The number of finished epochs (names the folder), >= 0.
     weights : dict of str to array
         The model's state dict (``weights.safetensors``, loadable by PyTorch as is).
     state : dict of str to array
@@ -118,42 +434,98 @@ def write_checkpoint(directory, epoch: int, weights: dict, state: dict, meta: di
     -------
     str
         The checkpoint folder's path.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, before anything is written.
+    DiskWriteError
+        When the checkpoint cannot be written (disk full, read-only or non-writable folder);
+        the message names the folder and the checkpoint that is kept.
     """
+    directory = _path(directory, "directory")
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
+        raise TypeError(f"epoch must be an int >= 0, got {type(epoch).__name__} {epoch!r}")
+    if epoch < 0:
+        raise ValueError(f"epoch must be an int >= 0, got {epoch}")
     keep = positive_int(keep, "keep")
-    directory = os.fspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"directory must be a folder, got the file {directory!r}")
+    meta_bytes = _meta_bytes(meta)
+    meta_checksum = {META_CHECKSUM_KEY: hashlib.sha256(meta_bytes).hexdigest()}
+    files = {WEIGHTS_FILE: _tensor_bytes(weights, name="weights"),
+             STATE_FILE: _tensor_bytes(state, meta_checksum, "state"), META_FILE: meta_bytes}
+    previous = latest_checkpoint(directory)
+    kept = (f"the previous checkpoint {previous!r} is kept" if previous
+            else "no checkpoint was written")
+    try:
+        final = _write_checkpoint_folder(directory, f"epoch-{int(epoch):04d}", files)
+    except OSError as err:
+        raise _write_failed(err, "the checkpoint", directory, kept) from err
+    for path in list_checkpoints(directory)[:-keep]:
+        _remove_folder(directory, path)
+    return final
+
+
+def _write_checkpoint_folder(directory: str, name: str, files: dict) -> str:
+    """Write ``files`` into a temporary folder and rename it to ``directory/name``."""
     os.makedirs(directory, exist_ok=True)
-    final = os.path.join(directory, f"epoch-{epoch:04d}")
+    final = os.path.join(directory, name)
     tmp = tempfile.mkdtemp(prefix=".tmp-epoch-", dir=directory)
     try:
-        _write_bytes(os.path.join(tmp, WEIGHTS_FILE), _tensor_bytes(weights))
-        _write_bytes(os.path.join(tmp, STATE_FILE), _tensor_bytes(state))
-        _write_json(os.path.join(tmp, META_FILE), meta)
+        for filename, data in files.items():
+            _write_bytes(os.path.join(tmp, filename), data)
         if os.path.exists(final):  # rewriting an epoch: move the old one aside first
-            old = tempfile.mkdtemp(prefix=".old-epoch-", dir=directory)
-            os.replace(final, os.path.join(old, "checkpoint"))
-            os.replace(tmp, final)
-            shutil.rmtree(old)
+            _replace_folder(directory, tmp, final)
         else:
             os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for path in list_checkpoints(directory)[:-keep]:
-        shutil.rmtree(path)
+    _sync_folder(directory)
     return final
+
+
+def _replace_folder(directory: str, new: str, final: str) -> None:
+    """Rename the folder ``new`` to ``final``, where a folder exists (kept if this fails)."""
+    old = tempfile.mkdtemp(prefix=".old-epoch-", dir=directory)
+    aside = os.path.join(old, "checkpoint")
+    try:
+        os.replace(final, aside)
+    except BaseException:
+        os.rmdir(old)
+        raise
+    try:
+        os.replace(new, final)
+    except BaseException:
+        os.replace(aside, final)  # put the old one back (should this fail, it stays in old)
+        os.rmdir(old)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_folder(directory: str, path: str) -> None:
+    """Remove an old checkpoint: renamed aside first, so it never shows half deleted."""
+    aside = None
+    try:
+        aside = tempfile.mkdtemp(prefix=".old-epoch-", dir=directory)
+        os.replace(path, os.path.join(aside, "checkpoint"))
+    except OSError:
+        pass  # the new checkpoint is written; an old one that cannot go stays complete
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def list_checkpoints(directory) -> list:
     """The complete checkpoint folders in ``directory``, oldest first."""
-    directory = os.fspath(directory)
+    directory = _path(directory, "directory")
     if not os.path.isdir(directory):
         return []
     found = []
     for name in os.listdir(directory):
         match = CHECKPOINT_PATTERN.match(name)
         path = os.path.join(directory, name)
-        if match and all(os.path.isfile(os.path.join(path, f))
-                         for f in (WEIGHTS_FILE, STATE_FILE, META_FILE)):
+        if match and all(os.path.isfile(os.path.join(path, f)) for f in CHECKPOINT_FILES):
             found.append((int(match.group(1)), path))
     return [path for _, path in sorted(found)]
 
@@ -164,12 +536,81 @@ def latest_checkpoint(directory) -> str | None:
     return found[-1] if found else None
 
 
-def read_checkpoint(path) -> tuple:
-    """Read a checkpoint folder: ``(weights, state, meta)`` as :func:`write_checkpoint` took."""
-    path = os.fspath(path)
+def _read_meta(path: str, checksum: str | None) -> dict:
+    """``state.json`` of the checkpoint folder ``path``, checked to be a JSON object (and
+    against its ``checksum``, recorded in state.safetensors, when there is one)."""
+    with open(os.path.join(path, META_FILE), "rb") as f:
+        raw = f.read()
+    if checksum is not None and hashlib.sha256(raw).hexdigest() != checksum:
+        raise InvalidFileError(f"path {path!r} is not a valid checkpoint: {META_FILE} is "
+                               f"corrupted (its SHA-256 checksum does not match the one "
+                               f"recorded in {STATE_FILE} when it was written)")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InvalidFileError(f"path {path!r} is not a valid checkpoint: {META_FILE} is not "
+                               f"valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise InvalidFileError(f"path {path!r} is not a valid checkpoint: {META_FILE} holds "
+                               f"a JSON {type(meta).__name__}, not an object")
+    return meta
+
+
+def _check_format(path: str, meta: dict, expected_format: str, max_version: int) -> None:
+    found, version = meta.get("format"), meta.get("version")
+    if found != expected_format:
+        raise InvalidFileError(f"path {path!r} must be a checkpoint of format "
+                               f"{expected_format!r}, got format {found!r} in {META_FILE}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidFileError(f"path {path!r} has an invalid version in {META_FILE}: "
+                               f"expected an int from 1 to {max_version}, got {version!r}")
+    if version > max_version:
+        raise InvalidFileError(f"path {path!r} is a {expected_format} of version {version}, "
+                               f"newer than this rnnlab reads ({max_version}): upgrade rnnlab")
+
+
+def read_checkpoint(path, expected_format: str | None = None,
+                    max_version: int | None = None) -> tuple:
+    """Read a checkpoint folder: ``(weights, state, meta)`` as :func:`write_checkpoint` took.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder :func:`write_checkpoint` wrote.
+    expected_format : str, optional
+        When given, ``meta["format"]`` must equal it and ``meta["version"]`` be an int from 1
+        to ``max_version``.
+    max_version : int, optional
+        The newest version this reader knows (default 1).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such folder.
+    InvalidFileError
+        (a ``ValueError``) When ``path`` is a file, a file of the checkpoint is missing,
+        ``state.json`` is not a JSON object or of another format or version, or a tensor
+        file is truncated, corrupted or not safetensors.
+    """
+    path = _path(path, "path")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"path must be a checkpoint folder, got {path!r} (no such "
+                                f"file or folder)")
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"path must be a checkpoint folder, got {path!r}")
-    with open(os.path.join(path, META_FILE), encoding="utf-8") as f:
-        meta = json.load(f)
-    return (load_weights(os.path.join(path, WEIGHTS_FILE)),
-            load_weights(os.path.join(path, STATE_FILE)), meta)
+        raise InvalidFileError(f"path must be a checkpoint folder, got the file {path!r}")
+    missing = [f for f in CHECKPOINT_FILES if not os.path.isfile(os.path.join(path, f))]
+    if missing:
+        raise InvalidFileError(f"path {path!r} is not a complete checkpoint: "
+                               f"{', '.join(missing)} missing (a checkpoint holds "
+                               f"{', '.join(CHECKPOINT_FILES)})")
+    read = {}
+    for name in (STATE_FILE, WEIGHTS_FILE):
+        try:
+            read[name] = _read_tensors(os.path.join(path, name))
+        except InvalidFileError as err:
+            raise InvalidFileError(f"path {path!r} is not a valid checkpoint: "
+                                   f"{name} {err}") from None
+    meta = _read_meta(path, read[STATE_FILE][1].get(META_CHECKSUM_KEY))
+    if expected_format is not None:
+        _check_format(path, meta, expected_format, 1 if max_version is None else max_version)
+    return read[WEIGHTS_FILE][0], read[STATE_FILE][0], meta

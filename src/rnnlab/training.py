@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab import io
-from rnnlab._checks import boolean, positive_int
+from rnnlab._checks import NonFiniteError, boolean, positive_int
 from rnnlab.data import SequenceData, SequenceStream, batch_indices, lengths_to_mask
 from rnnlab.optim import clip_grad_norm_, clip_grad_value_
 
@@ -141,11 +141,18 @@ def truncated_bptt(model, x, y, lengths, loss, k1: int, k2: int):
         t = np.arange(end - window)
         mask = lengths_to_mask(chunk_lengths, end - window) & (t >= start - window)[None, :]
         value, d_output = loss(output, y[rows, window:end], mask)
+        _check_loss(value)
         model.backward(d_output)
         if k1 == k2:  # the next window starts at `end`: reuse this state instead of recomputing
             _put_rows(anchor_state, rows, state)
             anchor = end
         yield value, int(mask.sum())
+
+
+def _check_loss(value: float) -> None:
+    """Raise ``NonFiniteError`` for a NaN or infinite loss, before its backward pass."""
+    if not math.isfinite(value):
+        raise NonFiniteError(f"the loss is {value}", "loss")
 
 
 # -- the Trainer ---------------------------------------------------------------------------
@@ -165,7 +172,7 @@ class TrainConfig:
     seed: int = 0  # the order of epoch e is drawn from (seed, e): resumable without state
     patience: int | None = None  # stop after this many epochs without validation improvement
     min_delta: float = 0.0  # the least decrease of the validation loss that counts
-    restore_best: bool = True  # with early stopping, end on the best validation weights
+    restore_best: bool = True  # with patience set, end on the best validation weights
     checkpoint_dir: str | None = None  # write a checkpoint here after every epoch
     keep_checkpoints: int = 2  # how many checkpoints to keep, newest first
     progress: bool = False  # show a tqdm progress bar with the loss and gradient norm
@@ -269,8 +276,24 @@ class Trainer:
             return
         prediction = self.model.forward(x, lengths=lengths)
         value, d_prediction, count = self._loss(prediction, y, lengths)
+        _check_loss(value)
         self.model.backward(d_prediction)
         yield value, count
+
+    def _train_batch(self, x, y, lengths, where: str):
+        """Yield (loss, count, gradient norm) after each update on one batch.
+
+        A value that stops being finite on the way (the forward pass's output, the loss, a
+        gradient passed back, the weights after the update) ends training with
+        ``TrainingDiverged`` saying where: the update, and the module when a container
+        located it."""
+        try:
+            for value, n in self._chunks(x, y, lengths):
+                yield value, n, self._update(value, where)
+        except NonFiniteError as err:
+            if err.module is None and err.argument not in ("loss", "d_output"):
+                raise  # the data itself (checked when it was built, so not expected)
+            self._diverged(f"{where}: {err}")
 
     def _loss(self, prediction, y, lengths) -> tuple:
         """(loss, d_prediction, count): per-step predictions (B, T, ...) are masked at padded
@@ -349,14 +372,19 @@ class Trainer:
         while not self._budget_spent() and not self.stop:
             record = self._train_round(train)
             if val is not None:
-                record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+                try:
+                    scores = self.evaluate(val)
+                except NonFiniteError as err:  # the validation forward pass overflowed
+                    self._diverged(f"validation after {self.updates} updates: {err}")
+                record.update({f"val_{k}": v for k, v in scores.items()})
                 self._early_stopping(record["val_loss"])
             self.history.append(record)
             if self.config.checkpoint_dir is not None:
                 self.save_checkpoint(self.config.checkpoint_dir)
             for callback in self.callbacks:
                 callback(self, record)
-        if self.stop and self._best is not None and self.config.restore_best:
+        if (self.config.patience is not None and self.config.restore_best
+                and self._best is not None):  # stopped early or not: end on the best weights
             self.model.load_state_dict(self._best[1])
         return self.history
 
@@ -398,24 +426,27 @@ class Trainer:
         total, count, norms = 0.0, 0, []
         self.model.zero_grad()
         batches = self._batches(train)
-        for k in itertools.count():
-            if (target is None and k == size) or (target is not None and self.updates >= target):
-                break
-            x, y, lengths = next(batches)
-            self.batches += 1
-            where = (f"epoch {self.epoch + 1}, batch {k + 1}" if target is None
-                     else f"update {self.updates + 1}")
-            for value, n in self._chunks(x, y, lengths):
-                norms.append(self._update(value, where))
-                total, count = total + value * n, count + n
-                if bar is not None and target is not None:
-                    bar.update(1)
+        try:
+            for k in itertools.count():
+                if (target is None and k == size) or (target is not None
+                                                      and self.updates >= target):
+                    break
+                x, y, lengths = next(batches)
+                self.batches += 1
+                where = (f"epoch {self.epoch + 1}, batch {k + 1}" if target is None
+                         else f"update {self.updates + 1}")
+                for value, n, norm in self._train_batch(x, y, lengths, where):
+                    norms.append(norm)
+                    total, count = total + value * n, count + n
+                    if bar is not None and target is not None:
+                        bar.update(1)
+                if bar is not None:
+                    if target is None:
+                        bar.update(1)
+                    bar.set_postfix(loss=f"{total / count:.4f}", grad_norm=f"{norms[-1]:.3g}")
+        finally:
             if bar is not None:
-                if target is None:
-                    bar.update(1)
-                bar.set_postfix(loss=f"{total / count:.4f}", grad_norm=f"{norms[-1]:.3g}")
-        if bar is not None:
-            bar.close()
+                bar.close()
         lr = self.optimizer.lr
         if self.schedule is not None:
             self.schedule.step()
@@ -459,6 +490,7 @@ class Trainer:
             arrays.update({f"best/{name}": value for name, value in self._best[1].items()})
         meta = {
             "format": "rnnlab-checkpoint", "version": 1,
+            "model": " ".join(repr(self.model).split()),  # named when an architecture differs
             "config": self.config.to_json(),
             "epoch": self.epoch, "updates": self.updates, "batches": self.batches,
             "history": self.history,
@@ -472,21 +504,29 @@ class Trainer:
                                    keep=self.config.keep_checkpoints)
 
     def load_checkpoint(self, path) -> None:
-        """Restore the model, optimizer, schedule, history and early-stopping state."""
-        weights, arrays, meta = io.read_checkpoint(path)
-        if meta.get("format") != "rnnlab-checkpoint":
-            raise ValueError(f"path must be an rnnlab checkpoint, got {path!r}")
-        saved, current = meta["config"], self.config.to_json()
-        defaults = TrainConfig().to_json()  # for settings newer than the checkpoint
-        changed = sorted(k for k in current if k not in RESUMABLE_CHANGES
-                         and saved.get(k, defaults[k]) != current[k])
-        if changed:
-            raise ValueError(f"config differs from the checkpoint's in {changed}: resuming would "
-                             f"not continue the same run")
-        if meta["optimizer"]["type"] != type(self.optimizer).__name__:
-            raise ValueError(f"optimizer must be a {meta['optimizer']['type']} to resume this "
-                             f"checkpoint, got {type(self.optimizer).__name__}")
-        buffers = {name: {} for name in self.model.parameters()}
+        """Restore the model, optimizer, schedule, history and early-stopping state.
+
+        Everything is checked before anything changes: a damaged checkpoint, one of another
+        format or version (``io.InvalidFileError``), of another architecture (other parameter
+        names or shapes) or of another run (config, optimizer) raises a ``ValueError`` that
+        says what differs.
+        """
+        weights, arrays, meta = io.read_checkpoint(path, "rnnlab-checkpoint", max_version=1)
+        where = f"path {str(path)!r}"
+        fields = {"config": dict, "epoch": int, "updates": int, "history": list,
+                  "optimizer": dict, "early_stopping": dict}
+        wrong = [f"{key} (expected a {kind.__name__}, got {type(meta.get(key)).__name__})"
+                 for key, kind in fields.items() if not isinstance(meta.get(key), kind)]
+        if not wrong:
+            wrong = [f"{part}.{key} (missing)" for part, keys in (
+                ("optimizer", ("type", "steps", "lr")),
+                ("early_stopping", ("best_loss", "bad_epochs"))) for key in keys
+                if key not in meta[part]]
+        if wrong:
+            raise io.InvalidFileError(f"{where} is not a valid checkpoint: {io.META_FILE} has "
+                                      f"missing or wrong fields: {', '.join(wrong)}")
+        model = self.model.state_dict()
+        buffers = {name: {} for name in model}
         best = {}
         for key, value in arrays.items():
             kind, _, rest = key.partition("/")
@@ -495,10 +535,33 @@ class Trainer:
                 buffers.setdefault(name, {})[buffer] = value
             elif kind == "best":
                 best[rest] = value
+        misfits = [f"{name}/{key} {np.shape(value)}" for name, named in buffers.items()
+                   for key, value in named.items()
+                   if name not in model or np.shape(value) != model[name].shape]
+        differences = (io.state_dict_differences(weights, model)
+                       or (io.state_dict_differences(best, model) if best else "")
+                       or (f"optimizer buffers that fit no parameter: {misfits[:6]}"
+                           if misfits else ""))
+        if differences:
+            written = f" (written for {meta['model']})" if isinstance(meta.get("model"), str) \
+                else ""
+            raise ValueError(f"{where} is a checkpoint of a different architecture{written} than "
+                             f"this Trainer's model {' '.join(repr(self.model).split())}: "
+                             f"{differences}")
+        saved, current = meta["config"], self.config.to_json()
+        defaults = TrainConfig().to_json()  # for settings newer than the checkpoint
+        changed = sorted(k for k in current if k not in RESUMABLE_CHANGES
+                         and saved.get(k, defaults[k]) != current[k])
+        if changed:
+            raise ValueError(f"config differs from the checkpoint's in {changed}: resuming would "
+                             f"not continue the same run")
+        if meta["optimizer"].get("type") != type(self.optimizer).__name__:
+            raise ValueError(f"optimizer must be a {meta['optimizer'].get('type')} to resume "
+                             f"this checkpoint, got {type(self.optimizer).__name__}")
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict({"steps": meta["optimizer"]["steps"],
                                         "lr": meta["optimizer"]["lr"], "state": buffers})
-        if self.schedule is not None and meta["schedule"] is not None:
+        if self.schedule is not None and meta.get("schedule") is not None:
             self.schedule.load_state_dict(meta["schedule"])
         self.epoch, self.updates = int(meta["epoch"]), int(meta["updates"])
         self.batches = int(meta.get("batches", 0))

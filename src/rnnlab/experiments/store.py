@@ -3,7 +3,9 @@
 A study's workers (several processes) write to the same file at once: the database runs in
 WAL mode (readers never block the writer) with a busy timeout (writers wait their turn), and
 every write is its own transaction, committed at once, so a study that is killed half way
-keeps every run and epoch it had written.
+keeps every run and epoch it had written. The few "database is locked" answers that SQLite
+gives without waiting (while another process opens the file, switches it to WAL or recovers
+its log) are retried until the timeout, so no write is lost to a busy moment.
 
 Tables
 ------
@@ -42,6 +44,7 @@ import functools
 import json
 import math
 import os
+import random
 import secrets
 import sqlite3
 import subprocess
@@ -55,6 +58,7 @@ DEFAULT_PATH = "rnnlab-runs.db"
 SCHEMA_VERSION = 1  # PRAGMA user_version of the files this code writes
 APPLICATION_ID = 0x726E6E6C  # PRAGMA application_id: "rnnl", marks a file as an rnnlab store
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction to end
+RETRY_DELAY = (0.001, 0.05)  # first and longest sleep between retries of a busy statement
 STATUSES = ("running", "finished", "failed", "interrupted")
 END_STATUSES = ("finished", "failed", "interrupted")
 RUN_COLUMNS = ("id", "study", "kind", "task", "cell", "seed", "status", "started", "ended",
@@ -230,10 +234,42 @@ class RunStore:
         self.timeout = float(timeout)
         self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
-            self._open()
+            self._retry(self._open)
         except BaseException:
             self._conn.close()
             raise
+
+    # -- retries -----------------------------------------------------------------------
+    def _retry(self, action, *args):
+        """``action(*args)``, retried while SQLite answers "locked" or "busy", up to ``timeout``.
+
+        SQLite's busy timeout already waits for most locks; this covers the moments it does
+        not (another process opening, switching to WAL or recovering the log). A statement
+        that failed so did nothing, so trying it again is safe.
+        """
+        deadline = time.monotonic() + self.timeout
+        delay = RETRY_DELAY[0]
+        while True:
+            try:
+                return action(*args)
+            except sqlite3.OperationalError as err:
+                text = str(err)
+                if "locked" not in text and "busy" not in text:
+                    raise
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError(
+                        f"{text}: the run store {self.path!r} stayed busy for "
+                        f"{self.timeout:g} s (another process holds it)") from err
+            time.sleep(delay * (1 + random.random()))  # jitter: writers do not retry in step
+            delay = min(2 * delay, RETRY_DELAY[1])
+
+    def _execute(self, sql: str, params=()):
+        """Run one statement (its own transaction), retried while the file is busy."""
+        return self._retry(self._conn.execute, sql, params)
+
+    def _rows(self, sql: str, params=()) -> list:
+        """Every row a query returns, retried while the file is busy."""
+        return self._retry(lambda: self._conn.execute(sql, params).fetchall())
 
     # -- opening -----------------------------------------------------------------------
     def _open(self) -> None:
@@ -268,8 +304,10 @@ class RunStore:
         except sqlite3.OperationalError:  # e.g. locked: not a verdict on the file
             raise
         except sqlite3.DatabaseError as err:
+            what = ("a damaged SQLite database" if "malformed" in str(err)
+                    else "not a SQLite database")
             raise ValueError(f"path must name an rnnlab run store (a SQLite file), got "
-                             f"{self.path!r}, which is not a SQLite database ({err})") from None
+                             f"{self.path!r}, which is {what} ({err})") from None
         if app_id == APPLICATION_ID:
             if version > SCHEMA_VERSION:
                 raise ValueError(f"path {self.path!r} is an rnnlab run store of schema version "
@@ -342,7 +380,7 @@ class RunStore:
             raise TypeError(f"kind must be a non-empty str, got {type(kind).__name__} {kind!r}")
         for name, value in (("study", study), ("task", task), ("cell", cell)):
             _optional_text(value, name)
-        cursor = self._conn.execute(
+        cursor = self._execute(
             "INSERT INTO runs (study, kind, task, cell, seed, config, code_version, status,"
             " started) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
             (study, kind, task, cell, seed, config_json, code_version(), utc_now()))
@@ -367,7 +405,7 @@ class RunStore:
                                  f"got {metrics['epoch']!r}")
             metrics = {k: v for k, v in metrics.items() if k != "epoch"}
         metrics_json = to_json(metrics, "metrics")
-        self._conn.execute(
+        self._execute(
             "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, time) VALUES (?, ?, ?, ?)",
             (run_id, epoch, metrics_json, utc_now()))
 
@@ -389,13 +427,12 @@ class RunStore:
         metrics_json = None if metrics is None else to_json(metrics, "metrics")
         _choice(status, "status", END_STATUSES)
         _optional_text(error, "error")
-        cursor = self._conn.execute(
+        cursor = self._execute(
             "UPDATE runs SET status = ?, ended = ?, metrics = ?, error = ?"
             " WHERE id = ? AND status = 'running'",
             (status, utc_now(), metrics_json, error, run_id))
         if cursor.rowcount == 0:
-            current = self._conn.execute("SELECT status FROM runs WHERE id = ?",
-                                         (run_id,)).fetchone()[0]
+            current = self._rows("SELECT status FROM runs WHERE id = ?", (run_id,))[0][0]
             raise ValueError(f"run_id must name a running run, got {run_id}, "
                              f"which is already {current!r}")
 
@@ -460,26 +497,26 @@ class RunStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(_integer(limit, "limit", minimum=1))
-        return [_run_dict(row) for row in self._conn.execute(sql, params)]
+        return [_run_dict(row) for row in self._rows(sql, params)]
 
     def get(self, run_id: int) -> dict:
         """One run, as ``runs()`` returns it."""
-        row = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?",
-                                 (_integer(run_id, "run_id"),)).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?",
+                          (_integer(run_id, "run_id"),))
+        if not rows:
             raise ValueError(self._unknown(run_id))
-        return _run_dict(row)
+        return _run_dict(rows[0])
 
     def epochs(self, run_id: int) -> list:
         """The epochs of a run in order, each ``{"epoch": e, **metrics}``."""
         run_id = self._known_run(run_id)
-        rows = self._conn.execute("SELECT epoch, metrics FROM epochs WHERE run_id = ?"
-                                  " ORDER BY epoch", (run_id,))
+        rows = self._rows("SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch",
+                          (run_id,))
         return [{"epoch": epoch, **json.loads(metrics)} for epoch, metrics in rows]
 
     def _known_run(self, run_id) -> int:
         run_id = _integer(run_id, "run_id")
-        if self._conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        if not self._rows("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
             raise ValueError(self._unknown(run_id))
         return run_id
 
