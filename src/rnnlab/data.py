@@ -11,14 +11,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab._checks import boolean, float_array, lengths_array, positive_int
+from rnnlab._checks import (boolean, finite_number, float_array, lengths_array, positive_int,
+                            seed as check_seed)
 from rnnlab.backend import get_xp, resolve_dtype
 
 
 def lengths_to_mask(lengths, steps: int):
-    """(B,) lengths -> (B, T) bool mask, True at the valid steps t < lengths[b]."""
+    """(B,) lengths -> (B, T) bool mask, True at the valid steps t < lengths[b].
+
+    ``lengths`` are integers >= 0 (whole-number floats are taken as ints, as the layers do);
+    ``steps`` is T, an int >= 0.
+    """
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"steps must be an int T >= 0, got {type(steps).__name__} {steps!r}")
+    if steps < 0:
+        raise ValueError(f"steps must be an int T >= 0, got {steps}")
     xp = get_xp(lengths)
-    return xp.arange(steps)[None, :] < xp.asarray(lengths)[:, None]
+    lengths = xp.asarray(lengths)
+    whole = lengths.dtype.kind == "f" and bool(xp.all(lengths == xp.round(lengths)))
+    if lengths.dtype.kind not in "iu" and not whole:
+        raise TypeError(f"lengths must be integers of shape (B,), got dtype {lengths.dtype}")
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must have shape (B,), got {lengths.shape}")
+    if lengths.size and lengths.min() < 0:
+        raise ValueError(f"lengths must be >= 0, got min {lengths.min()}")
+    return xp.arange(steps)[None, :] < lengths[:, None]
 
 
 def reverse_padded(a, lengths=None):
@@ -28,8 +45,14 @@ def reverse_padded(a, lengths=None):
     move. Applying it twice gives ``a`` back. This is how the reverse direction of a
     bidirectional layer starts at each sequence's real end, as PyTorch's packed sequences do.
     """
+    if not hasattr(a, "ndim") or a.dtype.kind not in "biufc":
+        raise TypeError(f"a must be a numeric array of shape (B, T, ...), "
+                        f"got {type(a).__name__}")
+    if a.ndim < 2:
+        raise ValueError(f"a must have shape (B, T, ...), got {a.shape}")
     if lengths is None:
         return a[:, ::-1]
+    lengths = lengths_array(lengths, a.shape[0], a.shape[1])
     xp = get_xp(a)
     steps = a.shape[1]
     t = xp.arange(steps)[None, :]  # (1, T)
@@ -56,7 +79,11 @@ def pad_sequences(sequences, dtype=None, value: float = 0.0):
     x : (B, T, F) with T = max T_i
     lengths : (B,) int64
     """
+    if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
+        raise TypeError(f"sequences must be a list of (T_i, F) arrays, "
+                        f"got {type(sequences).__name__}")
     dtype = resolve_dtype(dtype)
+    value = finite_number(value, "value")
     if len(sequences) == 0:
         raise ValueError("sequences must hold at least one (T_i, F) array, got an empty list")
     arrays = [float_array(s, f"sequences[{k}]", dtype, "(T_i, F)", ndim=2)
@@ -98,11 +125,18 @@ class SequenceData:
     """
 
     def __init__(self, x, y, lengths=None, per_step: bool = False):
+        per_step = boolean(per_step, "per_step")
         x = float_array(x, "x", None, "(N, T, F)", ndim=3)
         count, steps, _ = x.shape
         if count < 1 or steps < 1:
             raise ValueError(f"x must hold at least one sequence of one step, got shape {x.shape}")
         y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"y must hold numbers (class indices or float targets), "
+                            f"got dtype {y.dtype}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"y must be finite, got {int((~np.isfinite(y)).sum())} NaN or "
+                             f"infinite value(s)")
         if y.ndim < 1 or y.shape[0] != count:
             raise ValueError(f"y must have one target per sequence, N = {count}, "
                              f"got shape {y.shape}")
@@ -111,16 +145,21 @@ class SequenceData:
                              f"per-step targets, got {y.shape}")
         lengths = (np.full(count, steps, dtype=np.int64) if lengths is None
                    else lengths_array(lengths, count, steps))
-        self.x, self.y, self.lengths, self.per_step = x, y, lengths, bool(per_step)
+        self.x, self.y, self.lengths, self.per_step = x, y, lengths, per_step
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     def subset(self, index) -> "SequenceData":
         """The sequences at ``index`` (an int array), trimmed to their longest length."""
-        index = np.asarray(index, dtype=np.int64)
+        index = np.asarray(index)
         if index.size == 0:
             raise ValueError("index must select at least one sequence, got none")
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"index must hold integer positions, got dtype {index.dtype}")
+        if index.min() < 0 or index.max() >= len(self):
+            raise ValueError(f"index must lie in [0, N) = [0, {len(self)}), "
+                             f"got min {index.min()} and max {index.max()}")
         lengths = self.lengths[index]
         steps = int(lengths.max())
         y = self.y[index]
@@ -163,6 +202,7 @@ def batch_indices(lengths, batch_size: int, shuffle: bool = False, seed=None,
     """
     batch_size = positive_int(batch_size, "batch_size")
     shuffle, bucket = boolean(shuffle, "shuffle"), boolean(bucket, "bucket")
+    check_seed(seed)
     lengths = np.asarray(lengths)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
@@ -198,7 +238,7 @@ def train_val_split(n: int, val_fraction: float = 0.2, seed=None, stratify=None)
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
     if n < 2:
         raise ValueError(f"n must be at least 2 to split into train and validation, got {n}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     if stratify is None:
         groups = [np.arange(n)]
     else:

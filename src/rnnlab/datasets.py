@@ -29,8 +29,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import zipfile
 
 import numpy as np
+
+from rnnlab._checks import MissingFileError
 
 SPLITS = ("train", "test")
 _INSTALL = 'pip install "rnnlab[data]" (or pip install aeon)'
@@ -203,7 +206,7 @@ def load_mnist1d(split: str = "train", seed: int = 42,
 DATA_FILE_TYPES = (".ts", ".npz")
 
 
-def read_data_file(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+def read_data_file(path: str, name: str = "path") -> tuple[list[np.ndarray], np.ndarray]:
     """Sequences and their targets from a ``.ts`` or ``.npz`` file.
 
     Parameters
@@ -214,7 +217,10 @@ def read_data_file(path: str) -> tuple[list[np.ndarray], np.ndarray]:
         ``.npz`` (``numpy.savez``): ``x`` (N, T, F) or (N, T) floats, ``y`` (N,) class labels
         (ints, strings or bools) or (N,) / (N, K) float targets, and optionally ``lengths``
         (N,) ints, the valid steps of each row of ``x`` (all T by default). Read without
-        pickle: object arrays are refused.
+        pickle: object arrays are refused. ``x`` may hold NaN (a missing value) but not
+        infinities; float targets must be finite.
+    name : str
+        The argument's name in error messages (``"test_path"`` for a test file).
 
     Returns
     -------
@@ -223,62 +229,108 @@ def read_data_file(path: str) -> tuple[list[np.ndarray], np.ndarray]:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str (or os.PathLike).
     ValueError
-        For another file type, a missing key, or shapes that do not fit together.
+        Naming ``name``: for another file type, a file that is not what its extension says
+        (truncated, corrupted, binary where text is expected), a missing key, values that are
+        not numbers, or shapes that do not fit together.
     FileNotFoundError
-        If ``path`` does not exist.
+        If ``path`` names no file (:class:`~rnnlab._checks.MissingFileError`, which is also a
+        ``ValueError``).
     """
-    path = check_data_path(path)
+    path = check_data_path(path, name)
     if path.lower().endswith(".ts"):
-        X, y, header = _parse_ts(path)
+        X, y, header = _parse_ts(path, name)
         if header.get("has_target"):
-            y = np.array([_parse_value(v, f"{os.path.basename(path)}, target") for v in y])
+            where = f"{name} {os.path.basename(path)}, target"
+            y = np.array([_parse_value(v, where) for v in y])
+            if not np.isfinite(y).all():
+                raise ValueError(f"{where}: every target must be a number, got "
+                                 f"{int((~np.isfinite(y)).sum())} missing ('?') or infinite")
         return X, y
-    return _read_npz(path)
+    return _read_npz(path, name)
 
 
 def check_data_path(path, name: str = "path") -> str:
     """``path`` as a str if it names an existing ``.ts`` or ``.npz`` file, else raise naming
     ``name``."""
+    return _existing_file(path, name, check_type=True)
+
+
+def _existing_file(path, name: str, check_type: bool = False) -> str:
+    """``path`` as a str if it names an existing file (of a data file type, with
+    ``check_type``), else raise naming ``name``."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{name} must be a str, got {type(path).__name__}")
     path = os.fspath(path)
-    if os.path.splitext(path)[1].lower() not in DATA_FILE_TYPES:
+    if check_type and os.path.splitext(path)[1].lower() not in DATA_FILE_TYPES:
         raise ValueError(f"{name} must name a {' or '.join(DATA_FILE_TYPES)} file, got {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"{name} must name a file, got the folder {path!r}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{name}: no such file {path!r}")
+        raise MissingFileError(f"{name}: no such file {path!r}")
     return path
 
 
-def _read_npz(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+def _load_npz(path: str, where: str) -> dict:
+    """Every array of an ``.npz`` archive, read without pickle; anything that is not such an
+    archive (empty, truncated, text, a ``.npy`` array, object arrays) raises naming ``where``."""
+    errors = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile)
+    with open(path, "rb") as handle:  # ours to close, whatever np.load makes of the bytes
+        try:
+            loaded = np.load(handle, allow_pickle=False)
+            arrays = None
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded:
+                    arrays = {key: loaded[key] for key in loaded.files}
+        except errors as err:
+            raise ValueError(f"{where}: cannot read it as a .npz archive without pickle "
+                             f"({type(err).__name__}: {err})") from None
+    if arrays is None:  # a .npy array saved under a .npz name
+        raise ValueError(f"{where}: a single .npy array, not a .npz archive of 'x' and 'y' "
+                         f"(numpy.savez)")
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # np.load gives the raw bytes of a non-.npy member
+            raise ValueError(f"{where}: member {key!r} of the archive is not a .npy array")
+    return arrays
+
+
+def _read_npz(path: str, name: str = "path") -> tuple[list[np.ndarray], np.ndarray]:
     """``x``, ``y`` and optional ``lengths`` from an ``.npz`` file (see :func:`read_data_file`)."""
-    name = os.path.basename(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
-    except ValueError as err:  # object arrays need pickle
-        raise ValueError(f"{name}: cannot read without pickle ({err})") from None
+    where = f"{name} {os.path.basename(path)}"
+    arrays = _load_npz(path, where)
     missing = [key for key in ("x", "y") if key not in arrays]
     if missing:
-        raise ValueError(f"{name} must hold arrays 'x' and 'y' (and optionally 'lengths'); "
+        raise ValueError(f"{where} must hold arrays 'x' and 'y' (and optionally 'lengths'); "
                          f"missing {missing}, found {sorted(arrays)}")
     x, y = arrays["x"], arrays["y"]
     if x.dtype.kind not in "fiu":
-        raise ValueError(f"{name}: x must hold numbers, got dtype {x.dtype}")
+        raise ValueError(f"{where}: x must hold numbers, got dtype {x.dtype}")
+    if x.dtype.kind == "f" and np.isinf(x).any():
+        raise ValueError(f"{where}: x must be finite (NaN marks a missing value), got "
+                         f"{int(np.isinf(x).sum())} infinite value(s)")
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name}: x must have shape (N, T, F) or (N, T), got {arrays['x'].shape}")
+        raise ValueError(f"{where}: x must have shape (N, T, F) or (N, T) with N, T >= 1, "
+                         f"got {arrays['x'].shape}")
     count, steps = x.shape[:2]
     if y.ndim not in (1, 2) or y.shape[0] != count:
-        raise ValueError(f"{name}: y must have shape (N,) or (N, K) with N = {count}, "
+        raise ValueError(f"{where}: y must have shape (N,) or (N, K) with N = {count}, "
                          f"got {y.shape}")
+    if y.dtype.kind not in "biufUS":
+        raise ValueError(f"{where}: y must hold class labels (ints, strings, bools) or float "
+                         f"targets, got dtype {y.dtype}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{where}: y must be finite, got {int((~np.isfinite(y)).sum())} NaN "
+                         f"or infinite value(s)")
     lengths = arrays.get("lengths")
     if lengths is None:
         lengths = np.full(count, steps)
     elif lengths.shape != (count,) or lengths.dtype.kind not in "iu" \
             or lengths.min() < 1 or lengths.max() > steps:
-        raise ValueError(f"{name}: lengths must be (N,) = ({count},) ints in [1, T = {steps}], "
+        raise ValueError(f"{where}: lengths must be (N,) = ({count},) ints in [1, T = {steps}], "
                          f"got shape {lengths.shape}, dtype {lengths.dtype}")
     X = [np.ascontiguousarray(x[n, :lengths[n]], dtype=np.float64) for n in range(count)]
     return X, y
@@ -314,30 +366,38 @@ def read_ts(path: str) -> tuple[list[np.ndarray], np.ndarray]:
         of different lengths within a case, a value that is not a number, or a label missing
         from the ``@classLabel`` list.
     """
-    X, y, _ = _parse_ts(path)
+    X, y, _ = _parse_ts(_existing_file(path, "path"), "path")
     return X, y
 
 
-def _parse_ts(path: str) -> tuple[list[np.ndarray], np.ndarray, dict]:
-    """:func:`read_ts`, and the header it read (``has_target`` for regression files)."""
+def _parse_ts(path: str, name: str = "path") -> tuple[list[np.ndarray], np.ndarray, dict]:
+    """:func:`read_ts`, and the header it read (``has_target`` for regression files); errors
+    name the argument ``name`` and the file."""
     X, y = [], []
     header = {"labels": None, "dimensions": None}
     in_data = False
     filename = os.path.basename(path)
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            where = f"{filename}, line {number}"
-            if in_data:
-                series, label = _read_case(line, where, header)
-                X.append(series)
-                y.append(label)
-            else:
-                in_data = _read_header_line(line, where, header)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                where = f"{name} {filename}, line {number}"
+                if in_data:
+                    series, label = _read_case(line, where, header)
+                    X.append(series)
+                    y.append(label)
+                else:
+                    in_data = _read_header_line(line, where, header)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{name} {filename}: not a UTF-8 text file, as a .ts file must be "
+                         f"({err.reason} at byte {err.start})") from None
+    if not in_data:
+        raise ValueError(f"{name} {filename}: no @data line (the file is empty, truncated or "
+                         f"not a .ts file)")
     if not X:
-        raise ValueError(f"{path}: no cases after @data")
+        raise ValueError(f"{name} {filename}: no cases after @data")
     return X, np.array(y, dtype=str), header
 
 

@@ -327,6 +327,7 @@ def to_json(result: Trace) -> dict:
         each step's contribution to each gradient), ``d_h0`` (dL/dh_0), ``factors`` (a list
         over t of every chain-rule factor) and ``config`` (the inputs).
     """
+    _check_trace(result)
     steps = result.steps
     return {
         "h": [s.h for s in steps],
@@ -344,6 +345,12 @@ def to_json(result: Trace) -> dict:
             "targets": "last step" if result.many_to_one else "every step",
         },
     }
+
+
+def _check_trace(result) -> None:
+    if not isinstance(result, Trace):
+        raise TypeError(f"result must be a Trace, what trace() returns, "
+                        f"got {type(result).__name__}")
 
 
 def _factors(step: Step) -> dict:
@@ -535,6 +542,7 @@ def format_trace(result: Trace) -> str:
     Numbers are shown to ``DECIMALS`` decimals and at least ``DIGITS`` significant digits
     (see :func:`_fmt`); use :func:`to_json` for full precision.
     """
+    _check_trace(result)
     sections = [_header(result), _forward_lines(result), _loss_lines(result),
                 _backward_lines(result), _gradient_lines(result), _update_lines(result),
                 [f"Checked against rnnlab.RNN + Linear + mse_loss (float64): the gradients "

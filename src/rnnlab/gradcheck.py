@@ -17,6 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab._checks import finite_number, float_array, seed as check_seed
+from rnnlab.layers.module import Module
+
 
 class Check(NamedTuple):
     """The comparison for one array."""
@@ -28,9 +31,19 @@ class Check(NamedTuple):
 
 
 def relative_error(analytic, numerical) -> float:
-    """max |a - n| over max(max |a|, max |n|): 0 for equal arrays, ~1 for unrelated ones."""
+    """max |a - n| over max(max |a|, max |n|): 0 for equal arrays, ~1 for unrelated ones.
+
+    ``analytic`` and ``numerical`` are numeric arrays of the same shape.
+    """
+    analytic, numerical = np.asarray(analytic), np.asarray(numerical)
+    for name, a in (("analytic", analytic), ("numerical", numerical)):
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    if analytic.shape != numerical.shape:
+        raise ValueError(f"numerical must have the shape of analytic {analytic.shape}, "
+                         f"got {numerical.shape}")
     scale = max(float(np.abs(analytic).max(initial=0.0)), float(np.abs(numerical).max(initial=0.0)))
-    err = float(np.abs(np.asarray(analytic) - np.asarray(numerical)).max(initial=0.0))
+    err = float(np.abs(analytic - numerical).max(initial=0.0))
     return err / scale if scale > 0 else err
 
 
@@ -47,6 +60,12 @@ def numerical_gradient(loss, array, eps: float = 1e-6):
 
     Each element is moved by +-eps and put back exactly.
     """
+    if not callable(loss):
+        raise TypeError(f"loss must be callable as loss() -> float, got {type(loss).__name__}")
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        kind = f"dtype {array.dtype}" if isinstance(array, np.ndarray) else type(array).__name__
+        raise TypeError(f"array must be a float NumPy array (perturbed in place), got {kind}")
+    eps = _step(eps)
     grad = np.zeros(array.shape, dtype=np.float64)
     flat, gflat = array.reshape(-1), grad.reshape(-1)
     for k in range(flat.size):
@@ -58,6 +77,13 @@ def numerical_gradient(loss, array, eps: float = 1e-6):
         flat[k] = saved
         gflat[k] = (plus - minus) / (2 * eps)
     return grad
+
+
+def _step(eps) -> float:
+    """``eps`` as a float if it is a finite number > 0, else raise naming it."""
+    if finite_number(eps, "eps") <= 0:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    return float(eps)
 
 
 def check_gradients(model, x, lengths=None, state=None, seed: int = 0,
@@ -82,13 +108,19 @@ def check_gradients(model, x, lengths=None, state=None, seed: int = 0,
     list of Check
         One for each parameter (by name), for ``x``, and for each state part.
     """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an rnnlab Module, got {type(model).__name__}")
     if model.dtype not in (None, np.float64):
         raise ValueError(f"model must be float64 for a finite-difference check, got {model.dtype}")
-    rng = np.random.default_rng(seed)
-    x = np.array(x, dtype=np.float64)
+    eps = _step(eps)
+    rng = np.random.default_rng(check_seed(seed))
+    # Copies: the check perturbs x and the state in place, never the caller's arrays.
+    x = np.array(float_array(x, "x", np.float64, "(B, T, I)"))
     recurrent = hasattr(model, "state_names")
-    states = [] if state is None else [np.array(s, dtype=np.float64) for s in
-                                       (state if isinstance(state, tuple) else (state,))]
+    parts = () if state is None else state if isinstance(state, tuple) else (state,)
+    states = [np.array(float_array(s, "state" if len(parts) == 1 else f"state[{k}]",
+                                   np.float64, "(L*D, B, H)"))
+              for k, s in enumerate(parts)]
 
     def run():
         if recurrent:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab._checks import float_array, one_of
+from rnnlab._checks import boolean, float_array, one_of
 
 REDUCTIONS = ("mean", "sum")
 
@@ -78,13 +78,13 @@ def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool 
     loss : float
     grad : like ``prediction``
     """
+    scale = 0.5 if boolean(half, "half") else 1.0
     prediction = float_array(prediction, "prediction", None, "(N..., K)")
     target = float_array(target, "target", prediction.dtype, "(N..., K)")
     if target.shape != prediction.shape:
         raise ValueError(f"target must have the shape of prediction {prediction.shape}, "
                          f"got {target.shape}")
     weights = _weights(mask, prediction.shape, reduction, prediction.dtype, "prediction")
-    scale = 0.5 if half else 1.0
     diff = prediction - target
     loss = scale * float(np.sum(weights * diff * diff))
     return loss, (2.0 * scale) * weights * diff
@@ -136,8 +136,9 @@ def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
     grad : (N..., C): softmax(z) - onehot(y), times the mask and reduction weights
     """
     logits = float_array(logits, "logits", None, "(N..., C)")
-    if logits.ndim < 1:
-        raise ValueError(f"logits must have a class axis (N..., C), got shape {logits.shape}")
+    if logits.ndim < 1 or logits.shape[-1] < 1:
+        raise ValueError(f"logits must have a class axis (N..., C) with C >= 1, "
+                         f"got shape {logits.shape}")
     target = np.asarray(target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")

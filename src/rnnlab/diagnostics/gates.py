@@ -16,8 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab._checks import finite_number
 from rnnlab.data import lengths_to_mask
-from rnnlab.diagnostics.gradflow import recurrent_layers
+from rnnlab.diagnostics.gradflow import model_inputs, recurrent_layers
 
 SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
 
@@ -53,12 +54,11 @@ def gate_activity(model, x, lengths=None, margin: float = 0.05) -> list:
     -------
     list of GateActivity
     """
-    if not 0.0 < margin < 0.5:
+    if not 0.0 < finite_number(margin, "margin") < 0.5:
         raise ValueError(f"margin must be in (0, 0.5), got {margin!r}")
     layers = recurrent_layers(model)
-    x = np.asarray(x)
-    batch, steps = x.shape[0], x.shape[1]
-    lengths = np.full(batch, steps) if lengths is None else np.asarray(lengths)
+    x, lengths = model_inputs(x, lengths)
+    steps = x.shape[1]
     valid = lengths_to_mask(lengths, steps)[..., None]  # (B, T, 1)
     model.forward(x, lengths=lengths)
     per_t = valid.sum(axis=(0, 2)) * 1.0  # (T,) valid (sequence) count at each step

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab._checks import finite_number, float_array, lengths_array
 from rnnlab.data import lengths_to_mask
 
 # gamma = sup |f'(a)| of each recurrent nonlinearity (Pascanu et al. 2013, section 3.1).
@@ -73,10 +74,11 @@ def state_gradients(model, x, y, loss, lengths=None) -> list:
         the sequences still running at t (a padded step is not a step of that sequence).
     """
     layers = recurrent_layers(model)
-    x = np.asarray(x)
-    batch, steps = x.shape[0], x.shape[1]
-    lengths = np.full(batch, steps) if lengths is None else np.asarray(lengths)
-    valid = lengths_to_mask(lengths, steps)  # (B, T)
+    if not callable(loss):
+        raise TypeError(f"loss must be callable as loss(prediction, y, mask), "
+                        f"got {type(loss).__name__}")
+    x, lengths = model_inputs(x, lengths)
+    valid = lengths_to_mask(lengths, x.shape[1])  # (B, T)
     model.zero_grad()
     for layer in layers:
         layer.track_state_grads = True
@@ -99,6 +101,28 @@ def state_gradients(model, x, y, loss, lengths=None) -> list:
             layer.state_grads = None
         model.zero_grad()
     return out
+
+
+def model_inputs(x, lengths) -> tuple:
+    """``x`` as a finite float (B, T, F) array with B, T >= 1, and its lengths (all T by
+    default), checked before a diagnostic runs anything."""
+    x = float_array(x, "x", None, "(B, T, F)", ndim=3)
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"x must have B >= 1 and T >= 1, got shape {x.shape}")
+    steps = x.shape[1]
+    lengths = (np.full(x.shape[0], steps, dtype=np.int64) if lengths is None
+               else lengths_array(lengths, x.shape[0], steps))
+    return x, lengths
+
+
+def _index(value, name: str, stop: int) -> int:
+    """``value`` as an int if it is one in [0, stop), else raise naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int in [0, {stop}), "
+                        f"got {type(value).__name__} {value!r}")
+    if not 0 <= value < stop:
+        raise ValueError(f"{name} must be an int in [0, {stop}), got {value}")
+    return int(value)
 
 
 def _masked_mean(values, valid):
@@ -139,17 +163,15 @@ def jacobian_norms(layer, x, layer_index: int = 0, direction: int = 0) -> Jacobi
     JacobianNorms
         gaps 0..T; gap 0 is dh_T/dh_T = I (norm 1), gap T is dh_T/dh_0.
     """
-    if not hasattr(layer, "state_names"):
-        raise TypeError(f"layer must be an RNN, LSTM or GRU, got {type(layer).__name__}")
-    x = np.asarray(x, dtype=layer.dtype)
-    if x.ndim != 3:
-        raise ValueError(f"x must have shape (B, T, I), got {x.shape}")
-    batch, steps, _ = x.shape
+    _check_layer(layer)
+    x = float_array(x, "x", layer.dtype, "(B, T, I)", ndim=3)
+    batch, steps, features = x.shape
+    if batch < 1 or steps < 1 or features != layer.input_size:
+        raise ValueError(f"x must have shape (B, T, I) with B, T >= 1 and I = input_size = "
+                         f"{layer.input_size}, got {x.shape}")
     hidden, directions = layer.hidden_size, layer.num_directions
-    index = layer_index * directions + direction
-    if not 0 <= index < layer.num_layers * directions or direction >= directions:
-        raise ValueError(f"layer_index must be in [0, {layer.num_layers}) and direction in "
-                         f"[0, {directions}), got {layer_index} and {direction}")
+    index = (_index(layer_index, "layer_index", layer.num_layers) * directions
+             + _index(direction, "direction", directions))
     copies = np.repeat(x, hidden, axis=0)  # (B*H, T, I): copy k of sequence b is row b*H + k
     layer.zero_grad()
     layer.track_state_grads = True
@@ -195,13 +217,18 @@ class PascanuBound(NamedTuple):
         return self.rate ** np.asarray(gaps, dtype=float)
 
 
+def _check_layer(layer) -> None:
+    if not hasattr(layer, "state_names"):
+        raise TypeError(f"layer must be an RNN, LSTM or GRU layer, got {type(layer).__name__}")
+
+
 def pascanu_bounds(layer) -> list:
     """lambda_1 of every recurrent matrix of a layer, with the vanishing/exploding verdict.
 
     For the vanilla RNN, ||dh_T/dh_t|| <= (gamma lambda_1)^(T - t). Gated cells (LSTM,
     GRU) have no such bound: their lambda_1 is reported per gate block, with gamma None.
     """
-    recurrent_layers(layer)
+    _check_layer(layer)
     out = []
     hidden = layer.hidden_size
     for name, w in layer.state_dict().items():
@@ -226,7 +253,7 @@ def scale_recurrent_weights(layer, lambda_1: float) -> None:
     if getattr(layer, "num_gates", None) != 1:
         raise TypeError(f"layer must be a vanilla RNN (gated cells have no single W_hh to "
                         f"scale), got {type(layer).__name__}")
-    if not (isinstance(lambda_1, (int, float)) and 0 < lambda_1 < float("inf")):
+    if finite_number(lambda_1, "lambda_1") <= 0:
         raise ValueError(f"lambda_1 must be a finite number > 0, got {lambda_1!r}")
     state = layer.state_dict()
     for name, w in state.items():

@@ -22,6 +22,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab._checks import finite_number, positive_int
+
+TASK_METHODS = ("with_length", "generate", "metric", "solved", "baseline")
+
+
+def _count(value, name: str) -> int:
+    """``value`` as an int if it is one >= 0, else raise naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value}")
+    return int(value)
+
 
 class MemoryHorizon(NamedTuple):
     """A trained model's metric at every gap tried, and the horizon it implies."""
@@ -56,14 +69,26 @@ def memory_horizon(model, task, gaps, n: int = 512, seed: int = 0,
     -------
     MemoryHorizon
     """
-    gaps = sorted({int(g) for g in gaps})
+    if not callable(getattr(model, "forward", None)):
+        raise TypeError(f"model must be a Module with forward(x, lengths), "
+                        f"got {type(model).__name__}")
+    if not all(hasattr(type(task), name) for name in TASK_METHODS):
+        raise TypeError(f"task must be an rnnlab.tasks Task (with {', '.join(TASK_METHODS)}), "
+                        f"got {type(task).__name__}")
+    if isinstance(gaps, (str, bytes)) or not hasattr(gaps, "__iter__"):
+        raise TypeError(f"gaps must be a sequence of ints, got {type(gaps).__name__} {gaps!r}")
+    gaps = sorted({_count(g, f"gaps[{k}]") for k, g in enumerate(gaps)})
     if not gaps:
         raise ValueError("gaps must name at least one gap, got none")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    n = positive_int(n, "n")
+    seed = _count(seed, "seed")
+    batch_size = positive_int(batch_size, "batch_size")
+    try:
+        tasks = [task.with_length(gap) for gap in gaps]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"gaps must be lengths the task takes: {err}") from None
     metrics, solved, baselines = [], [], []
-    for gap in gaps:
-        at_gap = task.with_length(gap)
+    for gap, at_gap in zip(gaps, tasks):
         data = at_gap.generate(n, np.random.default_rng([seed, gap]))
         total = 0.0
         for x, y, lengths in data.batches(batch_size):
@@ -78,6 +103,10 @@ def memory_horizon(model, task, gaps, n: int = 512, seed: int = 0,
 
 def horizon_of(lengths, solved) -> int | None:
     """The longest length solved with every shorter length solved (lengths ascending)."""
+    lengths, solved = list(lengths), list(solved)
+    if len(solved) != len(lengths):
+        raise ValueError(f"solved must hold one flag per length, got {len(solved)} flags for "
+                         f"{len(lengths)} lengths")
     horizon = None
     for length, ok in zip(lengths, solved):
         if not ok:
@@ -89,11 +118,17 @@ def horizon_of(lengths, solved) -> int | None:
 def gradient_horizon(gaps, norms, tol: float = 1e-3) -> int:
     """The first gap at which ||dh_T/dh_{T-gap}|| falls below ``tol`` times its value at
     gap 0; the last gap if it never does."""
-    gaps, norms = np.asarray(gaps), np.asarray(norms, dtype=float)
-    if gaps.shape != norms.shape or gaps.size == 0:
-        raise ValueError(f"gaps and norms must have the same non-empty shape, got "
+    gaps, norms = np.asarray(gaps), np.asarray(norms)
+    for name, values in (("gaps", gaps), ("norms", norms)):
+        if values.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {values.dtype}")
+    norms = norms.astype(float)
+    if gaps.shape != norms.shape or gaps.ndim != 1 or gaps.size == 0:
+        raise ValueError(f"gaps and norms must have the same non-empty shape (G,), got "
                          f"{gaps.shape} and {norms.shape}")
-    if not 0.0 < tol < 1.0:
+    if np.isnan(norms).any():  # +inf is a measurement (an exploding gradient); NaN is not
+        raise ValueError(f"norms must not hold NaN, got {int(np.isnan(norms).sum())}")
+    if not 0.0 < finite_number(tol, "tol") < 1.0:
         raise ValueError(f"tol must be in (0, 1), got {tol!r}")
     below = np.nonzero(norms < tol * norms[0])[0]
     return int(gaps[below[0]] if below.size else gaps[-1])
@@ -102,4 +137,6 @@ def gradient_horizon(gaps, norms, tol: float = 1e-3) -> int:
 def suggest_k2(memory: int | None, gaps, norms, tol: float = 1e-3) -> int:
     """A truncation length for TBPTT(k1, k2): long enough for the memory horizon and for the
     gradient to have fallen below ``tol`` (see the module notes)."""
+    if memory is not None:
+        memory = _count(memory, "memory")
     return max(memory or 1, gradient_horizon(gaps, norms, tol), 1)

@@ -128,7 +128,15 @@ class Task:
     def split(self, n_train: int | None, n_val: int, n_test: int, seed: int) -> tuple:
         """Train, validation and test sets of ``n_train``, ``n_val`` and ``n_test`` fresh
         sequences, each drawn from its own stream of ``seed``; with ``n_train=None`` the
-        training data is :meth:`stream` instead, fresh sequences for every batch."""
+        training data is :meth:`stream` instead, fresh sequences for every batch.
+
+        Every count is an int >= 1 and the seed an int >= 0, checked before anything is drawn.
+        """
+        if n_train is not None:
+            int_at_least(n_train, "n_train", 1)
+        int_at_least(n_val, "n_val", 1)
+        int_at_least(n_test, "n_test", 1)
+        seed = int_at_least(seed, "seed", 0)
         train = self.stream(seed) if n_train is None else \
             self.generate(n_train, np.random.default_rng([seed, 1]))
         return (train,) + tuple(self.generate(n, np.random.default_rng([seed, stream]))

@@ -24,7 +24,7 @@ import numpy as np
 from rnnlab.data import SequenceData, pad_sequences, train_val_split
 from rnnlab.datasets import check_data_path, read_data_file
 from rnnlab.losses import cross_entropy, mse_loss
-from rnnlab.tasks.base import Task, class_target
+from rnnlab.tasks.base import Task, class_target, int_at_least
 
 TEST_FRACTION = 0.2  # held out for the test set when there is no test file
 VAL_FRACTION = 0.2  # of what is left, for validation
@@ -76,7 +76,7 @@ class FileTask(Task):
         X, y = _read(self.path)
         regression = y.dtype.kind == "f"
         if self.test_path is not None:
-            X_test, y_test = _read(self.test_path)
+            X_test, y_test = _read(self.test_path, "test_path")
             if X_test[0].shape[1] != X[0].shape[1]:
                 raise ValueError(f"test_path has {X_test[0].shape[1]} features per step, "
                                  f"path has {X[0].shape[1]}")
@@ -152,17 +152,18 @@ class FileTask(Task):
         """The file's train, validation and test sets, standardized and padded.
 
         ``n_train``, ``n_val`` and ``n_test`` are not used (the file decides the sizes); the
-        seed decides the split.
+        seed, an int >= 0, decides the split.
         """
+        seed = int_at_least(seed, "seed", 0)
         X, y = _read(self.path)
         stratify = None if self.regression else y
-        rng = np.random.default_rng([int(seed), 4])
+        rng = np.random.default_rng([seed, 4])
         if self.test_path is None:
             rest, test = train_val_split(len(X), TEST_FRACTION, rng, stratify)
             test_X, test_y = [X[i] for i in test], y[test]
         else:
             rest = np.arange(len(X))
-            test_X, test_y = _read(self.test_path)
+            test_X, test_y = _read(self.test_path, "test_path")
         part, val = train_val_split(rest.size, VAL_FRACTION, rng,
                                     None if stratify is None else stratify[rest])
         train, val = rest[part], rest[val]
@@ -185,9 +186,10 @@ class FileTask(Task):
 
     def generate(self, n: int, seed) -> SequenceData:
         """n sequences of the training split drawn from ``seed`` (at most all of them)."""
+        n = self._count(n)
         train = self.split(seed=seed)[0]
         rng = np.random.default_rng(seed)
-        return train.subset(np.sort(rng.permutation(len(train))[:self._count(n)]))
+        return train.subset(np.sort(rng.permutation(len(train))[:n]))
 
     def loss(self, prediction, target, mask=None) -> tuple:
         """Cross-entropy over the classes, or MSE on the standardized targets; the mean over
@@ -218,12 +220,12 @@ class FileTask(Task):
 
 
 @functools.lru_cache(maxsize=8)
-def _read_cached(path: str, mtime: float, size: int) -> tuple:
-    X, y = read_data_file(path)
+def _read_cached(path: str, mtime: float, size: int, name: str) -> tuple:
+    X, y = read_data_file(path, name)
     return X, (y.astype(np.float64) if y.dtype.kind == "f" else y)
 
 
-def _read(path: str) -> tuple:
-    """The file's (X, y), read once while it is unchanged."""
+def _read(path: str, name: str = "path") -> tuple:
+    """The file's (X, y), read once while it is unchanged; errors name the argument ``name``."""
     info = os.stat(path)
-    return _read_cached(os.path.abspath(path), info.st_mtime, info.st_size)
+    return _read_cached(os.path.abspath(path), info.st_mtime, info.st_size, name)
