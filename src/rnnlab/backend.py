@@ -42,6 +42,6 @@ def resolve_dtype(dtype) -> np.dtype:
         resolved = np.dtype(dtype)
     except TypeError:
         resolved = None
-    if resolved not in FLOAT_DTYPES:
+    if resolved is None or resolved not in FLOAT_DTYPES:  # (np.dtype("f8") == None is True)
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return resolved

@@ -17,7 +17,8 @@ import inspect
 import numpy as np
 
 from rnnlab import losses
-from rnnlab._checks import boolean, one_of, positive_int
+from rnnlab._checks import boolean, finite_number, one_of, positive_int
+from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Sequential
 from rnnlab.optim import OPTIMIZERS, CosineLR
@@ -71,6 +72,8 @@ def as_sequences(X, name: str = "X", features: int | None = None) -> list:
         raise ValueError(f"{name} must hold at least one sequence, got none")
     out = []
     for k, seq in enumerate(X):
+        if np.iscomplexobj(seq):
+            raise TypeError(f"{name}[{k}] must be a real (T_i, F) array, got complex values")
         try:
             arr = np.asarray(seq, dtype=np.float64)
         except (TypeError, ValueError):
@@ -170,6 +173,12 @@ class _RNNEstimator:
         boolean(self.verbose, "verbose")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        check_seed(self.random_state, "random_state")
+        if self.validation_fraction is not None and (
+                finite_number(self.validation_fraction, "validation_fraction") <= 0
+                or self.validation_fraction >= 1):
+            raise ValueError(f"validation_fraction must lie in (0, 1) or be None, got "
+                             f"{self.validation_fraction}")
         if self.validation_fraction is None and self.patience is not None:
             raise ValueError("patience needs validation_fraction: early stopping watches the "
                              "held-out loss")
@@ -243,6 +252,28 @@ class _RNNEstimator:
         return np.concatenate(outs).astype(np.float64), lengths
 
 
+def _labels(y):
+    """y as a 1-D array of labels that can be sorted (numbers, or strings), or raise."""
+    if y is None:
+        raise ValueError("y must be one label per sequence, shape (N,), got None")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one label per sequence, shape (N,), got {y.shape}")
+    if y.dtype.kind == "O":
+        kinds = {type(v).__name__ for v in y}
+        if not (all(isinstance(v, str) for v in y)
+                or all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                       for v in y)):
+            raise TypeError(f"y must hold labels of one kind (all numbers or all strings), "
+                            f"got {sorted(kinds)}")
+        y = y.astype(str if isinstance(y[0], str) else float)
+    if y.dtype.kind == "c":
+        raise TypeError("y must hold real labels, got complex values")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("y holds NaN or infinite labels")
+    return y
+
+
 def _check_y_length(y, count: int, name: str = "y") -> None:
     if len(y) != count:
         raise ValueError(f"X and {name} must have the same number of sequences, got "
@@ -292,9 +323,7 @@ class RNNClassifier(_RNNEstimator):
         """Fit on sequences X (list of (T_i, F), (N, T, F) or (N, T)) and labels y (N,)."""
         self._check_params()
         sequences = as_sequences(X)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be one label per sequence, shape (N,), got {y.shape}")
+        y = _labels(y)
         _check_y_length(y, len(sequences))
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -316,7 +345,7 @@ class RNNClassifier(_RNNEstimator):
     def score(self, X, y) -> float:
         """Accuracy on (X, y); labels unseen in fit are an error."""
         self._check_fitted()
-        y = np.asarray(y)
+        y = _labels(y)
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(f"y holds labels not seen in fit: {unseen[:10].tolist()}; "
@@ -324,6 +353,15 @@ class RNNClassifier(_RNNEstimator):
         predicted = self.predict(X)
         _check_y_length(y, len(predicted))
         return float(np.mean(predicted == y))
+
+
+def _targets_array(y):
+    """y as a float64 array of numbers, or a TypeError naming y."""
+    values = np.asarray(y)
+    if values.dtype.kind not in "biuf" and not (values.dtype.kind == "O" and all(
+            isinstance(v, (int, float, np.number)) for v in values.ravel())):
+        raise TypeError(f"y must hold numbers (regression targets), got dtype {values.dtype}")
+    return values.astype(np.float64)
 
 
 def _accuracy(logits, y, lengths) -> float:
@@ -369,7 +407,7 @@ class RNNRegressor(_RNNEstimator):
             flat = isinstance(y, np.ndarray) and y.ndim == 2 or \
                 not isinstance(y, np.ndarray) and np.ndim(y[0]) == 1
             return pad_sequences(steps, np.float64)[0], flat
-        y = np.asarray(y, dtype=np.float64)
+        y = _targets_array(y)
         if y.ndim not in (1, 2):
             raise ValueError(f"y must have shape (N,) or (N, O), got {y.shape}")
         _check_y_length(y, len(lengths))
@@ -416,7 +454,9 @@ class RNNRegressor(_RNNEstimator):
             truth = np.concatenate([t.ravel() for t in truth])
             predicted = np.concatenate([np.ravel(p) for p in predicted])
         else:
-            truth = np.asarray(y, dtype=np.float64)
+            truth = _targets_array(y)
+            if not np.isfinite(truth).all():
+                raise ValueError("y holds NaN or infinite values")
             _check_y_length(truth, len(predicted))
             if truth.size != predicted.size:
                 raise ValueError(f"y must have the shape of the predictions "

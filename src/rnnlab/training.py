@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab import io
-from rnnlab._checks import NonFiniteError, boolean, positive_int
+from rnnlab._checks import NonFiniteError, boolean, finite_number, positive_int
 from rnnlab.data import SequenceData, SequenceStream, batch_indices, lengths_to_mask
 from rnnlab.optim import clip_grad_norm_, clip_grad_value_
 
@@ -194,12 +194,24 @@ class TrainConfig:
                 raise TypeError(f"tbptt must be a pair (k1, k2) or None, got {self.tbptt!r}")
             self.tbptt = (positive_int(self.tbptt[0], "tbptt k1"),
                           positive_int(self.tbptt[1], "tbptt k2"))
+            if self.tbptt[1] < self.tbptt[0]:
+                raise ValueError(f"tbptt (k1, k2) must have k2 >= k1 (each update "
+                                 f"back-propagates through at least its k1 new steps), got "
+                                 f"{self.tbptt}")
         if self.patience is not None:
             positive_int(self.patience, "patience")
+        if finite_number(self.min_delta, "min_delta") < 0:
+            raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta}")
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str) \
+                and not hasattr(self.checkpoint_dir, "__fspath__"):
+            raise TypeError(f"checkpoint_dir must be a path (str) or None, got "
+                            f"{type(self.checkpoint_dir).__name__} {self.checkpoint_dir!r}")
         for name in ("shuffle", "bucket", "restore_best", "progress"):
             boolean(getattr(self, name), name)
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed}")
 
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)
@@ -251,6 +263,24 @@ class Trainer:
 
     def __init__(self, model, loss, optimizer, config: TrainConfig | None = None,
                  schedule=None, metric=None, callbacks=()):
+        if not (hasattr(model, "forward") and hasattr(model, "backward")
+                and hasattr(model, "parameters")):
+            raise TypeError(f"model must be an rnnlab Module, got {type(model).__name__}")
+        if not (hasattr(optimizer, "step") and hasattr(optimizer, "state_dict")):
+            raise TypeError(f"optimizer must be an rnnlab.optim Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        if schedule is not None and not hasattr(schedule, "step"):
+            raise TypeError(f"schedule must be an rnnlab.optim Schedule or None, got "
+                            f"{type(schedule).__name__}")
+        if metric is not None and not callable(metric):
+            raise TypeError(f"metric must be callable or None, got {type(metric).__name__}")
+        if not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list of callables, got "
+                            f"{type(callbacks).__name__}")
+        for k, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise TypeError(f"callbacks[{k}] must be callable, got "
+                                f"{type(callback).__name__} {callback!r}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.config = config if config is not None else TrainConfig()
         if not isinstance(self.config, TrainConfig):
@@ -466,7 +496,10 @@ class Trainer:
 
     def evaluate(self, data: SequenceData, batch_size: int | None = None) -> dict:
         """The mean loss (and metric) over ``data``, without training."""
-        size = batch_size or self.config.batch_size
+        if not isinstance(data, SequenceData):
+            raise TypeError(f"data must be a SequenceData, got {type(data).__name__}")
+        size = self.config.batch_size if batch_size is None else \
+            positive_int(batch_size, "batch_size")
         total, count, metric_total = 0.0, 0, 0.0
         for x, y, lengths in data.batches(size):
             prediction = self.model.forward(x, lengths=lengths)

@@ -17,6 +17,7 @@ import numpy as np
 
 from rnnlab import init as initializers
 from rnnlab._checks import boolean, expect_shape, float_array, one_of, positive_int
+from rnnlab._checks import seed as check_seed
 from rnnlab.backend import resolve_dtype
 from rnnlab.layers.module import Module
 
@@ -44,7 +45,7 @@ class Linear(Module):
         self.out_features = positive_int(out_features, "out_features")
         one_of(init, "init", initializers.NAMES)
         self.init = init
-        rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
+        rng = np.random.default_rng(check_seed(seed))  # an int, None, or a Generator as is
         shape = (self.out_features, self.in_features)
         bound = 1.0 / math.sqrt(self.in_features)
         if init == "default":

@@ -150,6 +150,9 @@ class Module:
         The names must match exactly and every shape must agree; the values are cast to this
         module's dtype. Nothing is changed unless everything checks out.
         """
+        if not isinstance(state, dict) and not hasattr(state, "keys"):
+            raise TypeError(f"state must be a dict {{name: array}} (a state_dict), got "
+                            f"{type(state).__name__}")
         params = self.parameters()
         missing = sorted(set(params) - set(state))
         unexpected = sorted(set(state) - set(params))

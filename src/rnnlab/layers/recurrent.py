@@ -22,6 +22,7 @@ import numpy as np
 from rnnlab import init as initializers
 from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of,
                             positive_int)
+from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import Params, gru, lstm, rnn
 from rnnlab.cells.common import Workspace, batch_first
@@ -145,7 +146,7 @@ class _Recurrent(Module):
         self.nonlinearity = nonlinearity
         self.num_directions = 2 if bidirectional else 1
         self.init, self.init_hh = init, init_hh
-        rng = np.random.default_rng(seed)  # an int, None, or a Generator (used as is)
+        rng = np.random.default_rng(check_seed(seed))  # an int, None, or a Generator as is
         self._build(rng)
         self._workspaces = {}  # per (layer, direction) index: the cells' large arrays, reused
         self.state_grads = None

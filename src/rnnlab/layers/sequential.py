@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab._checks import NonFiniteError, float_array, lengths_array
+from rnnlab._checks import NonFiniteError, boolean, float_array, lengths_array
 from rnnlab.layers.module import Module
 
 
@@ -61,6 +61,7 @@ class Sequential(Module):
         return_state : bool
             Also return that list of each recurrent module's final state.
         """
+        boolean(return_state, "return_state")
         recurrent = [m for m in self.modules if hasattr(m, "state_names")]
         if state is not None and (not isinstance(state, (list, tuple))
                                   or len(state) != len(recurrent)):
