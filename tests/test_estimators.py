@@ -86,7 +86,7 @@ def test_validation_and_early_stopping():
     """Early stopping ends the fit `patience` epochs after the best held-out loss, and the
     fitted model is the best epoch's (its held-out loss is the best recorded), not the
     last's."""
-    from rnnlab.data import SequenceData, pad_sequences, train_val_split
+    from rnnlab.data import pad_sequences, train_val_split
     from rnnlab.losses import cross_entropy
 
     X, y = vowel_like()

@@ -124,6 +124,15 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value, name: str) -> int:
+    """Return ``value`` if it is an int >= 0 (a count, a step, a seed), else raise naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value}")
+    return int(value)
+
+
 def finite_number(value, name: str) -> float:
     """Return ``value`` as a float if it is a finite real number, else raise naming it:
     ``TypeError`` for a bool, a str or another kind, ``ValueError`` for NaN or infinity."""

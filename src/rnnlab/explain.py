@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab._checks import one_of
+from rnnlab._checks import finite_number, one_of
 from rnnlab.cells.activations import ACTIVATIONS
 from rnnlab.layers import RNN, Linear
 from rnnlab.losses import mse_loss
@@ -124,21 +124,6 @@ class Trace:
 
 
 # -- checks ------------------------------------------------------------------------------
-def _finite_number(value, name: str) -> float:
-    """Return ``value`` as a float if it is a finite real number, else raise naming it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                     np.floating)):
-        raise TypeError(f"{name} must be a finite real number, "
-                        f"got {type(value).__name__} {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond float64
-        number = math.inf
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return number
-
-
 def _finite_sequence(values, name: str) -> tuple:
     """Return ``values`` (a number or a 1-D sequence of them) as a tuple of floats."""
     if isinstance(values, (str, bytes)):
@@ -150,7 +135,7 @@ def _finite_sequence(values, name: str) -> tuple:
                          f"got {np.ndim(values)} dimensions")
     if len(values) == 0:
         raise ValueError(f"{name} must hold at least one value (T >= 1), got none")
-    return tuple(_finite_number(v, f"{name}[{i}]") for i, v in enumerate(values))
+    return tuple(finite_number(v, f"{name}[{i}]") for i, v in enumerate(values))
 
 
 def _targets(ys: tuple, steps: int) -> tuple:
@@ -288,12 +273,12 @@ def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
     The equations are in the module docstring. The loss is 1/2 (y - y_pred)^2 per target,
     summed, so dL/dy_pred_t = y_pred_t - y_t, as in the tutorial.
     """
-    weights = Weights(_finite_number(w_x, "w_x"), _finite_number(w_h, "w_h"),
-                      _finite_number(w_y, "w_y"))
+    weights = Weights(finite_number(w_x, "w_x"), finite_number(w_h, "w_h"),
+                      finite_number(w_y, "w_y"))
     xs = _finite_sequence(xs, "xs")
     targets = _targets(_finite_sequence(ys, "ys"), len(xs))
-    h0 = _finite_number(h0, "h0")
-    lr = _finite_number(lr, "lr")
+    h0 = finite_number(h0, "h0")
+    lr = finite_number(lr, "lr")
     if lr <= 0:
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if not isinstance(activation, str):

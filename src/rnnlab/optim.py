@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from rnnlab._checks import boolean, positive_int
+from rnnlab._checks import boolean, non_negative_int, positive_int
 from rnnlab.layers.module import mark_changed
 
 
@@ -58,14 +58,6 @@ def _betas(betas) -> tuple:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {len(betas)} values")
     return tuple(_fraction(b, f"betas[{k}]") for k, b in enumerate(betas))
 
-
-def _count(value, name: str) -> int:
-    """``value`` as an int if it is one >= 0 (a step or epoch count), else raise naming it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value}")
-    return int(value)
 
 
 def _state_keys(state, keys: tuple) -> None:
@@ -137,7 +129,7 @@ class Optimizer:
         Everything is checked first: a refused state changes nothing.
         """
         _state_keys(state, ("steps", "lr", "state"))
-        steps = _count(state["steps"], "state['steps']")
+        steps = non_negative_int(state["steps"], "state['steps']")
         lr = _non_negative(state["lr"], "state['lr']")
         buffers = state["state"]
         if not isinstance(buffers, dict) or set(buffers) != set(self.params):
@@ -324,7 +316,7 @@ class Schedule:
 
     def load_state_dict(self, state: dict) -> None:
         _state_keys(state, ("epoch", "base_lr"))
-        epoch = _count(state["epoch"], "state['epoch']")
+        epoch = non_negative_int(state["epoch"], "state['epoch']")
         self.epoch, self.base_lr = epoch, _non_negative(state["base_lr"], "state['base_lr']")
         self.optimizer.lr = self.base_lr * self.factor(self.epoch)
 

@@ -22,18 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab._checks import finite_number, positive_int
+from rnnlab._checks import finite_number, non_negative_int, positive_int
 
 TASK_METHODS = ("with_length", "generate", "metric", "solved", "baseline")
 
-
-def _count(value, name: str) -> int:
-    """``value`` as an int if it is one >= 0, else raise naming it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value}")
-    return int(value)
 
 
 class MemoryHorizon(NamedTuple):
@@ -77,11 +69,11 @@ def memory_horizon(model, task, gaps, n: int = 512, seed: int = 0,
                         f"got {type(task).__name__}")
     if isinstance(gaps, (str, bytes)) or not hasattr(gaps, "__iter__"):
         raise TypeError(f"gaps must be a sequence of ints, got {type(gaps).__name__} {gaps!r}")
-    gaps = sorted({_count(g, f"gaps[{k}]") for k, g in enumerate(gaps)})
+    gaps = sorted({non_negative_int(g, f"gaps[{k}]") for k, g in enumerate(gaps)})
     if not gaps:
         raise ValueError("gaps must name at least one gap, got none")
     n = positive_int(n, "n")
-    seed = _count(seed, "seed")
+    seed = non_negative_int(seed, "seed")
     batch_size = positive_int(batch_size, "batch_size")
     try:
         tasks = [task.with_length(gap) for gap in gaps]
@@ -138,5 +130,5 @@ def suggest_k2(memory: int | None, gaps, norms, tol: float = 1e-3) -> int:
     """A truncation length for TBPTT(k1, k2): long enough for the memory horizon and for the
     gradient to have fallen below ``tol`` (see the module notes)."""
     if memory is not None:
-        memory = _count(memory, "memory")
+        memory = non_negative_int(memory, "memory")
     return max(memory or 1, gradient_horizon(gaps, norms, tol), 1)
