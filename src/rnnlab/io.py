@@ -231,17 +231,20 @@ def _header_length(head: bytes, size: int) -> int:
                            f"says {length} bytes, but only {size - 8} follow it")
 
 
+def _json_object(raw: bytes, what: str) -> dict:
+    """``raw`` parsed as a JSON object, or ``InvalidFileError`` saying that ``what`` is not."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InvalidFileError(f"{what} is not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise InvalidFileError(f"{what} holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def _parse_header(raw: bytes) -> dict:
     """The JSON header of a safetensors file; raise (a reason) if it is not one."""
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise InvalidFileError(f"is corrupted or not a safetensors file: its header is not "
-                               f"valid JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise InvalidFileError(f"is corrupted or not a safetensors file: its header is JSON "
-                               f"but not an object ({type(header).__name__})")
-    return header
+    return _json_object(raw, "is corrupted or not a safetensors file: its header")
 
 
 def _naturals(values) -> bool:
@@ -545,14 +548,7 @@ def _read_meta(path: str, checksum: str | None) -> dict:
         raise InvalidFileError(f"path {path!r} is not a valid checkpoint: {META_FILE} is "
                                f"corrupted (its SHA-256 checksum does not match the one "
                                f"recorded in {STATE_FILE} when it was written)")
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise InvalidFileError(f"path {path!r} is not a valid checkpoint: {META_FILE} is not "
-                               f"valid JSON ({err})") from None
-    if not isinstance(meta, dict):
-        raise InvalidFileError(f"path {path!r} is not a valid checkpoint: {META_FILE} holds "
-                               f"a JSON {type(meta).__name__}, not an object")
+    meta = _json_object(raw, f"path {path!r} is not a valid checkpoint: {META_FILE}")
     return meta
 
 
