@@ -118,7 +118,7 @@ CORRUPTIONS = [
     ("header-brace", lambda d: d[:8] + b"[" + d[9:], r"its header is not valid JSON"),
     ("header-not-utf8", lambda d: d[:10] + b"\xff" + d[11:], r"its header is not valid JSON"),
     ("header-not-object", lambda d: d[:8] + b"[1, 2, 3]".ljust(header_length(d)) +
-     d[8 + header_length(d):], r"is corrupted or not a safetensors file: its header is JSON "
+     d[8 + header_length(d):], r"is corrupted or not a safetensors file: its header "
                                r"holds a JSON list, not an object"),
     ("body-flip", lambda d: flip(d, len(d) - 20, 3),
      r"is corrupted: the SHA-256 checksum of its contents does not match"),
