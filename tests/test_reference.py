@@ -75,6 +75,9 @@ def test_fast_path_equals_the_reference(cell, nonlinearity, bias, masked, hidden
         assert rel_err(g.dbias_hh, g_ref["bias_hh"]) <= 1e-12
     else:
         assert g.dbias_ih is None and "bias_ih" not in g_ref and "bias_hh" not in g_ref
+    valid = np.ones((batch, steps), bool) if mask is None else mask
+    for a, b in zip(parts(g.d_states), parts(g_ref["d_states"])):  # dL/dh_t (and dL/dc_t)
+        assert rel_err(a.swapaxes(0, 1)[valid], b[valid]) <= 1e-12
     if masked:  # padded steps: zero outputs, zero dx
         assert not y_ref[~mask].any() and not g_ref["x"][~mask].any()
 

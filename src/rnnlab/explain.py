@@ -3,9 +3,11 @@
 A tutorial on BPTT ("Backpropagation in RNNs - A Deep Dive") works one step of
 Backpropagation Through Time by hand for an RNN with one input, one hidden unit and one
 output, no biases. :func:`trace` does the same for any weights, any
-short sequence and any of tanh, sigmoid and relu, keeps every intermediate value and every
-chain-rule factor, and checks its sums against the library's own layers
-(``rnnlab.RNN`` + ``rnnlab.Linear`` + ``rnnlab.mse_loss``). :func:`format_trace` prints it
+short sequence and any of tanh, sigmoid and relu. The numbers come from the specification,
+``rnnlab.reference.rnn`` (the plain NumPy forward loop and reversed BPTT loop); the tracer
+keeps every intermediate value and every chain-rule factor of that pass, and checks its sums
+against the library's fast layers (``rnnlab.RNN`` + ``rnnlab.Linear`` +
+``rnnlab.mse_loss``). :func:`format_trace` prints it
 step by step, as the tutorial does; :func:`to_json` gives it as plain data.
 
 Shapes: T steps; every other quantity is a scalar.
@@ -46,12 +48,13 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab._checks import finite_number, one_of
-from rnnlab.cells.activations import ACTIVATIONS
+from rnnlab import reference
+from rnnlab.reference.activations import ACTIVATIONS
 from rnnlab.layers import RNN, Linear
 from rnnlab.losses import mse_loss
 
 ACTIVATION_NAMES = ("tanh", "sigmoid", "relu")
-REL_TOL = 1e-12  # the hand-written chain rule must match the library's layers this closely
+REL_TOL = 1e-12  # the reference's gradients must match the library's layers this closely
 DECIMALS = 4  # decimals shown by format_trace, like the seeds; to_json keeps full precision
 DIGITS = 4  # and at least this many significant digits, so that small gradients still show
 
@@ -148,48 +151,50 @@ def _targets(ys: tuple, steps: int) -> tuple:
                      f"target for the last step, got {len(ys)} values")
 
 
-# -- the nonlinearities, in scalar Python ------------------------------------------------
-def _f(activation: str, a: float) -> float:
-    """h = f(a), by the library's own nonlinearity (so the check against it is bit-exact)."""
-    return float(ACTIVATIONS[activation].f(np.array([a]))[0])
-
-
-def _df(activation: str, h: float) -> float:
-    """f'(a) from the output h = f(a), by the library's own derivative."""
-    return float(ACTIVATIONS[activation].df_from_output(np.array([h]))[0])
-
-
 # -- the tracer --------------------------------------------------------------------------
-def _forward(weights: Weights, xs: tuple, h0: float, activation: str) -> list:
-    """Equations (1)-(3) for t = 1..T: a list of (h_prev, a, h, y_pred)."""
-    rows, h_prev = [], h0
-    for x in xs:
+def _reference_pass(weights: Weights, xs: tuple, targets: tuple, h0: float,
+                    activation: str) -> tuple:
+    """Forward and BPTT by the specification, ``rnnlab.reference.rnn`` (one hidden unit, no
+    bias), with the output layer (3) and the loss (4) around it: (h, grads), with h the
+    states h_1..h_T and grads the reference's gradients (``"d_states"``: dL/dh_t)."""
+    params = {"weight_ih": np.array([[weights.W_x]]), "weight_hh": np.array([[weights.W_h]])}
+    x = np.reshape(np.array(xs, dtype=np.float64), (1, -1, 1))
+    hs, _, cache = reference.rnn.forward(params, x, np.array([[h0]]), nonlinearity=activation)
+    h = hs[0, :, 0]  # (1), (2)
+    d_y_pred = [0.0 if y is None else weights.W_y * h_t - y for h_t, y in zip(h, targets)]
+    d_out = np.reshape(np.array(d_y_pred) * weights.W_y, (1, -1, 1))  # (4), (3)
+    return h, reference.rnn.backward(params, cache, d_out)
+
+
+def _steps(weights: Weights, xs: tuple, targets: tuple, h0: float, activation: str) -> tuple:
+    """Every step's values and chain-rule factors, from the reference's pass; the gradients
+    (the sums of the steps' contributions) and dL/dh_0."""
+    h, grads = _reference_pass(weights, xs, targets, h0, activation)
+    df_from_output = ACTIVATIONS[activation].df_from_output
+    dhs = grads["d_states"][0, :, 0]  # dL/dh_t: from the output and from the future
+    steps, h_prev = [], h0
+    for t, (x, y) in enumerate(zip(xs, targets)):
         a = weights.W_x * x + weights.W_h * h_prev  # (1)
-        h = _f(activation, a)  # (2)
-        rows.append((h_prev, a, h, weights.W_y * h))  # (3)
-        h_prev = h
-    return rows
-
-
-def _backward(weights: Weights, xs: tuple, targets: tuple, forward: list,
-              activation: str) -> tuple:
-    """Walk t = T..1 carrying dh_next; return (steps in order 1..T, dL/dh_0)."""
-    steps, dh_next = [], 0.0
-    for t in reversed(range(len(xs))):
-        h_prev, a, h, y_pred = forward[t]
-        y = targets[t]
+        y_pred = weights.W_y * h[t]  # (3)
         d_y_pred = 0.0 if y is None else y_pred - y  # (4)
         loss = 0.0 if y is None else 0.5 * (y - y_pred) * (y - y_pred)
-        dh_from_output = d_y_pred * weights.W_y  # (3)
-        dh = dh_from_output + dh_next
-        df = _df(activation, h)
-        da = dh * df  # (2)
+        df = float(df_from_output(h[t:t + 1])[0])  # (2) f'(a_t) from h_t
+        da = float(dhs[t]) * df  # (2)
+        # dL/dh_{t+1} dh_{t+1}/dh_t, what the reference carried back: da_{t+1} W_h, 0 at T
+        future = 0.0 if t + 1 == len(xs) else float(dhs[t + 1]) * float(
+            df_from_output(h[t + 1:t + 2])[0]) * weights.W_h + 0.0
         # Adding 0.0 turns a -0.0 (a zero factor times a negative one) into 0.0.
-        contribution = Weights(da * xs[t] + 0.0, da * h_prev + 0.0, d_y_pred * h + 0.0)
-        steps.append(Step(t + 1, xs[t], y, h_prev, a, h, y_pred, loss, d_y_pred, weights.W_y,
-                          df, df * weights.W_h, dh_from_output, dh_next, dh, da, contribution))
-        dh_next = da * weights.W_h  # (1) dL/dh_{t-1}
-    return tuple(reversed(steps)), dh_next + 0.0
+        contribution = Weights(da * x + 0.0, da * h_prev + 0.0, d_y_pred * float(h[t]) + 0.0)
+        steps.append(Step(t + 1, x, y, h_prev, a, float(h[t]), y_pred, loss, d_y_pred,
+                          weights.W_y, df, df * weights.W_h, d_y_pred * weights.W_y, future,
+                          float(dhs[t]), da, contribution))
+        h_prev = float(h[t])
+    # Each gradient as the correctly rounded sum of the steps' contributions (math.fsum);
+    # the reference's own running sums, grads["weight_ih"] and ["weight_hh"], differ from
+    # them by rounding only.
+    sums = Weights(*(math.fsum(getattr(s.contribution, n) for s in steps) + 0.0
+                     for n in Weights._fields))
+    return tuple(steps), sums, grads["state0"].item() + 0.0
 
 
 def _library_results(weights: Weights, xs: tuple, targets: tuple, h0: float,
@@ -216,7 +221,7 @@ def _close(mine: float, theirs: float, scale: float) -> bool:
 
 
 def _cross_check(steps: tuple, loss: float, grads: Weights, library: tuple) -> None:
-    """Raise RuntimeError unless the hand-written chain rule matches the library's layers.
+    """Raise RuntimeError unless the reference's pass matches the library's fast layers.
 
     Both do the same operations in the same order, step by step; only the sums over t may
     be added up in another order, so each is compared relative to the sum of its terms' sizes.
@@ -228,8 +233,8 @@ def _cross_check(steps: tuple, loss: float, grads: Weights, library: tuple) -> N
         pairs.append((f"dL/d{name}", getattr(grads, name), getattr(lib_grads, name), scale))
     for name, mine, theirs, scale in pairs:
         if not _close(mine, theirs, scale):
-            raise RuntimeError(f"explain: the hand-written chain rule gives {name} = {mine!r} "
-                               f"but rnnlab's layers give {theirs!r} (relative tolerance "
+            raise RuntimeError(f"explain: the reference (rnnlab.reference.rnn) gives {name} = "
+                               f"{mine!r} but rnnlab's layers give {theirs!r} (relative tolerance "
                                f"{REL_TOL:g}); this is a bug, please report it")
 
 
@@ -237,8 +242,9 @@ def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
           activation: str = "tanh") -> Trace:
     """One forward pass, loss, BPTT and gradient-descent step of a scalar RNN, traced.
 
-    The defaults are the tutorial's worked example. The chain rule is walked by hand in scalar
-    Python (t = T..1, carrying dL/dh from the future) and the summed gradients are checked
+    The defaults are the tutorial's worked example. The pass is the reference's
+    (``rnnlab.reference.rnn``: t = 1..T forward, t = T..1 backward carrying dL/dh from the
+    future); every factor of each step is read from it, and the gradients are checked
     against ``rnnlab.RNN`` + ``rnnlab.Linear`` + ``rnnlab.mse_loss`` in float64.
 
     Parameters
@@ -266,7 +272,7 @@ def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
     TypeError, ValueError
         On a bad argument, before any work; the message names it.
     RuntimeError
-        If the hand-written gradients and the library's ever differ beyond ``REL_TOL``.
+        If the reference's gradients and the library's ever differ beyond ``REL_TOL``.
 
     Notes
     -----
@@ -285,11 +291,9 @@ def trace(w_x=0.5, w_h=0.8, w_y=0.3, xs=(1.0,), ys=(0.6,), h0=0.0, lr=0.1,
         raise TypeError(f"activation must be a str, got {type(activation).__name__}")
     one_of(activation, "activation", ACTIVATION_NAMES)
 
-    steps, d_h0 = _backward(weights, xs, targets, _forward(weights, xs, h0, activation),
-                            activation)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        steps, grads, d_h0 = _steps(weights, xs, targets, h0, activation)
     loss = math.fsum(s.loss for s in steps)
-    grads = Weights(*(math.fsum(getattr(s.contribution, n) for s in steps) + 0.0
-                      for n in Weights._fields))
     if not all(math.isfinite(v) for v in (loss, d_h0) + tuple(grads)):
         raise ValueError("w_x, w_h, w_y, xs, ys and h0 give a loss or gradient that overflows "
                          f"float64 (loss {loss!r}, gradients {tuple(grads)}); use smaller values")

@@ -55,16 +55,18 @@ def forward(params: dict, x, h0, mask=None):
 
 
 def backward(params: dict, cache, dy, d_state_T=None) -> dict:
-    """dL/d(weights, biases, x, h0) from dy = dL/dy (B, T, H) and dL/dh_T."""
+    """dL/d(weights, biases, x, h0) from dy = dL/dy (B, T, H) and dL/dh_T; with them
+    ``"d_states"``, dL/dh_t (B, T, H) for t = 1..T."""
     x, hs, steps_kept, m = cache
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
     grads = {"weight_ih": np.zeros_like(w_ih), "weight_hh": np.zeros_like(w_hh),
              "bias_ih": np.zeros(len(w_hh), x.dtype), "bias_hh": np.zeros(len(w_hh), x.dtype),
              "x": np.zeros_like(x)}
     dh_next = np.zeros_like(hs[0]) if d_state_T is None else d_state_T
+    dhs = [None] * x.shape[1]  # dL/dh_t, from the output and from the future
     for t in reversed(range(x.shape[1])):
         r, z, n, h_n = steps_kept[t]
-        dh = m[t] * dy[:, t] + dh_next  # (7)
+        dh = dhs[t] = m[t] * dy[:, t] + dh_next  # (7)
         dn, dz = m[t] * dh * (1 - z), m[t] * dh * (hs[t] - n)  # (5) hs[t] is h_{t-1}
         da_n = dn * (1 - n ** 2)  # (4)
         dh_n, dr = da_n * r, da_n * h_n  # (4)
@@ -77,7 +79,7 @@ def backward(params: dict, cache, dy, d_state_T=None) -> dict:
         grads["bias_hh"] += d_rec.sum(axis=0)  # (2)
         grads["x"][:, t] = d_in @ w_ih  # (1)
         dh_next = d_rec @ w_hh + m[t] * dh * z + (1 - m[t]) * dh  # (2), (5), (6)
-    grads["state0"] = dh_next
+    grads["state0"], grads["d_states"] = dh_next, np.stack(dhs, axis=1)
     for name in ("bias_ih", "bias_hh"):
         if params.get(name) is None:
             del grads[name]

@@ -55,7 +55,8 @@ def forward(params: dict, x, state0, mask=None):
 
 
 def backward(params: dict, cache, dy, d_state_T=None) -> dict:
-    """dL/d(weights, biases, x, (h_0, c_0)) from dy (B, T, H) and (dL/dh_T, dL/dc_T)."""
+    """dL/d(weights, biases, x, (h_0, c_0)) from dy (B, T, H) and (dL/dh_T, dL/dc_T); with
+    them ``"d_states"``, (dL/dh_t, dL/dc_t), each (B, T, H) for t = 1..T."""
     x, hs, cs, steps_kept, m = cache
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
     grads = {"weight_ih": np.zeros_like(w_ih), "weight_hh": np.zeros_like(w_hh),
@@ -64,11 +65,13 @@ def backward(params: dict, cache, dy, d_state_T=None) -> dict:
     if d_state_T is not None:
         dh_next = dh_next if d_state_T[0] is None else d_state_T[0]
         dc_next = dc_next if d_state_T[1] is None else d_state_T[1]
+    dhs, dcs = [None] * x.shape[1], [None] * x.shape[1]  # dL/dh_t, dL/dc_t
     for t in reversed(range(x.shape[1])):
         i, f, g, o, tanh_c = steps_kept[t]
-        dh = m[t] * dy[:, t] + dh_next  # (6)
+        dh = dhs[t] = m[t] * dy[:, t] + dh_next  # (6)
         do = m[t] * dh * tanh_c  # (4)
-        dc = m[t] * (dc_next + dh * o * (1 - tanh_c ** 2))  # (4)
+        dcs[t] = dc_next + m[t] * dh * o * (1 - tanh_c ** 2)  # (4)
+        dc = m[t] * dcs[t]
         di, dg, df = dc * g, dc * i, dc * cs[t]  # (3) cs[t] is c_{t-1}
         da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2),
                              do * o * (1 - o)], axis=1)  # (2)
@@ -79,4 +82,5 @@ def backward(params: dict, cache, dy, d_state_T=None) -> dict:
         dh_next = da @ w_hh + (1 - m[t]) * dh  # (1), (5)
         dc_next = dc * f + (1 - m[t]) * dc_next  # (3), (5)
     grads["state0"] = (dh_next, dc_next)
+    grads["d_states"] = (np.stack(dhs, axis=1), np.stack(dcs, axis=1))
     return _split_bias(params, grads)

@@ -55,22 +55,24 @@ def forward(params: dict, x, h0, mask=None, nonlinearity: str = "tanh"):
 
 
 def backward(params: dict, cache, dy, d_state_T=None) -> dict:
-    """dL/d(weights, biases, x, h0) from dy = dL/dy (B, T, H) and dL/dh_T."""
+    """dL/d(weights, biases, x, h0) from dy = dL/dy (B, T, H) and dL/dh_T; with them
+    ``"d_states"``, dL/dh_t (B, T, H) for t = 1..T."""
     x, hs, hts, m, nonlinearity = cache
     df = ACTIVATIONS[nonlinearity].df_from_output
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
     grads = {"weight_ih": np.zeros_like(w_ih), "weight_hh": np.zeros_like(w_hh),
              "bias": np.zeros(len(w_hh), x.dtype), "x": np.zeros_like(x)}
     dh_next = np.zeros_like(hs[0]) if d_state_T is None else d_state_T
+    dhs = [None] * x.shape[1]  # dL/dh_t, from the output and from the future
     for t in reversed(range(x.shape[1])):
-        dh = m[t] * dy[:, t] + dh_next  # (4)
+        dh = dhs[t] = m[t] * dy[:, t] + dh_next  # (4)
         da = m[t] * dh * df(hts[t])  # (2)
         grads["weight_ih"] += da.T @ x[:, t]  # (1)
         grads["weight_hh"] += da.T @ hs[t]  # (1) hs[t] is h_{t-1}
         grads["bias"] += da.sum(axis=0)  # (1)
         grads["x"][:, t] = da @ w_ih  # (1)
         dh_next = da @ w_hh + (1 - m[t]) * dh  # (1), (3)
-    grads["state0"] = dh_next
+    grads["state0"], grads["d_states"] = dh_next, np.stack(dhs, axis=1)
     return _split_bias(params, grads)
 
 
