@@ -55,7 +55,7 @@ from rnnlab.losses import mse_loss
 
 ACTIVATION_NAMES = ("tanh", "sigmoid", "relu")
 REL_TOL = 1e-12  # the reference's gradients must match the library's layers this closely
-DECIMALS = 4  # decimals shown by format_trace, like the seeds; to_json keeps full precision
+DECIMALS = 4  # decimals shown by format_trace, as the tutorial; to_json keeps full precision
 DIGITS = 4  # and at least this many significant digits, so that small gradients still show
 
 
