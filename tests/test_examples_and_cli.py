@@ -1,11 +1,18 @@
-"""The README's first commands work: the gradcheck command and the quickstart example."""
+"""The README's first commands work (the gradcheck command, the quickstart example), and
+`rnnlab train` reports a diverged run as such and resumes an interrupted one."""
 
 import importlib.util
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
+from rnnlab import io
 from rnnlab.cli import main
+from rnnlab.experiments.store import RunStore
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -30,3 +37,65 @@ def test_quickstart_example_learns():
     quickstart = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(quickstart)
     assert quickstart.main(epochs=30, seed=0) >= 0.95
+
+
+DIVERGING = ["train", "--task", "adding", "--length", "10", "--hidden", "8", "--optimizer", "sgd",
+             "--no-clip", "--lr", "1e6"]
+
+
+def test_a_diverging_run_is_reported_and_recorded_as_diverged(tmp_path, capsys):
+    db, save = str(tmp_path / "runs.db"), str(tmp_path / "model.safetensors")
+    assert main(DIVERGING + ["--db", db, "--save", save]) == 1
+    out, err = capsys.readouterr()
+    assert "rnnlab train: diverged: training stopped at update " in out
+    assert "Traceback" not in out + err
+    with RunStore(db) as store:
+        [run] = store.runs()
+    assert run["status"] == "failed" and run["error"].startswith("TrainingDiverged: training "
+                                                                 "stopped at update ")
+    assert f"recorded as failed as run {run['id']} in {db}" in out
+    assert not os.path.exists(save)  # no weights from a run that failed
+    assert main(DIVERGING + ["--db", db, "--save", save, "--json"]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["status"] == "diverged" and report["run_id"] == run["id"] + 1
+    assert report["error"] in err and "update" in report["error"]
+
+
+def test_a_diverging_run_ends_without_a_traceback_in_the_real_program(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "rnnlab.cli"] + DIVERGING
+                          + ["--db", str(tmp_path / "runs.db"), "--save",
+                             str(tmp_path / "model.safetensors"), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "diverged" in done.stderr
+    assert json.loads(done.stdout)["status"] == "diverged"
+
+
+def test_train_resume_continues_the_run_and_records_it(tmp_path, capsys):
+    db, ck = str(tmp_path / "runs.db"), str(tmp_path / "ck")
+    args = ["train", "--task", "adding", "--length", "6", "--hidden", "4", "--eval-every", "5",
+            "--keep-going", "--db", db, "--checkpoint-dir", ck, "--json"]
+    whole = str(tmp_path / "whole.safetensors")
+    assert main(args[:-5] + ["--updates", "20", "--db", db, "--save", whole, "--json"]) == 0
+    first = str(tmp_path / "first.safetensors")
+    assert main(args + ["--updates", "10", "--save", first]) == 0
+    with pytest.raises(SystemExit) as info:  # the folder holds a run: --resume or another
+        main(args + ["--updates", "20", "--save", first])
+    assert info.value.code == 2
+    resumed = str(tmp_path / "resumed.safetensors")
+    capsys.readouterr()
+    assert main(args + ["--updates", "20", "--save", resumed, "--resume"]) == 0
+    out, err = capsys.readouterr()
+    row = json.loads(out)
+    assert row["resumed_from"] == "epoch-0002" and row["updates"] == 20
+    assert f"Resuming from {os.path.join(ck, 'epoch-0002')} (10 updates" in err
+    a, b = io.load_weights(whole), io.load_weights(resumed)
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)  # bitwise the same run
+    with RunStore(db) as store:
+        runs = store.runs()  # newest first
+        assert [r["status"] for r in runs] == ["finished"] * 3
+        assert runs[0]["config"]["resumed_from"] == {"checkpoint": "epoch-0002", "updates": 10,
+                                                     "epoch": 2, "run_id": runs[1]["id"]}
+        assert runs[0]["config"]["checkpoint_dir"] == os.path.abspath(ck)
+        assert [e["updates"] for e in store.epochs(runs[0]["id"])] == [5, 10, 15, 20]

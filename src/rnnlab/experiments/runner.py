@@ -9,22 +9,50 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rnnlab import init as initializers
+from rnnlab import io
 from rnnlab._checks import one_of, positive_int
 from rnnlab.diagnostics import scale_recurrent_weights
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, Sequential
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS, FileTask, make_task
-from rnnlab.training import TrainConfig, Trainer
+from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
+
+try:
+    import fcntl  # POSIX: a checkpoint folder is locked by the run that uses it
+except ImportError:  # Windows: no lock
+    fcntl = None
 
 EVAL_BATCH = 256  # sequences per batch when measuring (no gradients: larger is faster)
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 GATED = ("lstm", "gru")  # the cells chrono initialization applies to
+RUN_FILE = "run.json"  # beside the checkpoints: the RunConfig and run they belong to
+LOCK_FILE = ".lock"  # held (flock) by the process that trains into the folder
+BUDGET_FIELDS = ("updates", "epochs")  # what a resumed run may change: how long it trains
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that a run cannot start in, or resume from."""
+
+
+@contextlib.contextmanager
+def _about(*fields):
+    """Tag a failed check with the config fields it is about (``err.fields``), so that a
+    front end can name its own option for them (the command line: ``--hidden``)."""
+    try:
+        yield
+    except (TypeError, ValueError, OSError) as err:
+        if not hasattr(err, "fields"):
+            err.fields = fields
+        raise
 
 
 @dataclass
@@ -60,40 +88,70 @@ class RunConfig:
     test_data: str | None = None  # task "file": a separate test file
 
     def __post_init__(self):
-        one_of(self.task, "task", sorted(TASKS) + ["file"])
-        if (self.task == "file") != (self.data is not None):
-            raise ValueError(f"data must be given exactly when task='file', got task="
-                             f"{self.task!r} and data={self.data!r}")
-        if self.test_data is not None and self.data is None:
-            raise ValueError("test_data needs data")
-        one_of(self.cell, "cell", sorted(CELLS))
-        one_of(self.optimizer, "optimizer", sorted(OPTIMIZERS))
-        one_of(self.dtype, "dtype", ("float32", "float64"))
+        with _about("task"):
+            one_of(self.task, "task", sorted(TASKS) + ["file"])
+        with _about("data", "task"):
+            if (self.task == "file") != (self.data is not None):
+                raise ValueError(f"data must be given exactly when task='file', got task="
+                                 f"{self.task!r} and data={self.data!r}")
+        with _about("test_data"):
+            if self.test_data is not None and self.data is None:
+                raise ValueError("test_data needs data")
+        for name, choices in (("cell", sorted(CELLS)), ("optimizer", sorted(OPTIMIZERS)),
+                              ("dtype", ("float32", "float64"))):
+            with _about(name):
+                one_of(getattr(self, name), name, choices)
         if self.init_hh is not None:
-            one_of(self.init_hh, "init_hh", initializers.NAMES)
+            with _about("init_hh"):
+                one_of(self.init_hh, "init_hh", initializers.NAMES)
         for name in ("hidden_size", "num_layers", "updates", "eval_every", "batch_size",
                      "n_val", "n_test"):
-            positive_int(getattr(self, name), name)
+            with _about(name):
+                positive_int(getattr(self, name), name)
         for name in ("epochs", "n_train"):
             if getattr(self, name) is not None:
-                positive_int(getattr(self, name), name)
-        if self.epochs is not None and self.n_train is None and self.task != "file":
-            raise ValueError("epochs needs a fixed training set (n_train, or a data file); "
-                             "a stream of fresh sequences is trained for `updates` updates")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
-                or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
-        if self.lambda_1 is not None and self.cell != "rnn":
-            raise ValueError(f"lambda_1 applies to cell='rnn' only, got cell={self.cell!r}")
-        if self.chrono is not None:
-            if self.cell not in GATED:
-                raise ValueError(f"chrono applies to the gated cells {GATED} only, got "
-                                 f"cell={self.cell!r}")
-            if self.chrono != "auto":
-                initializers.check_chrono(self.chrono)
-        self.make_task()  # checks length and task_options
+                with _about(name):
+                    positive_int(getattr(self, name), name)
+        with _about("epochs", "n_train"):
+            if self.epochs is not None and self.n_train is None and self.task != "file":
+                raise ValueError("epochs needs a fixed training set (n_train, or a data file); "
+                                 "a stream of fresh sequences is trained for `updates` updates")
+        with _about("lr"):
+            if not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
+                raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        with _about("seed"):
+            if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                    or self.seed < 0:
+                raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        with _about("lambda_1", "cell"):
+            if self.lambda_1 is not None and self.cell != "rnn":
+                raise ValueError(f"lambda_1 applies to cell='rnn' only, "
+                                 f"got cell={self.cell!r}")
+        with _about("chrono", "cell"):
+            if self.chrono is not None:
+                if self.cell not in GATED:
+                    raise ValueError(f"chrono applies to the gated cells {GATED} only, got "
+                                     f"cell={self.cell!r}")
+                if self.chrono != "auto":
+                    initializers.check_chrono(self.chrono)
+        with _about("length", "task_options", "data", "test_data"):
+            task = self.make_task()  # checks length and task_options, reads a data file
+        if self.tbptt is not None:
+            with _about("tbptt"):
+                if not isinstance(self.tbptt, (tuple, list)) or len(self.tbptt) != 2:
+                    raise TypeError(f"tbptt must be a pair (k1, k2) or None, "
+                                    f"got {self.tbptt!r}")
+                k1 = positive_int(self.tbptt[0], "tbptt k1")
+                k2 = positive_int(self.tbptt[1], "tbptt k2")
+                if k2 < k1:
+                    raise ValueError(f"tbptt (k1, k2) needs k2 >= k1 (each update "
+                                     f"back-propagates through at least its k1 new steps), "
+                                     f"got k1 = {k1}, k2 = {k2}")
+            with _about("tbptt", "task"):
+                if not task.per_step:
+                    raise ValueError(f"tbptt needs a task with a target at every step "
+                                     f"(copy), got the {task.name} task, whose one target "
+                                     f"comes at the end")
 
     def make_task(self):
         if self.task == "file":
@@ -151,7 +209,8 @@ def updates_to_solve(history: list, task) -> int | None:
 
 
 def run_task(config: RunConfig, store=None, study: str | None = None, kind: str = "train",
-             progress: bool = False, checkpoint_dir: str | None = None) -> dict:
+             progress: bool = False, checkpoint_dir: str | None = None,
+             resume: bool = False, save: str | None = None) -> dict:
     """Train ``config``'s model on its task, measure it on fixed test data, and record it.
 
     Synthetic tasks train on a stream of fresh sequences for ``config.updates`` updates
@@ -170,23 +229,48 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     progress : bool
         A progress bar per round of updates (or epoch).
     checkpoint_dir : str, optional
-        Write a checkpoint after every round (the last is kept with the one before).
+        Write a checkpoint after every round of ``eval_every`` updates, or every epoch (the
+        last is kept with the one before), and ``run.json``, the config and run they belong
+        to; the run's record notes the folder (``checkpoint_dir``). The folder is locked
+        while the run trains; a folder that already holds checkpoints is refused unless
+        ``resume``.
+    resume : bool
+        Continue from the newest checkpoint in ``checkpoint_dir`` that loads (from the
+        beginning if there is none yet). Everything a run depends on comes from ``config``
+        (weights, data and batch order from its seed) or from the checkpoint (weights,
+        optimizer, history, batches drawn), so the result is bitwise that of a run never
+        interrupted. ``config`` must equal the checkpoints' but for its budget (``updates``,
+        ``epochs``). With a store, the resumed run is recorded as a new run whose config
+        holds ``resumed_from`` (the checkpoint, the updates done, the earlier run's id) and
+        whose epochs include the restored ones; the runs of the folder that the store
+        still has "running" (killed: the lock was free) are marked "interrupted".
+    save : str, optional
+        Write the trained weights to this safetensors file (the config in its metadata)
+        before the run is recorded as finished.
 
     Returns
     -------
     dict
         cell, length, seed, lr, chrono (T_max or None), metric (on the test set), baseline,
         solved, val_metric (the last validation), updates_to_solve (None: never solved on
-        validation), updates, params, seconds (of training), update_ms (per update),
-        metric_name, task, history, and the trained ``model``.
+        validation), updates, params, seconds (of training, over all resumptions),
+        update_ms (per update), metric_name, task, resumed_from (the checkpoint resumed
+        from, or None), history, the run's ``run_id`` (with a store) and the trained
+        ``model``.
 
     Raises
     ------
     rnnlab.training.TrainingDiverged
-        When the loss or the weights stop being finite (the store marks the run failed).
+        When the loss or the weights stop being finite (the store marks the run failed; the
+        exception's ``run_id`` is the run's id, or None without a store).
+    CheckpointError
+        Before any training, for a checkpoint folder this run cannot use (see
+        :func:`check_checkpoints`), or one in use by another process.
     """
     if not isinstance(config, RunConfig):
         raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume needs checkpoint_dir, the folder to resume from")
     task = config.make_task()
     chrono = config.chrono_steps(task)
     model = build_model(task, config.cell, config.hidden_size, config.num_layers,
@@ -194,21 +278,47 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
                         config.lambda_1, chrono, config.init_hh)
     train, val, test = task.split(config.n_train, config.n_val, config.n_test, config.seed)
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
-    budget = {"epochs": config.epochs} if config.epochs is not None else {
-        "updates": config.updates, "eval_every": config.eval_every}
     train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
                                tbptt=config.tbptt, seed=config.seed,
-                               checkpoint_dir=checkpoint_dir, progress=progress, **budget)
+                               checkpoint_dir=checkpoint_dir, progress=progress,
+                               **_budget(config))
     callbacks = [_stop_when_solved(task)] if config.stop_when_solved else []
-    recording = contextlib.nullcontext() if store is None else store.record(
-        config.to_json(), seed=config.seed, study=study, kind=kind, task=config.task,
-        cell=config.cell)
-    with recording as run:  # with a store: evaluations logged as they end, failures marked
+    trainer = Trainer(model, task.loss, optimizer, train_config, metric=task.metric,
+                      callbacks=callbacks)
+    with contextlib.ExitStack() as stack:
+        resumed = None
+        record = config.to_json()
+        if checkpoint_dir is not None:
+            stack.enter_context(_locked(checkpoint_dir))
+            resumed = _load_checkpoint(trainer, config, checkpoint_dir, resume)
+            record["checkpoint_dir"] = os.path.abspath(checkpoint_dir)
+        if resumed is not None:
+            record["resumed_from"] = {key: resumed[key] for key in ("checkpoint", "updates",
+                                                                    "epoch", "run_id")}
+        run = None if store is None else stack.enter_context(store.record(
+            record, seed=config.seed, study=study, kind=kind, task=config.task,
+            cell=config.cell))
+        if checkpoint_dir is not None:
+            _write_run_file(checkpoint_dir, config, run, store)
         if run is not None:
-            callbacks.append(run.callback)
-        trainer = Trainer(model, task.loss, optimizer, train_config, metric=task.metric,
-                          callbacks=callbacks)
-        trainer.fit(train, val)
+            if checkpoint_dir is not None:
+                _close_abandoned_runs(store, record["checkpoint_dir"], run.id, resumed)
+            if resumed is not None:
+                for past in trainer.history:  # the new record holds the whole history
+                    run.log_epoch(past["epoch"], past)
+            trainer.callbacks.append(run.callback)
+        if resumed is not None and config.stop_when_solved \
+                and _solved_in_a_row(trainer.history, task):
+            # the uninterrupted run stopped here, in the callback that runs after the
+            # checkpoint is written: the budget ends here, and fit only ends the run
+            spent = {"epochs": trainer.epoch} if config.epochs is not None else {
+                "updates": trainer.updates}
+            trainer.config = dataclasses.replace(train_config, **spent)
+        try:
+            trainer.fit(train, val)
+        except TrainingDiverged as err:
+            err.run_id = None if run is None else run.id
+            raise
         metric = trainer.evaluate(test, batch_size=EVAL_BATCH)["metric"]
         seconds = float(sum(r["seconds"] for r in trainer.history))
         result = {
@@ -221,7 +331,10 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
             "updates": trainer.updates, "params": int(model[0].num_parameters()),
             "seconds": seconds, "update_ms": 1e3 * seconds / max(trainer.updates, 1),
             "epochs": len(trainer.history),
+            "resumed_from": None if resumed is None else resumed["checkpoint"],
         }
+        if save is not None:
+            io.save_weights(save, model.state_dict(), {"config": json.dumps(config.to_json())})
         if run is not None:
             run.finish(result)
             result["run_id"] = run.id
@@ -230,11 +343,159 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     return result
 
 
+def _budget(config: RunConfig) -> dict:
+    """The TrainConfig fields of the budget: epochs, or updates in rounds of eval_every."""
+    if config.epochs is not None:
+        return {"epochs": config.epochs}
+    return {"updates": config.updates, "eval_every": config.eval_every}
+
+
+def _solved_in_a_row(history: list, task, in_a_row: int = 2) -> bool:
+    """Whether the last ``in_a_row`` validations all count as solved."""
+    recent = history[-in_a_row:]
+    return len(recent) == in_a_row and all(task.solved(r["val_metric"]) for r in recent)
+
+
 def _stop_when_solved(task, in_a_row: int = 2):
     """A callback that ends training once ``in_a_row`` validations in a row count as solved
-    (one lucky validation does not end a run whose test metric would fall short)."""
+    (one lucky validation does not end a run whose test metric would fall short).
+
+    It decides from the history alone, so a resumed run decides as the uninterrupted one
+    did; ``run_task`` asks it again after loading a checkpoint, since the Trainer writes a
+    checkpoint before it calls its callbacks."""
     def callback(trainer, record):
-        recent = trainer.history[-in_a_row:]
-        if len(recent) == in_a_row and all(task.solved(r["val_metric"]) for r in recent):
+        if _solved_in_a_row(trainer.history, task, in_a_row):
             trainer.stop = True
     return callback
+
+
+# -- checkpoint folders --------------------------------------------------------------------
+def check_checkpoints(config: RunConfig, checkpoint_dir, resume: bool = False) -> dict | None:
+    """Check that a run of ``config`` can use ``checkpoint_dir``; return what it would
+    resume from.
+
+    Starting afresh (``resume=False``) needs a folder without checkpoints (or none yet);
+    resuming needs a ``run.json`` whose config equals ``config`` but for the budget, and a
+    checkpoint that loads (the newest that does: an unreadable one, which a crash does not
+    leave, is skipped and named). Reads, never writes.
+
+    Returns
+    -------
+    dict or None
+        None when the run starts from the beginning; otherwise ``path`` (the checkpoint
+        folder), ``checkpoint`` (its name), ``updates`` and ``epoch`` (done there),
+        ``run_id`` and ``db`` (the run that wrote ``run.json``, or None) and ``skipped``
+        (``[(path, reason)]`` of newer checkpoints that did not load).
+
+    Raises
+    ------
+    CheckpointError
+    """
+    directory = os.fspath(checkpoint_dir)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CheckpointError(f"checkpoint_dir must be a folder, got the file {directory!r}")
+    found = io.list_checkpoints(directory)
+    if not found:
+        return None
+    if not resume:
+        raise CheckpointError(f"checkpoint_dir {directory!r} already holds the checkpoints "
+                              f"of a run (newest {os.path.basename(found[-1])}): resume it, "
+                              f"or choose another folder")
+    info = _read_run_file(directory)
+    saved, current = info["config"], config.to_json()
+    changed = sorted(k for k in set(saved) | set(current)
+                     if k not in BUDGET_FIELDS and saved.get(k) != current.get(k))
+    if changed:
+        raise CheckpointError(
+            f"checkpoint_dir {directory!r} holds a run whose config differs in "
+            + ", ".join(f"{k} ({saved.get(k)!r} there, {current.get(k)!r} here)"
+                        for k in changed)
+            + ": resuming would not continue the same run")
+    skipped = []
+    for path in reversed(found):
+        try:
+            _, _, meta = io.read_checkpoint(path)
+            updates, epoch = int(meta["updates"]), int(meta["epoch"])
+        except Exception as err:  # noqa: BLE001 - any unreadable file: try the one before
+            skipped.append((path, f"{type(err).__name__}: {err}"))
+            continue
+        return {"path": path, "checkpoint": os.path.basename(path), "updates": updates,
+                "epoch": epoch, "run_id": info.get("run_id"), "db": info.get("db"),
+                "skipped": skipped}
+    raise CheckpointError(f"checkpoint_dir {directory!r}: no checkpoint loads ("
+                          + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
+                          + ")")
+
+
+def _load_checkpoint(trainer, config: RunConfig, directory, resume: bool) -> dict | None:
+    """``check_checkpoints``, then load the checkpoint into ``trainer``."""
+    resumed = check_checkpoints(config, directory, resume)
+    if resumed is not None:
+        try:
+            trainer.load_checkpoint(resumed["path"])
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            raise CheckpointError(f"checkpoint {resumed['path']!r} does not fit this run: "
+                                  f"{err}") from None
+    return resumed
+
+
+def _read_run_file(directory: str) -> dict:
+    path = os.path.join(directory, RUN_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+        if info.get("format") != "rnnlab-run" or not isinstance(info.get("config"), dict):
+            raise ValueError("not an rnnlab run file")
+    except (OSError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint_dir {directory!r} holds checkpoints but no "
+                              f"readable {RUN_FILE} saying which run they belong to ({err}); "
+                              f"they cannot be resumed safely") from None
+    return info
+
+
+def _write_run_file(directory: str, config: RunConfig, run, store) -> None:
+    """Write ``run.json`` (the config, and the run recording it) atomically."""
+    info = {"format": "rnnlab-run", "version": 1, "config": config.to_json(),
+            "run_id": None if run is None else run.id,
+            "db": None if store is None else os.path.abspath(store.path)}
+    data = json.dumps(info, indent=1, sort_keys=True).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-run-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(directory, RUN_FILE))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _close_abandoned_runs(store, folder: str, run_id: int, resumed: dict | None) -> None:
+    """Mark "interrupted" the runs that the store still has running in ``folder``: they
+    ended without a word (killed), since this run holds the folder's lock."""
+    took_over = f"run {run_id} took over its checkpoint folder" + (
+        f", resuming from {resumed['checkpoint']}" if resumed is not None else "")
+    for other in store.runs(status="running"):
+        if other["id"] != run_id and (other["config"] or {}).get("checkpoint_dir") == folder:
+            store.finish_run(other["id"], None, "interrupted",
+                             f"ended without recording why (killed?); {took_over}")
+
+
+@contextlib.contextmanager
+def _locked(directory):
+    """Create ``directory`` and hold its lock file while the block runs."""
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CheckpointError(f"checkpoint_dir {directory!r} is in use by another "
+                                      f"run (its lock is held)") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
