@@ -195,3 +195,32 @@ def test_config_and_arguments_are_checked():
     trainer = Trainer(model, cross_entropy, Adam(model))
     with pytest.raises(TypeError, match="train must be a SequenceData"):
         trainer.fit(np.zeros((3, 4, 2)))
+
+
+@pytest.mark.parametrize("how", ["callback", "patience"])
+def test_a_run_that_ended_resumes_as_ended(tmp_path, how):
+    """The checkpoint is written after the callbacks, with their decision to stop (and early
+    stopping's): resuming from the last checkpoint of a run that stopped trains nothing more,
+    bit for bit the uninterrupted run."""
+    train, val = sign_task(), sign_task(40, seed=1)
+
+    def stop_at_3(trainer, record):
+        if record["epoch"] == 3:
+            trainer.stop = True
+
+    def make(directory):
+        options = dict(epochs=8, batch_size=16, checkpoint_dir=directory, keep_checkpoints=1)
+        if how == "patience":
+            options["patience"] = 1
+        trainer = make_trainer(TrainConfig(**options))
+        if how == "callback":
+            trainer.callbacks.append(stop_at_3)
+        return trainer
+
+    whole = make(str(tmp_path))
+    whole.fit(train, val)
+    assert len(whole.history) < 8  # it stopped
+    resumed = make(str(tmp_path))
+    resumed.fit(train, val, resume=True)
+    assert resumed.updates == whole.updates
+    assert_same_run(whole, resumed)

@@ -393,12 +393,12 @@ class Trainer:
         if val is None and self.config.patience is not None:
             raise ValueError(f"patience={self.config.patience} needs validation data: pass "
                              f"val to fit, or set patience=None")
+        self.stop = False
         if resume:
             path = resume if isinstance(resume, (str, bytes)) or hasattr(resume, "__fspath__") \
                 else io.latest_checkpoint(self.config.checkpoint_dir or "")
             if path is not None:
-                self.load_checkpoint(path)
-        self.stop = False
+                self.load_checkpoint(path)  # restores stop: a run that had ended stays ended
         while not self._budget_spent() and not self.stop:
             record = self._train_round(train)
             if val is not None:
@@ -409,10 +409,10 @@ class Trainer:
                 record.update({f"val_{k}": v for k, v in scores.items()})
                 self._early_stopping(record["val_loss"])
             self.history.append(record)
-            if self.config.checkpoint_dir is not None:
-                self.save_checkpoint(self.config.checkpoint_dir)
             for callback in self.callbacks:
                 callback(self, record)
+            if self.config.checkpoint_dir is not None:  # after the callbacks: with their stop
+                self.save_checkpoint(self.config.checkpoint_dir)
         if (self.config.patience is not None and self.config.restore_best
                 and self._best is not None):  # stopped early or not: end on the best weights
             self.model.load_state_dict(self._best[1])
@@ -532,6 +532,7 @@ class Trainer:
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "early_stopping": {"best_loss": self._best[0] if self._best else None,
                                "bad_epochs": self._bad_epochs},
+            "stop": self.stop,  # early stopping or a callback ended the run here
         }
         return io.write_checkpoint(directory, self.epoch, self.model.state_dict(), arrays, meta,
                                    keep=self.config.keep_checkpoints)
@@ -602,6 +603,7 @@ class Trainer:
         stopping = meta["early_stopping"]
         self._best = (stopping["best_loss"], best) if best else None
         self._bad_epochs = int(stopping["bad_epochs"])
+        self.stop = bool(meta.get("stop", False))  # absent from checkpoints before it was kept
 
 
 def _progress_bar(total: int, description: str):

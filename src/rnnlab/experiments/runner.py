@@ -307,13 +307,6 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
                 for past in trainer.history:  # the new record holds the whole history
                     run.log_epoch(past["epoch"], past)
             trainer.callbacks.append(run.callback)
-        if resumed is not None and config.stop_when_solved \
-                and _solved_in_a_row(trainer.history, task):
-            # the uninterrupted run stopped here, in the callback that runs after the
-            # checkpoint is written: the budget ends here, and fit only ends the run
-            spent = {"epochs": trainer.epoch} if config.epochs is not None else {
-                "updates": trainer.updates}
-            trainer.config = dataclasses.replace(train_config, **spent)
         try:
             trainer.fit(train, val)
         except TrainingDiverged as err:
