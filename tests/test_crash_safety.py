@@ -110,8 +110,7 @@ def _temporary(paths: dict) -> set:
     found = set()
     for folder in (paths["ck"], os.path.dirname(paths["save"])):
         if os.path.isdir(folder):
-            found |= {os.path.join(folder, n) for n in os.listdir(folder)
-                      if n.startswith(".tmp-")}
+            found |= {os.path.join(folder, n) for n in os.listdir(folder) if ".tmp-" in n}
     return found
 
 

@@ -391,3 +391,24 @@ def test_training_on_a_full_disk_stops_and_resumes(tmp_path, monkeypatch):
     assert resumed.epoch == 3
     for name, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(resumed.model.state_dict()[name], value)
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
+    """A writer killed in the middle leaves a temporary folder or file (the previous
+    checkpoint and file stay whole); the next successful write of the same kind removes it,
+    and touches nothing else in the folder."""
+    weights = {"w": np.ones((2, 3), np.float32)}
+    io.write_checkpoint(tmp_path, 1, weights, {}, {"epoch": 1})
+    for leftover in (".tmp-epoch-abc123", ".old-epoch-def456"):
+        (tmp_path / leftover).mkdir()
+        (tmp_path / leftover / "weights.safetensors").write_bytes(b"half")
+    (tmp_path / "notes.txt").write_text("mine")
+    io.write_checkpoint(tmp_path, 2, weights, {}, {"epoch": 2})
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0001", "epoch-0002", "notes.txt"]
+
+    target = tmp_path / "w.safetensors"
+    (tmp_path / ".w.safetensors.tmp-k1ll3d").write_bytes(b"half")
+    (tmp_path / ".other.safetensors.tmp-xyz").write_bytes(b"another file's, in flight")
+    io.save_weights(target, weights)
+    assert sorted(os.listdir(tmp_path)) == [".other.safetensors.tmp-xyz", "epoch-0001",
+                                            "epoch-0002", "notes.txt", "w.safetensors"]

@@ -118,13 +118,29 @@ def _write_failed(err: OSError, what: str, where: str, kept: str) -> DiskWriteEr
     return DiskWriteError(err.errno, f"cannot write {what} to {where!r}: {cause}; {kept}")
 
 
+def _leftovers(folder: str, prefixes: tuple) -> None:
+    """Remove what writers killed in the middle left in ``folder``: the temporary files and
+    folders named with ``prefixes`` (only rnnlab's own writes use them)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            if name.startswith(prefixes):
+                path = os.path.join(folder, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+
+
 def _atomic_write(path: str, data: bytes, what: str) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write to a temporary file beside ``path``, then rename it over ``path``; remove the
+    temporary files of an earlier write of ``path`` that was killed."""
     folder = os.path.dirname(os.path.abspath(path))
     kept = "the previous file is kept" if os.path.exists(path) else "nothing was written"
+    prefix = f".{os.path.basename(path)}.tmp-"
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
         os.close(fd)
         _write_bytes(tmp, data)
         os.replace(tmp, path)
@@ -136,6 +152,7 @@ def _atomic_write(path: str, data: bytes, what: str) -> None:
             raise _write_failed(err, what, path, kept) from err
         raise
     _sync_folder(folder)
+    _leftovers(folder, (prefix,))
 
 
 def _tensor_dict(tensors, name: str) -> dict:
@@ -416,7 +433,8 @@ def write_checkpoint(directory, epoch: int, weights: dict, state: dict, meta: di
     The files are written into a temporary folder, which is renamed to its final name only
     when all three are on disk; an interruption or a failed write at any point leaves the
     earlier checkpoints as they were, and no temporary files. Afterwards only the newest
-    ``keep`` checkpoints are kept.
+    ``keep`` checkpoints are kept, and what a writer killed in the middle left behind
+    (``.tmp-epoch-*``, ``.old-epoch-*``) is removed.
 
     Parameters
     ----------
@@ -467,6 +485,7 @@ def write_checkpoint(directory, epoch: int, weights: dict, state: dict, meta: di
         raise _write_failed(err, "the checkpoint", directory, kept) from err
     for path in list_checkpoints(directory)[:-keep]:
         _remove_folder(directory, path)
+    _leftovers(directory, (".tmp-epoch-", ".old-epoch-"))  # of writers killed before
     return final
 
 
