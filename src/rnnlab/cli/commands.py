@@ -1,0 +1,320 @@
+"""What each ``rnnlab`` command does, once its options have passed their checks: thin
+calls into the library, and the printing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import sqlite3
+import time
+
+import numpy as np
+
+from rnnlab.cli.checks import (DATA_EPOCHS, COMPARE_OPTIONS, UsageError, check_cell_options,
+                               check_data, check_file_target, check_folder, check_lengths,
+                               check_pictures, check_training_options, config_error, described,
+                               fill_defaults, open_store, refuse, run_config, say)
+from rnnlab.experiments.bench import format_bench, run_bench
+from rnnlab.experiments.compare import LR_GRID, ROW_KEYS, format_table, plan
+from rnnlab.experiments.compare import compare as compare_cells
+from rnnlab.experiments.demo import run_demo
+from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
+from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
+from rnnlab.experiments.runner import (CheckpointError, build_model, check_checkpoints,
+                                       run_task)
+from rnnlab.experiments.store import RunStore, format_runs, new_study_id
+from rnnlab.explain import format_trace, to_json, trace
+from rnnlab.gradcheck import check_gradients
+from rnnlab.io import load_weights
+from rnnlab.layers import GRU, LSTM, RNN
+from rnnlab.tasks import make_task
+from rnnlab.training import TrainingDiverged
+
+
+KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
+         "gru": (GRU, ("tanh",))}
+
+
+TOLERANCE = 1e-6
+
+
+JSON_EXTRA = ("diverged", "metric_name", "task", "seconds", "budget", "chrono", "grid",
+              "per_seed")  # + ROW_KEYS
+
+
+def gradcheck(args) -> int:
+    """Check every backward against central finite differences and print a table."""
+    rng = np.random.default_rng(args.seed)
+    cells = args.cells
+    print(f"Finite-difference check, float64, B={args.batch} T={args.steps} I={args.input} "
+          f"H={args.hidden}, layers={args.layers}, bidirectional={args.bidirectional}, "
+          f"bias={not args.no_bias}, lengths varying from 1 to T")
+    print("Every parameter, x and the initial state are perturbed element by element;")
+    print(f"the error is max|analytic - numerical| / max|analytic|, and must be <= {TOLERANCE:g}.")
+    print()
+    header = f"{'cell':<6}{'f':<9}{'checked':>9}  {'worst array':<22}{'rel. error':>11}  result"
+    print(header)
+    print("-" * len(header))
+    failed = False
+    for cell in cells:
+        cls, nonlinearities = KINDS[cell]
+        for f in nonlinearities:
+            kwargs = {"nonlinearity": f} if cell == "rnn" else {}
+            layer = cls(args.input, args.hidden, args.layers, bias=not args.no_bias,
+                        bidirectional=args.bidirectional, dtype=np.float64,
+                        seed=int(rng.integers(2**31)), **kwargs)
+            x = rng.standard_normal((args.batch, args.steps, args.input))
+            lengths = rng.integers(1, args.steps + 1, size=args.batch)
+            lengths[0] = args.steps
+            states = [rng.standard_normal((args.layers * layer.num_directions, args.batch,
+                                           args.hidden)) for _ in layer.state_names]
+            state = tuple(states) if len(states) > 1 else states[0]
+            start = time.perf_counter()
+            checks = check_gradients(layer, x, lengths, state, seed=args.seed)
+            worst = max(checks, key=lambda c: c.relative_error)
+            n = sum(int(np.size(v)) for v in layer.parameters().values()) + x.size + sum(
+                s.size for s in states)
+            ok = worst.relative_error <= TOLERANCE
+            failed |= not ok
+            print(f"{cell:<6}{f:<9}{n:>9}  {worst.name:<22}{worst.relative_error:>11.1e}  "
+                  f"{'ok' if ok else 'FAIL'}  ({time.perf_counter() - start:.1f} s)", flush=True)
+    print()
+    print("All gradients match." if not failed else "Some gradients do NOT match.")
+    return 1 if failed else 0
+
+
+def explain(args) -> int:
+    """Trace one BPTT step of a scalar RNN, every chain-rule factor shown (a tutorial's
+    worked example)."""
+    if len(args.y) not in (1, len(args.x)):
+        raise refuse(args, "--y", f"must hold one target per --x value ({len(args.x)}) or a "
+                                   f"single one for the last step, got {len(args.y)}")
+    try:
+        result = trace(args.wx, args.wh, args.wy, xs=args.x, ys=args.y, h0=args.h0, lr=args.lr,
+                       activation=args.activation)
+    except ValueError as err:  # e.g. values whose loss overflows
+        raise refuse(args, "--wx, --wh, --wy, --x, --y, --h0", err) from None
+    print(json.dumps(to_json(result)) if args.json else format_trace(result))
+    return 0
+
+
+def runs(args) -> int:
+    """List the runs recorded in a run store (SQLite), newest first."""
+    found = []
+    if os.path.exists(args.db):  # reading never creates the file
+        filters = {name: getattr(args, name) for name in ("status", "study", "task", "cell",
+                                                           "kind", "limit")}
+        try:
+            with RunStore(args.db) as store:
+                found = store.runs(**filters)
+        except (ValueError, TypeError, OSError, sqlite3.Error) as err:
+            raise refuse(args, "--db", described(err)) from None
+    if args.json:
+        print(json.dumps(found))
+    elif not os.path.exists(args.db):
+        print(f"No runs yet: {args.db} does not exist.")
+    elif not found:
+        print(f"No runs in {args.db} match.")
+    else:
+        print(format_runs(found))
+        print(f"\n{len(found)} run(s) in {args.db}, newest first.")
+    return 0
+
+
+def gradflow(args) -> int:
+    """Measure gradient flow through time for each cell and chart it (the classic
+    vanishing-gradient chart)."""
+    check_cell_options(args, args.cell)
+    fill_defaults(args, "adding", 100)
+    check_lengths(args, args.task, (args.length,), "--length")
+    check_pictures(args)
+    weights = None
+    if args.weights is not None:
+        if len(args.cell) != 1:
+            raise refuse(args, "--weights", f"needs exactly one --cell, "
+                                              f"got {','.join(args.cell)}")
+        try:
+            weights = {args.cell[0]: load_weights(args.weights)}
+            model = build_model(make_task(args.task, args.length), args.cell[0], args.hidden,
+                                nonlinearity=args.nonlinearity, dtype="float64")
+            model.load_state_dict(weights[args.cell[0]])  # the shapes fit
+        except Exception as err:  # noqa: BLE001 - any failure to read a user's file
+            raise refuse(args, "--weights", f"{args.weights!r}: {described(err)}") from None
+    results = gradient_flow(args.cell, args.length, args.hidden, args.batch, args.seed,
+                            args.task, args.nonlinearity, args.lambda1, weights=weights,
+                            forget_bias=args.forget_bias, chrono=args.chrono)
+    if args.json:
+        print(json.dumps([gradflow_json(r) for r in results]))
+    else:
+        print(f"Gradient flow through time, measured by the hand-written backward (float64): "
+              f"{args.task} task, T = {results[0]['t'].size}, loss at the last step only, "
+              f"H = {args.hidden}, {args.batch} sequences, initial weights (seed {args.seed}).")
+        print("Bars: ||dL/dh_t|| / ||dL/dh_T||, log scale (a full bar is 1, none is < 1e-12).")
+        print()
+        print(bar_chart(results, args.every))
+        print()
+        for line in summary_lines(results):
+            print(line)
+    if not args.no_plot:
+        paths = [plot_gradient_flow(results, os.path.join(args.out, "gradflow.png")),
+                 plot_jacobians(results, os.path.join(args.out, "jacobian.png"))]
+        say(args, "\nPictures: " + ", ".join(paths))
+    return 0
+
+
+def check_train(args) -> tuple:
+    """Every check of ``rnnlab train``, before any work; return the run's config and what
+    it resumes from (see ``check_checkpoints``)."""
+    if args.test_data is not None and args.data is None:
+        raise UsageError("rnnlab train: --test-data needs --data")
+    if args.data is not None:
+        for option, given in (("--task", args.task), ("--length", args.length),
+                              ("--n-train", args.n_train)):
+            if given is not None:
+                raise refuse(args, option, "excludes --data (the file is the task)")
+        if args.epochs is None and args.updates is None:
+            args.epochs = DATA_EPOCHS
+    if args.resume and args.checkpoint_dir is None:
+        raise refuse(args, "--resume", "needs --checkpoint-dir, the folder to resume from")
+    check_training_options(args)
+    check_cell_options(args, (args.cell,))
+    fill_defaults(args, "adding", 50)
+    if args.data is None:
+        check_lengths(args, args.task, (args.length,), "--length")
+    check_file_target(args, "--save", args.save)
+    if importlib.util.find_spec("safetensors") is None:
+        raise refuse(args, "--save", 'writing weights needs safetensors: '
+                                      'pip install "rnnlab[train]"')
+    if args.checkpoint_dir is not None:
+        check_folder(args, "--checkpoint-dir", args.checkpoint_dir)
+    if args.data is not None:
+        check_data(args)
+        args.task = "file"
+    config = run_config(args, cell=args.cell, length=args.length, seed=args.seed,
+                         data=args.data, test_data=args.test_data, chrono=args.chrono)
+    resumed = None
+    if args.checkpoint_dir is not None:
+        try:
+            resumed = check_checkpoints(config, args.checkpoint_dir, args.resume)
+        except CheckpointError as err:
+            raise refuse(args, "--resume" if args.resume else "--checkpoint-dir",
+                          err) from None
+    return config, resumed
+
+
+def train(args) -> int:
+    """Train one model on a task or a data file, record the run and save its weights."""
+    config, resumed = check_train(args)
+    store = open_store(args)  # the last check: it creates the file
+    if args.resume and resumed is None:
+        say(args, f"No checkpoint in {args.checkpoint_dir} yet: starting from the beginning.")
+    elif resumed is not None:
+        for path, why in resumed["skipped"]:
+            say(args, f"Skipping {path}, which does not load ({why}).")
+        say(args, f"Resuming from {resumed['path']} ({resumed['updates']} updates, "
+                   f"{resumed['epoch']} rounds done).")
+    with store:
+        try:
+            result = run_task(config, store=store, kind="train", progress=not args.json,
+                              checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                              save=args.save)
+        except CheckpointError as err:  # the folder changed since the check
+            raise refuse(args, "--resume" if args.resume else "--checkpoint-dir",
+                          err) from None
+        except TrainingDiverged as err:
+            run_id = getattr(err, "run_id", None)
+            where = f" as run {run_id}" if run_id is not None else ""
+            say(args, f"rnnlab train: diverged: {err}")
+            say(args, f"The run is recorded as failed{where} in {args.db}.")
+            if args.json:
+                print(json.dumps({"status": "diverged", "error": str(err), "run_id": run_id,
+                                  "db": args.db}))
+            return 1
+    row = {k: v for k, v in result.items() if k not in ("model",)}
+    if args.json:
+        print(json.dumps(row))
+        return 0
+    task = config.make_task()
+    unit = "epoch" if config.epochs is not None else "updates"
+    for r in result["history"]:
+        print(f"{unit} {r['epoch' if config.epochs else 'updates']:>5}  train loss "
+              f"{r['train_loss']:.4g}  val loss {r['val_loss']:.4g}  val {task.metric_name} "
+              f"{r['val_metric']:.4g}  ({r['seconds']:.1f} s)")
+    print(f"\n{task.describe()}")
+    verdict = "" if math.isnan(task.threshold) else \
+        (": solved" if result["solved"] else ": not solved")
+    print(f"{config.cell}, H = {config.hidden_size}, {result['params']} parameters: test "
+          f"{result['metric_name']} {result['metric']:.4g} ({task.baseline_name} "
+          f"{result['baseline']:.4g}){verdict}")
+    print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
+    return 0
+
+
+def compare(args) -> int:
+    """Train every cell variant at every length with several seeds, the learning rate chosen
+    per cell and length on validation data; print the RNN-vs-LSTM table."""
+    if args.lr is not None and args.lr_grid is not None:
+        raise refuse(args, "--lr-grid", "excludes --lr (a fixed rate)")
+    check_training_options(args)
+    check_cell_options(args, args.cells)
+    fill_defaults(args, "language", None)
+    check_lengths(args, args.task, args.lengths, "--lengths")
+    check_pictures(args)
+    base = run_config(args, COMPARE_OPTIONS)
+    lrs = (args.lr,) if args.lr is not None else (args.lr_grid or LR_GRID)
+    try:
+        planned = plan(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono)
+    except (TypeError, ValueError) as err:
+        if getattr(err, "fields", None):
+            raise config_error(args, err, COMPARE_OPTIONS) from None
+        raise refuse(args, "--cells", err) from None
+    with open_store(args) as store:
+        study = new_study_id()
+        say(args, f"Study {study}: {len(planned)} runs ({len(args.cells)} cells x "
+                   f"{len(args.lengths)} lengths x {len(lrs)} learning rates x {args.seeds} "
+                   f"seeds), each recorded in {args.db} as it finishes.")
+        rows = compare_cells(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono,
+                       store=store, study=study, progress=True)
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ROW_KEYS + JSON_EXTRA} for r in rows]))
+    else:
+        budget = (f"{base.epochs} epochs of {base.n_train} sequences" if base.epochs else
+                  f"{base.updates} updates of {base.batch_size} "
+                  + ("fresh sequences" if base.n_train is None
+                     else f"sequences from a fixed set of {base.n_train}"))
+        lengths = ", ".join(str(n) for n in args.lengths)
+        print(format_table(rows, f"{base.make_task().name} task at lengths {lengths}, "
+                                 f"{args.seeds} seed(s), H = {base.hidden_size}, at most "
+                                 f"{budget}, lr from {', '.join(f'{v:g}' for v in lrs)}"))
+    if not args.no_plot:
+        path = plot_compare(rows, os.path.join(args.out, f"compare-{args.task}.png"))
+        say(args, f"\nPicture: {path}")
+    say(args, f"Runs: rnnlab runs --db {args.db} --study {study}")
+    return 0
+
+
+def bench(args) -> int:
+    """Time rnnlab's layers against PyTorch's on a grid of shapes (float32, the same run)."""
+    if not args.no_torch and importlib.util.find_spec("torch") is None:
+        raise refuse(args, "--no-torch", "PyTorch is not installed: pass --no-torch to time "
+                                          "rnnlab alone, or pip install torch")
+    try:
+        result = run_bench(args.cells, args.grid, args.repeats, torch_too=not args.no_torch,
+                           progress=not args.json)
+    except ImportError as err:
+        raise refuse(args, "--no-torch", err) from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_bench(result))
+    return 0
+
+
+def demo(args) -> int:
+    """The worked example, gradient flow RNN vs LSTM, and a small compare (a few minutes)."""
+    check_pictures(args)
+    open_store(args).close()
+    run_demo(out=args.out, db=args.db, seed=args.seed)
+    return 0

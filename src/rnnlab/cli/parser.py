@@ -1,0 +1,229 @@
+"""The ``rnnlab`` command's parser: every command, every option, its help."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnlab import __version__
+from rnnlab.cli import commands
+from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr_list,
+                                  names_among, positive_float, positive_int, seed, shapes,
+                                  tbptt)
+from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
+from rnnlab.experiments.bench import GRID as BENCH_GRID
+from rnnlab.experiments.compare import LR_GRID, VARIANTS
+from rnnlab.experiments.runner import CELLS
+from rnnlab.experiments.store import DEFAULT_PATH, STATUSES
+from rnnlab.explain import ACTIVATION_NAMES
+from rnnlab.optim import OPTIMIZERS
+from rnnlab.tasks import TASKS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose errors are one line (no usage block): ``rnnlab CMD: argument ...``."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} -h)")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)  # unknown options are named first
+        if getattr(parsed, "command", "") is None:
+            self.error("a command is needed")
+        return parsed
+
+
+cells = names_among(CELLS)  # rnn, lstm, gru
+
+
+variants = names_among(VARIANTS)  # rnn, irnn, lstm, lstm-chrono, gru, gru-chrono
+
+
+def add_training_options(p, task="adding", lr=3e-3) -> None:
+    """The options every training command shares (see RunConfig for their meaning)."""
+    p.add_argument("--task", choices=sorted(TASKS), help=f"the task (default {task})")
+    p.add_argument("--hidden", type=positive_int, default=64, help="hidden units (default 64)")
+    p.add_argument("--layers", type=positive_int, default=1, help="stacked layers (default 1)")
+    p.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"),
+                   help="the vanilla RNN's f (default tanh)")
+    p.add_argument("--forget-bias", type=finite_float,
+                   help="LSTM without chrono: added to the forget gate's bias at init "
+                        "(default 1, as Keras)")
+    p.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
+                   help="chrono initialization of the LSTM's and GRU's gate biases (Tallec & "
+                        "Ollivier 2018) for memories up to N steps; auto: N = the task's "
+                        "sequence length (default off)")
+    p.add_argument("--lambda1", type=positive_float,
+                   help="rnn: rescale W_hh to this largest singular value at init")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    if lr is None:
+        p.add_argument("--lr", type=positive_float,
+                       help="fix the learning rate (default: choose per cell and length on "
+                            "the validation set from --lr-grid)")
+        p.add_argument("--lr-grid", type=lr_list,
+                       help="learning rates tried per cell and length (default "
+                            f"{','.join(f'{v:g}' for v in LR_GRID)})")
+    else:
+        p.add_argument("--lr", type=positive_float, default=lr,
+                       help=f"learning rate (default {lr:g})")
+    p.add_argument("--updates", type=positive_int,
+                   help=f"the budget: updates of one batch each, the same for every run "
+                        f"(default {DEFAULT_UPDATES}; with --data, 10 epochs); fewer once two "
+                        f"validations in a row count as solved")
+    p.add_argument("--eval-every", type=positive_int,
+                   help="validate every this many updates (default 100)")
+    p.add_argument("--batch-size", type=positive_int, default=32,
+                   help="sequences per batch (default 32)")
+    p.add_argument("--n-train", type=positive_int,
+                   help="train on a fixed set of this many sequences (default: fresh "
+                        "sequences for every batch, a stream)")
+    p.add_argument("--epochs", type=positive_int,
+                   help="with --n-train or --data: the budget in passes over the training "
+                        "set instead of --updates")
+    p.add_argument("--clip", type=positive_float,
+                   help="clip the gradient norm to this (default 1)")
+    p.add_argument("--no-clip", action="store_true", help="no gradient clipping")
+    p.add_argument("--tbptt", type=tbptt,
+                   help="truncated BPTT: k1,k2 with k1 <= k2, for a task with a target at "
+                        "every step (copy; default: full BPTT)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="spend the whole budget, even once the task is solved")
+    p.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
+    p.add_argument("--json", action="store_true", help="print JSON and nothing else")
+
+
+RESUME_HELP = (
+    "continue the run whose checkpoints are in --checkpoint-dir from the newest one that "
+    "loads (from the beginning if there is none yet); the result is bitwise that of a run "
+    "never interrupted. The options that shape the run must be the same (only --updates or "
+    "--epochs may change; --db, --save and --json are free). The resumed run is recorded in "
+    "--db as a new run whose config says resumed_from (the checkpoint and the earlier run) "
+    "and whose epochs include the restored ones; runs of the folder left 'running' (killed) "
+    "are marked interrupted")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="rnnlab",
+        description="Recurrent networks with explicit, hand-written Backpropagation Through Time.")
+    parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command")  # required: checked after unknown options
+    g = sub.add_parser("gradcheck", help="check every backward pass against finite differences",
+                       description=commands.gradcheck.__doc__)
+    g.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
+                   help="comma-separated: rnn, lstm, gru (default all)")
+    g.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
+    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+                   help="check both directions (default on)")
+    g.add_argument("--no-bias", action="store_true", help="layers without biases")
+    g.add_argument("--batch", type=positive_int, default=3, help="B (default 3)")
+    g.add_argument("--steps", type=positive_int, default=6, help="T (default 6)")
+    g.add_argument("--input", type=positive_int, default=3, help="I (default 3)")
+    g.add_argument("--hidden", type=positive_int, default=4, help="H (default 4)")
+    g.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    g.set_defaults(run=commands.gradcheck)
+    e = sub.add_parser("explain", help="one BPTT step of a scalar RNN, every number shown",
+                       description=commands.explain.__doc__
+                       + " Negative lists need '=': --x=-1,0.5.")
+    e.add_argument("--wx", type=finite_float, default=0.5, help="W_x (default 0.5)")
+    e.add_argument("--wh", type=finite_float, default=0.8, help="W_h (default 0.8)")
+    e.add_argument("--wy", type=finite_float, default=0.3, help="W_y (default 0.3)")
+    e.add_argument("--h0", type=finite_float, default=0.0, help="h_0 (default 0)")
+    e.add_argument("--lr", type=positive_float, default=0.1, help="eta (default 0.1)")
+    e.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh")
+    e.add_argument("--x", type=float_list, default=(1.0,),
+                   help="inputs x_1..x_T, comma-separated (default 1)")
+    e.add_argument("--y", type=float_list, default=(0.6,),
+                   help="targets: one per step, or one for the last step (default 0.6)")
+    e.add_argument("--json", action="store_true",
+                   help="print one JSON object, full precision, and nothing else")
+    e.set_defaults(run=commands.explain)
+    r = sub.add_parser("runs", help="list the recorded runs (the SQLite run store)",
+                       description=commands.runs.__doc__)
+    r.add_argument("--db", default=DEFAULT_PATH, help=f"the store (default {DEFAULT_PATH})")
+    r.add_argument("--status", choices=STATUSES)
+    r.add_argument("--study", help="only the runs of this study id")
+    r.add_argument("--task", help="only the runs of this task")
+    r.add_argument("--cell", help="only the runs of this cell (rnn, lstm, gru)")
+    r.add_argument("--kind", help="only the runs of this kind (train, compare, ...)")
+    r.add_argument("--limit", type=positive_int, help="at most this many, the newest")
+    r.add_argument("--json", action="store_true",
+                   help="print one JSON list of the runs and nothing else")
+    r.set_defaults(run=commands.runs)
+    f = sub.add_parser("gradflow", help="measure gradient flow through time, step by step",
+                       description=commands.gradflow.__doc__)
+    f.add_argument("--cell", type=cells, default=("rnn", "lstm", "gru"),
+                   help="comma-separated: rnn, lstm, gru (default all)")
+    f.add_argument("--length", type=positive_int, help="T (default 100)")
+    f.add_argument("--task", choices=sorted(TASKS),
+                   help="whose inputs and loss (default adding)")
+    f.add_argument("--hidden", type=positive_int, default=64, help="H (default 64)")
+    f.add_argument("--batch", type=positive_int, default=32, help="sequences (default 32)")
+    f.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    f.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"),
+                   help="the vanilla RNN's f (default tanh)")
+    f.add_argument("--lambda1", type=positive_float,
+                   help="rescale the RNN's W_hh to this largest singular value")
+    f.add_argument("--forget-bias", type=finite_float,
+                   help="LSTM: added to the forget gate's bias at init (default 1)")
+    f.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
+                   help="LSTM, GRU: chrono initialization for memories up to N steps (auto: "
+                        "the task's length; default off)")
+    f.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
+                                     "cell, with the same --task and --hidden")
+    f.add_argument("--every", type=positive_int, default=10, help="chart every k-th step")
+    f.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
+    f.add_argument("--no-plot", action="store_true", help="no PNG files")
+    f.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    f.set_defaults(run=commands.gradflow)
+    t = sub.add_parser("train", help="train one model on a task and record the run",
+                       description=commands.train.__doc__)
+    t.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    t.add_argument("--length", type=positive_int, help="the task's length (default 50)")
+    t.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    t.add_argument("--data", metavar="FILE",
+                   help="train on a .ts or .npz file instead of --task (split by --seed; "
+                        "excludes --task, --length and --n-train)")
+    t.add_argument("--test-data", metavar="FILE", help="with --data: a separate test file")
+    add_training_options(t)
+    t.add_argument("--save", default="rnnlab-model.safetensors",
+                   help="where the weights go, before the run is recorded as finished "
+                        "(default rnnlab-model.safetensors)")
+    t.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="write a checkpoint after every round of --eval-every updates (or "
+                        "every epoch), keeping the last two; a folder that holds checkpoints "
+                        "already needs --resume")
+    t.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    t.set_defaults(run=commands.train)
+    c = sub.add_parser("compare", help="RNN vs LSTM vs GRU over lengths and seeds, measured",
+                       description=commands.compare.__doc__)
+    c.add_argument("--cells", type=variants, default=("rnn", "lstm", "gru"),
+                   help="comma-separated among rnn (tanh), irnn (ReLU, W_hh = I: Le et al. "
+                        "2015), lstm (forget bias 1), lstm-chrono, gru, gru-chrono (chrono "
+                        "init with T_max the task's length: Tallec & Ollivier 2018); "
+                        "default rnn,lstm,gru")
+    c.add_argument("--lengths", type=int_list, default=(10, 20, 50, 100, 200),
+                   help="the task's lengths: T, or N filler words (default 10,20,50,100,200)")
+    c.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
+    c.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
+    c.add_argument("--no-plot", action="store_true", help="no PNG file")
+    add_training_options(c, task="language", lr=None)
+    c.set_defaults(run=commands.compare)
+    b = sub.add_parser("bench", help="speed against PyTorch on a grid of shapes",
+                       description=commands.bench.__doc__)
+    b.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
+                   help="comma-separated: rnn, lstm, gru (default all)")
+    b.add_argument("--grid", type=shapes, default=BENCH_GRID,
+                   help="B,I,H,T;B,I,H,T;... (default: the five shapes of docs/performance.md)")
+    b.add_argument("--repeats", type=positive_int, default=5,
+                   help="rounds per configuration, rnnlab and PyTorch taking turns (median; "
+                        "default 5)")
+    b.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
+    b.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    b.set_defaults(run=commands.bench)
+    d = sub.add_parser("demo", help="the tour: worked example, gradient flow, RNN vs LSTM",
+                       description=commands.demo.__doc__)
+    d.add_argument("--out", default="rnnlab-out", help="folder for the PNGs (rnnlab-out)")
+    d.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
+    d.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    d.set_defaults(run=commands.demo)
+    return parser
