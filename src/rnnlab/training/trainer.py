@@ -1,226 +1,28 @@
-"""Training: truncated BPTT and the Trainer.
+"""The Trainer: forward -> loss -> backward (BPTT) -> clip -> update, over epochs of shuffled
+batches or a budget of updates on a stream, with validation, early stopping, a divergence
+guard, a progress bar, and checkpoints from which a run resumes bit for bit.
 
 Shapes: B batch, T steps, F features.
-
-The Trainer runs the textbook loop, forward -> loss -> backward (BPTT) -> clip -> update, over
-epochs of shuffled batches, with validation, early stopping, a guard against non-finite
-losses and gradients, a progress bar, and checkpoints from which a run resumes bitwise.
-
-Notes
------
-Truncated BPTT, TBPTT(k1, k2) (Williams & Peng 1990; Sutskever 2013, section 2.8.6): every k1
-steps, run BPTT back over the last k2 steps and update. Here the update at chunk end t uses
-the losses of the k1 new steps [t - k1, t), back-propagated to the window start t - k2, where
-the state is taken as a constant (a last, shorter chunk keeps the window start of a full
-one). So the loss at step s keeps exactly the gradient paths through the weights' uses at
-steps r >= t - k2, and drops the longer ones. With k1 = 1 (t = s + 1) that is every path of
-s - r < k2 steps; with k1 = k2 = T it is full BPTT. k2 >= k1, or some new losses would have
-no path at all.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from rnnlab import io
-from rnnlab._checks import NonFiniteError, boolean, finite_number, positive_int
+from rnnlab._checks import NonFiniteError, positive_int
 from rnnlab.data import SequenceData, SequenceStream, batch_indices, lengths_to_mask
 from rnnlab.optim import clip_grad_norm_, clip_grad_value_
+from rnnlab.training.config import RESUMABLE_CHANGES, TrainConfig
+from rnnlab.training.tbptt import check_loss, check_tbptt, truncated_bptt
 
 
 class TrainingDiverged(RuntimeError):
     """The loss or the gradients became NaN or infinite; the last good weights are restored."""
-
-
-# -- truncated BPTT ------------------------------------------------------------------------
-def _recurrent_modules(model) -> list:
-    modules = getattr(model, "modules", [model])
-    return [m for m in modules if hasattr(m, "state_names")]
-
-
-def _forward_with_state(model, x, lengths, state):
-    """(output, final state) of a recurrent layer, or of a Sequential holding some."""
-    if hasattr(model, "state_names"):
-        return model.forward(x, lengths=lengths, state=state)
-    return model.forward(x, lengths=lengths, state=state, return_state=True)
-
-
-def _rows(state, rows):
-    """The batch rows ``rows`` of a state: an (L*D, B, H) array, or nested tuples/lists."""
-    if state is None:
-        return None
-    if isinstance(state, (list, tuple)):
-        return type(state)(_rows(s, rows) for s in state)
-    return state[:, rows]
-
-
-def _put_rows(state, rows, new):
-    """``state[:, rows] = new``, through nested tuples/lists, in place."""
-    if isinstance(state, (list, tuple)):
-        for s, n in zip(state, new):
-            _put_rows(s, rows, n)
-    else:
-        state[:, rows] = new
-
-
-def _full_state(model, batch: int, dtype):
-    """Zeros shaped like ``model``'s state for ``batch`` sequences."""
-    def zeros(m):
-        shape = (m.num_layers * m.num_directions, batch, m.hidden_size)
-        parts = tuple(np.zeros(shape, dtype=dtype) for _ in m.state_names)
-        return parts[0] if len(parts) == 1 else parts
-    if hasattr(model, "state_names"):
-        return zeros(model)
-    return [zeros(m) for m in _recurrent_modules(model)]
-
-
-def check_tbptt(model, k1: int, k2: int) -> tuple:
-    """Check (k1, k2) and that ``model`` can carry its state forward chunk by chunk."""
-    k1, k2 = positive_int(k1, "k1"), positive_int(k2, "k2")
-    if k2 < k1:
-        raise ValueError(f"k2 must be >= k1 (each update back-propagates through at least its "
-                         f"k1 new steps), got k1 = {k1}, k2 = {k2}")
-    recurrent = _recurrent_modules(model)
-    if not recurrent:
-        raise TypeError(f"model must be a recurrent layer or a Sequential holding one for "
-                        f"truncated BPTT, got {type(model).__name__}")
-    if any(m.bidirectional for m in recurrent):
-        raise ValueError("truncated BPTT needs a unidirectional model: a bidirectional layer's "
-                         "reverse direction reads the future, which a chunk does not have")
-    return k1, k2
-
-
-def truncated_bptt(model, x, y, lengths, loss, k1: int, k2: int):
-    """Run TBPTT(k1, k2) over one batch; yield after each chunk's backward pass.
-
-    The model's gradients then hold that chunk's gradient: the caller clips, updates and
-    zeroes them before asking for the next chunk (which runs on the updated weights). The
-    state carries across chunks, and a sequence drops out of the chunks past its length.
-
-    Parameters
-    ----------
-    model : recurrent layer, or Sequential holding one or more
-        Its output must be per step, (B, T, ...).
-    x : (B, T, F) float
-    y : (B, T, ...) per-step targets
-    lengths : (B,) int
-    loss : callable ``loss(prediction, target, mask) -> (value, d_prediction)``
-        A mean over the elements the mask selects (``rnnlab.losses``).
-    k1, k2 : int
-        Steps between updates, steps back-propagated (k2 >= k1).
-
-    Yields
-    ------
-    (value, count) : (float, int)
-        The chunk's mean loss and the number of (sequence, step) pairs it averaged.
-    """
-    k1, k2 = check_tbptt(model, k1, k2)
-    steps = x.shape[1]
-    anchor, anchor_state = 0, _full_state(model, x.shape[0], x.dtype)  # the state at `anchor`
-    for start in range(0, steps, k1):
-        end = min(start + k1, steps)
-        window = max(0, start + k1 - k2)  # k2 steps back from the chunk's nominal end
-        if window > anchor:  # advance the carried state to the window start, without backward
-            rows = np.flatnonzero(lengths > window)
-            _, state = _forward_with_state(model, x[rows, anchor:window], None,
-                                           _rows(anchor_state, rows))
-            _put_rows(anchor_state, rows, state)
-            anchor = window
-        rows = np.flatnonzero(lengths > start)  # the sequences with a loss in this chunk
-        if rows.size == 0:
-            break
-        chunk_lengths = np.minimum(lengths[rows] - window, end - window)
-        output, state = _forward_with_state(model, x[rows, window:end], chunk_lengths,
-                                            _rows(anchor_state, rows))
-        t = np.arange(end - window)
-        mask = lengths_to_mask(chunk_lengths, end - window) & (t >= start - window)[None, :]
-        value, d_output = loss(output, y[rows, window:end], mask)
-        _check_loss(value)
-        model.backward(d_output)
-        if k1 == k2:  # the next window starts at `end`: reuse this state instead of recomputing
-            _put_rows(anchor_state, rows, state)
-            anchor = end
-        yield value, int(mask.sum())
-
-
-def _check_loss(value: float) -> None:
-    """Raise ``NonFiniteError`` for a NaN or infinite loss, before its backward pass."""
-    if not math.isfinite(value):
-        raise NonFiniteError(f"the loss is {value}", "loss")
-
-
-# -- the Trainer ---------------------------------------------------------------------------
-@dataclass
-class TrainConfig:
-    """How to train; saved with every checkpoint."""
-
-    epochs: int = 10  # passes over the training data (not used when `updates` is set)
-    updates: int | None = None  # the budget in updates instead of epochs (needed for a stream)
-    eval_every: int = 100  # with `updates`: a round of this many updates, then validation
-    batch_size: int = 32  # sequences per batch
-    clip_norm: float | None = 1.0  # clip the global gradient norm to this; None: no clipping
-    clip_value: float | None = None  # clip each gradient entry to [-v, v]; None: no clipping
-    tbptt: tuple | None = None  # (k1, k2) for truncated BPTT; None: full BPTT
-    shuffle: bool = True  # visit the training sequences in a new random order every epoch
-    bucket: bool = False  # batch sequences of similar length together (less padding)
-    seed: int = 0  # the order of epoch e is drawn from (seed, e): resumable without state
-    patience: int | None = None  # stop after this many epochs without validation improvement
-    min_delta: float = 0.0  # the least decrease of the validation loss that counts
-    restore_best: bool = True  # with patience set, end on the best validation weights
-    checkpoint_dir: str | None = None  # write a checkpoint here after every epoch
-    keep_checkpoints: int = 2  # how many checkpoints to keep, newest first
-    progress: bool = False  # show a tqdm progress bar with the loss and gradient norm
-
-    def __post_init__(self):
-        positive_int(self.epochs, "epochs")
-        if self.updates is not None:
-            positive_int(self.updates, "updates")
-        positive_int(self.eval_every, "eval_every")
-        positive_int(self.batch_size, "batch_size")
-        positive_int(self.keep_checkpoints, "keep_checkpoints")
-        for name in ("clip_norm", "clip_value"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not value > 0 or not math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number > 0 or None, got {value!r}")
-        if self.tbptt is not None:
-            if not isinstance(self.tbptt, (tuple, list)) or len(self.tbptt) != 2:
-                raise TypeError(f"tbptt must be a pair (k1, k2) or None, got {self.tbptt!r}")
-            self.tbptt = (positive_int(self.tbptt[0], "tbptt k1"),
-                          positive_int(self.tbptt[1], "tbptt k2"))
-            if self.tbptt[1] < self.tbptt[0]:
-                raise ValueError(f"tbptt (k1, k2) must have k2 >= k1 (each update "
-                                 f"back-propagates through at least its k1 new steps), got "
-                                 f"{self.tbptt}")
-        if self.patience is not None:
-            positive_int(self.patience, "patience")
-        if finite_number(self.min_delta, "min_delta") < 0:
-            raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta}")
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str) \
-                and not hasattr(self.checkpoint_dir, "__fspath__"):
-            raise TypeError(f"checkpoint_dir must be a path (str) or None, got "
-                            f"{type(self.checkpoint_dir).__name__} {self.checkpoint_dir!r}")
-        for name in ("shuffle", "bucket", "restore_best", "progress"):
-            boolean(getattr(self, name), name)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed}")
-
-    def to_json(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["tbptt"] = list(self.tbptt) if self.tbptt is not None else None
-        return out
-
-
-# Settings that may change between a checkpoint and its resumption without changing results.
-RESUMABLE_CHANGES = ("epochs", "updates", "checkpoint_dir", "keep_checkpoints", "progress")
 
 
 class Trainer:
@@ -306,7 +108,7 @@ class Trainer:
             return
         prediction = self.model.forward(x, lengths=lengths)
         value, d_prediction, count = self._loss(prediction, y, lengths)
-        _check_loss(value)
+        check_loss(value)
         self.model.backward(d_prediction)
         yield value, count
 
