@@ -15,6 +15,7 @@ import pytest
 
 import rnnlab
 from rnnlab import io
+from rnnlab._safetensors import CHECKSUM_KEY
 from rnnlab.data import SequenceData
 from rnnlab.losses import cross_entropy
 from rnnlab.optim import SGD, Adam
@@ -91,7 +92,7 @@ def wrong_shape(header):
 
 
 def damage_checksum_key(header):
-    header["__metadata__"]["rnnlab.sha257"] = header["__metadata__"].pop(io.CHECKSUM_KEY)
+    header["__metadata__"]["rnnlab.sha257"] = header["__metadata__"].pop(CHECKSUM_KEY)
 
 
 # (id, how the file is made from the good bytes, what the message must say)
