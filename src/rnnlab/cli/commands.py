@@ -24,7 +24,9 @@ from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow,
 from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
 from rnnlab.experiments.runner import (CheckpointError, build_model, check_checkpoints,
                                        run_task)
-from rnnlab.experiments.store import RunStore, format_runs, new_study_id
+from rnnlab.experiments.records import new_study_id
+from rnnlab.experiments.runs_table import format_runs
+from rnnlab.experiments.store import RunStore
 from rnnlab.explain import format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients
 from rnnlab.io import load_weights

@@ -17,13 +17,9 @@ runs
 epochs
     run_id, epoch, metrics (JSON), time (UTC ISO-8601); one row per (run_id, epoch).
 
-JSON
-----
-Configurations and metrics are stored as strict JSON. NumPy scalars become Python numbers,
-NumPy arrays and tuples become lists, dataclasses become dicts, paths become strings, and
-the non-finite floats NaN, +inf and -inf become the strings ``"NaN"``, ``"Infinity"`` and
-``"-Infinity"`` (they stay strings when read back), so that a diverged run's loss is kept and
-every record stays valid JSON for other tools.
+The values (strict JSON, with NaN and infinities kept as strings; UTC times; the code
+version) are :mod:`rnnlab.experiments.records`'; ``rnnlab runs`` prints them with
+:mod:`rnnlab.experiments.runs_table`.
 
 Examples
 --------
@@ -38,21 +34,15 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime
-import functools
 import json
-import math
 import os
 import random
-import secrets
 import sqlite3
-import subprocess
 import time
 
 import numpy as np
 
-import rnnlab
+from rnnlab.experiments.records import code_version, from_json, new_study_id, to_json, utc_now
 
 DEFAULT_PATH = "rnnlab-runs.db"
 SCHEMA_VERSION = 1  # PRAGMA user_version of the files this code writes
@@ -63,7 +53,6 @@ STATUSES = ("running", "finished", "failed", "interrupted")
 END_STATUSES = ("finished", "failed", "interrupted")
 RUN_COLUMNS = ("id", "study", "kind", "task", "cell", "seed", "status", "started", "ended",
                "code_version", "config", "metrics", "error")
-NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}  # NaN is handled apart
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -90,88 +79,6 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 """
-
-
-# -- values --------------------------------------------------------------------------------
-def utc_now() -> str:
-    """The current UTC time in ISO-8601, to the millisecond: ``2025-01-31T12:00:00.123+00:00``."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def new_study_id() -> str:
-    """A unique id for a study, sortable by creation time: ``20250131T120000.123Z-3fa9c1``.
-
-    The UTC time to the millisecond, then 24 random bits against collisions between
-    processes that start a study in the same millisecond.
-    """
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
-
-
-def _plain(value, name: str):
-    """``value`` made of dicts, lists, str, int, float (finite), bool and None only."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        value = value.tolist()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else NON_FINITE[value]
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    if isinstance(value, dict):
-        return {_key(k, name): _plain(v, f"{name}[{k!r}]") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{name}[{i}]") for i, v in enumerate(value)]
-    raise TypeError(f"{name} must hold only JSON values (numbers, strings, lists, dicts), "
-                    f"got {type(value).__name__} {value!r}")
-
-
-def _key(key, name: str) -> str:
-    if isinstance(key, np.generic):
-        key = key.item()
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
-        raise TypeError(f"{name} must have string keys, got {type(key).__name__} {key!r}")
-    return str(key)
-
-
-def to_json(value: dict, name: str) -> str:
-    """Encode the dict ``value`` as strict JSON (see the module's notes on NaN and NumPy)."""
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a dict, got {type(value).__name__} {value!r}")
-    return json.dumps(_plain(value, name), allow_nan=False)
-
-
-def _from_json(text):
-    return None if text is None else json.loads(text)
-
-
-# -- code version --------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """``rnnlab.__version__``, plus ``+g<commit>`` when rnnlab runs from a git checkout.
-
-    The commit comes from ``git rev-parse --short HEAD``, asked only when the package sits at
-    ``src/rnnlab`` of a repository holding a ``pyproject.toml`` (so not when an installed
-    rnnlab happens to live inside someone else's repository); any failure (no git, a
-    timeout, not a checkout) leaves the bare version.
-    """
-    package = os.path.dirname(os.path.abspath(rnnlab.__file__))
-    root = os.path.dirname(os.path.dirname(package))
-    if not (os.path.basename(os.path.dirname(package)) == "src"
-            and os.path.isdir(os.path.join(root, ".git"))
-            and os.path.isfile(os.path.join(root, "pyproject.toml"))):
-        return rnnlab.__version__
-    try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                              capture_output=True, text=True, timeout=2.0, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return rnnlab.__version__
-    commit = done.stdout.strip()
-    if done.returncode != 0 or not commit.isalnum():
-        return rnnlab.__version__
-    return f"{rnnlab.__version__}+g{commit}"
 
 
 # -- argument checks -----------------------------------------------------------------------
@@ -572,79 +479,11 @@ def epoch_callback(store: RunStore, run_id: int):
 
 def _run_dict(row) -> dict:
     run = dict(zip(RUN_COLUMNS, row))
-    run["config"] = _from_json(run["config"])
-    run["metrics"] = _from_json(run["metrics"])
+    run["config"] = from_json(run["config"])
+    run["metrics"] = from_json(run["metrics"])
     return run
 
 
 def _describe(err: BaseException) -> str:
     text = str(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-# -- a readable table ----------------------------------------------------------------------
-TABLE_COLUMNS = ("id", "study", "kind", "task", "cell", "seed", "status", "started (UTC)",
-                 "duration", "final metrics")
-RIGHT_ALIGNED = ("id", "seed", "duration")
-SHOWN_METRICS = 3  # final metrics shown per run
-MAIN_METRICS = ("metric", "val_metric", "val_loss", "test_loss", "loss", "train_loss", "solved")
-
-
-def format_runs(runs: list) -> str:
-    """``runs`` (as ``RunStore.runs`` returns them) as a text table, one line each.
-
-    The last column shows up to ``SHOWN_METRICS`` final metrics as ``name=value`` (4
-    significant digits): first those named in ``MAIN_METRICS``, in that order ("metric" under
-    the run's "metric_name" when it has one), then the other numbers in recorded order.
-    """
-    rows = [_table_row(run) for run in runs]
-    widths = [max([len(title)] + [len(row[i]) for row in rows])
-              for i, title in enumerate(TABLE_COLUMNS)]
-
-    def line(cells) -> str:
-        parts = [cell.rjust(width) if title in RIGHT_ALIGNED else cell.ljust(width)
-                 for cell, width, title in zip(cells, widths, TABLE_COLUMNS)]
-        return "  ".join(parts).rstrip()
-
-    header = line(TABLE_COLUMNS)
-    return "\n".join([header, "-" * len(header)] + [line(row) for row in rows])
-
-
-def _table_row(run: dict) -> list:
-    started = run["started"][:19].replace("T", " ")
-    return [str(run["id"]), _text(run["study"]), run["kind"], _text(run["task"]),
-            _text(run["cell"]), _text(run["seed"]), run["status"], started,
-            _duration(run["started"], run["ended"]), _metrics_text(run["metrics"])]
-
-
-def _text(value) -> str:
-    return "-" if value is None else str(value)
-
-
-def _duration(started: str, ended) -> str:
-    """``ended - started`` as 12.3s, 4m05s or 2h07m; "-" while running."""
-    if ended is None:
-        return "-"
-    seconds = (datetime.datetime.fromisoformat(ended)
-               - datetime.datetime.fromisoformat(started)).total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m{int(seconds % 60):02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _metrics_text(metrics) -> str:
-    if not metrics:
-        return "-"
-    numbers = [k for k, v in metrics.items() if isinstance(v, (int, float))
-               and k not in TABLE_COLUMNS]  # not the seed again
-    keys = [k for k in MAIN_METRICS if k in metrics] + [k for k in numbers
-                                                        if k not in MAIN_METRICS]
-    parts = []
-    for key in keys[:SHOWN_METRICS]:
-        value = metrics[key]
-        name = metrics.get("metric_name", key) if key == "metric" else key
-        parts.append(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}")
-    return " ".join(parts) if parts else "-"
