@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from rnnlab import explain
+from rnnlab.explain import tracer
+from rnnlab.explain import text as explain_text
 from rnnlab.cli import main
 
 W_X, W_H, W_Y, X1, Y, LR = 0.5, 0.8, 0.3, 1.0, 0.6, 0.1
@@ -137,13 +139,13 @@ def test_backward_carries_the_future_through_dh_dh_prev():
 
 
 def test_a_disagreement_with_the_library_is_an_error(monkeypatch):
-    real = explain._library_results
+    real = tracer._library_results
 
     def off_by_a_little(*args):
         loss, grads = real(*args)
         return loss, grads._replace(W_x=grads.W_x * (1 + 1e-9))
 
-    monkeypatch.setattr(explain, "_library_results", off_by_a_little)
+    monkeypatch.setattr(tracer, "_library_results", off_by_a_little)
     with pytest.raises(RuntimeError, match="dL/dW_x"):
         explain.trace()
 
@@ -175,15 +177,15 @@ def test_text_output_for_several_steps_has_the_per_step_table(capsys):
     assert "h_2 = tanh(0.5*(-0.5) + 0.8*0.4621) = tanh(0.1197) = 0.1191" in text
     result = explain.trace(xs=(1.0, -0.5, 0.3), ys=(0.6, 0.2, -0.1))
     sum_row = next(line for line in text.splitlines() if line.strip().startswith("sum"))
-    assert sum_row.split()[1:] == [explain._fmt(g) for g in result.grads]
-    assert f"dL/dW_h = {explain._fmt(result.grads.W_h)}\n" in text  # no "because": not zero
+    assert sum_row.split()[1:] == [explain_text._fmt(g) for g in result.grads]
+    assert f"dL/dW_h = {explain_text._fmt(result.grads.W_h)}\n" in text  # no "because": not zero
 
 
 def test_numbers_keep_four_significant_digits():
-    assert explain._fmt(0.46211715726) == "0.4621"
-    assert explain._fmt(0.5) == "0.5" and explain._fmt(0.0) == "0"
-    assert explain._fmt(-0.035714) == "-0.03571"
-    assert explain._fmt(1.2914e-5) == "1.291e-05"
+    assert explain_text._fmt(0.46211715726) == "0.4621"
+    assert explain_text._fmt(0.5) == "0.5" and explain_text._fmt(0.0) == "0"
+    assert explain_text._fmt(-0.035714) == "-0.03571"
+    assert explain_text._fmt(1.2914e-5) == "1.291e-05"
 
 
 # (4) bad input ---------------------------------------------------------------------------
