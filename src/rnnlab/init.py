@@ -109,14 +109,18 @@ def identity(shape, rng, dtype):
     return np.eye(rows, dtype=dtype)
 
 
-def check_chrono(t_max, name: str = "chrono") -> int:
+def check_chrono(t_max, name: str = "chrono", bias: bool = True) -> int:
     """``t_max`` as an int if it is one >= 2 (chrono initialization's T_max), else raise
-    naming the argument ``name`` (the layers' keyword ``chrono`` by default)."""
+    naming the argument ``name`` (the layers' keyword ``chrono`` by default). ``bias``:
+    whether the layer has the biases that chrono initializes."""
     allowed = "None or an int T_max >= 2" if name == "chrono" else "an int T_max >= 2"
     if isinstance(t_max, (bool, np.bool_)) or not isinstance(t_max, (int, np.integer)):
         raise TypeError(f"{name} must be {allowed}, got {type(t_max).__name__} {t_max!r}")
     if t_max < 2:
         raise ValueError(f"{name} must be an int T_max >= 2, got {t_max}")
+    if not bias:
+        raise ValueError(f"{name} initializes the biases: expected bias=True with "
+                         f"{name}={t_max}, got bias={bias!r}")
     return int(t_max)
 
 
