@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnlab._checks import expect_shape, float_array, lengths_array
 from rnnlab.backend import resolve_dtype
-from rnnlab.data import lengths_to_mask
+from rnnlab.data.padding import lengths_to_mask
 from rnnlab.layers.module import Module
 
 

@@ -24,7 +24,7 @@ from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import Params, gru, lstm, rnn
 from rnnlab.cells.common import Workspace, batch_first
-from rnnlab.data import lengths_to_mask, reverse_padded
+from rnnlab.data.padding import lengths_to_mask, reverse_padded
 from rnnlab.layers.checkpointed import Checkpointed, _Checkpoints
 from rnnlab.layers.module import Module
 
