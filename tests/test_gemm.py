@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.cells import Params, gemm, gru, kernels, lstm, rnn
+from rnnlab.cells import Params, gemm, gru, lstm, rnn
+from rnnlab.cells.compiled import tile
 
 TOL = {np.float32: 1e-5, np.float64: 1e-13}  # relative to the largest |a @ w|
 
@@ -27,7 +28,7 @@ def test_packed_product_equals_matmul(dtype, rows, depth, cols):
     a = rng.standard_normal((rows, depth)).astype(dtype)
     w = rng.standard_normal((depth, cols)).astype(dtype)
     out = np.full((rows, cols), np.nan, dtype=dtype)
-    kernels.matmul_packed(a, gemm.pack(w), out)
+    tile.matmul_packed(a, gemm.pack(w), out)
     ref = exact(a, w)
     assert out.dtype == dtype
     assert np.abs(out - ref).max(initial=0) <= TOL[dtype] * max(1.0, np.abs(ref).max(initial=0))
@@ -53,7 +54,7 @@ def test_packed_product_writes_nothing_past_its_output(dtype):
     w = rng.standard_normal((depth, cols)).astype(dtype)
     buffer = np.full(rows * cols + 200, 7.0, dtype=dtype)
     out = buffer[:rows * cols].reshape(rows, cols)
-    kernels.matmul_packed(a, gemm.pack(w), out)
+    tile.matmul_packed(a, gemm.pack(w), out)
     assert np.all(buffer[rows * cols:] == 7.0)
     assert np.allclose(out, exact(a, w), rtol=1e-5, atol=1e-5)
 
@@ -111,8 +112,9 @@ for name in features:
         features[name] = False  # Numba compiles for these features too: AVX2 code
 llvm.get_host_cpu_features = lambda: features
 import numpy as np
-from rnnlab.cells import gemm, kernels
-assert (kernels.VECTOR_BYTES, kernels.VECTORS) == (32, 2)
+from rnnlab.cells import gemm
+from rnnlab.cells.compiled import tile
+assert (tile.VECTOR_BYTES, tile.VECTORS) == (32, 2)
 assert gemm.panel_width(np.float32) == 16
 rng = np.random.default_rng(0)
 for dtype in (np.float32, np.float64):
@@ -120,7 +122,7 @@ for dtype in (np.float32, np.float64):
         a = rng.standard_normal((rows, depth)).astype(dtype)
         w = rng.standard_normal((depth, cols)).astype(dtype)
         out = np.full((rows, cols), np.nan, dtype=dtype)
-        kernels.matmul_packed(a, gemm.pack(w), out)
+        tile.matmul_packed(a, gemm.pack(w), out)
         ref = a.astype(np.float64) @ w.astype(np.float64)
         assert np.abs(out - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max()), (dtype, rows)
 print("ok")

@@ -5,14 +5,19 @@ written with NumPy."""
 import numpy as np
 import pytest
 
-from rnnlab.cells import kernels
+import hashlib
+import pathlib
+import re
+
+from rnnlab.cells.compiled import lstm as compiled_lstm
+from rnnlab.cells.compiled import scalar
 
 
 def test_float32_tanh_is_within_4e_7_of_the_exact_one():
     a = np.concatenate([np.linspace(-12, 12, 200001), [-1e30, -8.0, -1e-30, 0.0, 1e-30, 8.0,
                                                        1e30]]).astype(np.float32)
     out = np.empty_like(a)
-    kernels.tanh_array(a, out)
+    scalar.tanh_array(a, out)
     exact = np.tanh(a.astype(np.float64))
     assert out.dtype == np.float32
     assert np.abs(out - exact).max() < 4e-7
@@ -22,7 +27,7 @@ def test_float32_tanh_is_within_4e_7_of_the_exact_one():
 def test_float64_tanh_is_the_c_librarys():
     a = np.linspace(-20, 20, 10001)
     out = np.empty_like(a)
-    kernels.tanh_array(a, out)
+    scalar.tanh_array(a, out)
     assert np.abs(out - np.tanh(a)).max() <= 2 * np.finfo(np.float64).eps
 
 
@@ -30,7 +35,7 @@ def test_float64_tanh_is_the_c_librarys():
 def test_nan_stays_nan_and_infinities_saturate(dtype):
     a = np.array([np.nan, np.inf, -np.inf], dtype=dtype)
     out = np.empty_like(a)
-    kernels.tanh_array(a, out)
+    scalar.tanh_array(a, out)
     assert np.isnan(out[0]) and out[1] == 1 and out[2] == -1
 
 
@@ -46,7 +51,7 @@ def test_lstm_step_is_the_equations(dtype, tol):
     valid = np.array([[True, False, True]])
     tanh_c = np.empty((1, batch, hidden), dtype)
     pre = (a[0] + bias + hw).astype(np.float64)
-    kernels.lstm_forward_step(0, a, hw, bias, valid, h, c, tanh_c)
+    compiled_lstm.forward_step(0, a, hw, bias, valid, h, c, tanh_c)
     sig = 1 / (1 + np.exp(-pre))
     i, f, o = sig[:, :hidden], sig[:, hidden:2 * hidden], sig[:, 3 * hidden:]
     g = np.tanh(pre[:, 2 * hidden:3 * hidden])
@@ -98,3 +103,24 @@ def test_backward_leaves_the_callers_arrays_alone_at_batch_size_one(cell):
     d_out = np.ones_like(y)
     layer.backward(d_out)
     assert np.array_equal(d_out, np.ones_like(y)) and np.array_equal(x, x_before)
+
+
+def test_each_compiled_file_records_the_files_it_calls_into():
+    """Numba's on-disk cache checks a compiled function's own file only: a caller must change
+    when a compiled function it calls changes in another file, or its cached machine code
+    would keep running the old one. Each caller records its callees' SHA-256 (DEPENDS); this
+    test fails until the record matches, and bringing it up to date changes the caller."""
+    folder = pathlib.Path(scalar.__file__).parent
+    stale = []
+    for path in sorted(folder.glob("*.py")):
+        text = path.read_text()
+        called = set(re.findall(r"^from rnnlab\.cells\.compiled\.(\w+) import", text, re.M))
+        match = re.search(r"^DEPENDS = \{([^}]*)\}", text, re.M)
+        recorded = dict(re.findall(r'"(\w+\.py)": "([0-9a-f]*)"', match.group(1))) \
+            if match else {}
+        assert set(recorded) == {f"{name}.py" for name in called}, path.name
+        for name, digest in recorded.items():
+            actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()[:16]
+            if digest != actual:
+                stale.append(f"{path.name}: {name} is {actual}, recorded {digest}")
+    assert not stale, "update DEPENDS (see rnnlab/cells/compiled/__init__.py): " + "; ".join(stale)

@@ -1,5 +1,6 @@
 """What the three recurrences share: parameter and gradient records, layout changes, masks,
-and the two products hoisted out of every time loop.
+the two products hoisted out of every time loop, and the time loops' skeleton (product,
+then step, forward; step, then product, backward).
 
 Shapes: B batch, T steps, I input features, H hidden units, G gates (1 for RNN, 4 for LSTM,
 3 for GRU).
@@ -41,12 +42,12 @@ class Workspace:
     """The large arrays of one (layer, direction), handed out again when the shapes repeat.
 
     A fresh NumPy array of many megabytes is fresh memory from the operating system, and
-    every page of it faults in, zeroed, the first time it is written: measured, about 190 ms
-    of the 1.5 s that forward and backward take for an LSTM at B=256, H=512, T=100. Batch
-    after batch the shapes repeat, and the same arrays can serve again. What ``empty(name,
-    ...)`` hands out is overwritten by the next call under that name, so a workspace may
-    only hold a cache that nobody needs once the next forward begins; a new ``Workspace()``
-    for every call allocates afresh, as NumPy would.
+    every page of it faults in, zeroed, the first time it is written (a measurable share of a
+    large LSTM's forward and backward: docs/performance.md). Batch after batch the shapes
+    repeat, and the same arrays can serve again. What ``empty(name, ...)`` hands out is
+    overwritten by the next call under that name, so a workspace may only hold a cache that
+    nobody needs once the next forward begins; a new ``Workspace()`` for every call
+    allocates afresh, as NumPy would.
     """
 
     def __init__(self):
@@ -76,24 +77,54 @@ def batch_first(a):
     return time_major(a)
 
 
-def step_masks(mask, steps: int, batch: int):
-    """A (B, T) mask of valid steps -> (valid, padded), each (T, B, 1) bool; None if no mask.
-
-    A padded step (``valid`` False) carries the state through unchanged and outputs zero.
-    """
-    if mask is None:
-        return None
-    xp = get_xp(mask)
-    valid = xp.ascontiguousarray(xp.asarray(mask, dtype=bool).T).reshape(steps, batch, 1)
-    return valid, ~valid
-
-
 def step_validity(mask, steps: int, batch: int):
-    """A (B, T) mask of valid steps, or None (all valid) -> a (T, B) bool array for kernels."""
+    """A (B, T) mask of valid steps, or None (all valid) -> ``valid``, (T, B) bool, the one
+    form of the mask in the caches: a padded step (False) carries the state through
+    unchanged and outputs zero."""
     xp = get_xp(mask)
     if mask is None:
         return xp.ones((steps, batch), dtype=bool)
     return xp.ascontiguousarray(xp.asarray(mask, dtype=bool).T)
+
+
+def masked_outputs(h, valid, masked: bool):
+    """y_t = m_t h_t for t = 1..T, batch-first (B, T, H), from the states h (T+1, B, H)."""
+    return batch_first(h[1:] * valid[..., None] if masked else h[1:])
+
+
+def sequence_inputs(params: Params, x, mask, ws: Workspace, gates: str):
+    """What every cell's forward starts from: x time-major (T, B, I), ``valid`` (T, B), and
+    the input half of (1) for every t at once, W_ih x_t, one GEMM instead of T small ones,
+    into the workspace's array ``gates`` (T, B, G*H)."""
+    batch, steps, n_in = x.shape
+    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
+    valid = step_validity(mask, steps, batch)  # (T, B) bool
+    projected = ws.empty(gates, (steps, batch, params.weight_ih.shape[0]), x)
+    return x_tm, valid, input_projection(params, x_tm, projected)
+
+
+def forward_steps(product, compiled, states, *args) -> None:
+    """For t = 0..T-1: the recurrent product of ``states[t]`` (h_{t-1}), then the compiled
+    step t (``compiled.forward_step(t, *args)``); when the product is packed (small sizes)
+    the same loop runs compiled whole, ``compiled.forward_loop``."""
+    if product.packed:
+        compiled.forward_loop(product.panels, *args)
+        return
+    for t in range(len(states) - 1):
+        product(states[t])
+        compiled.forward_step(t, *args)
+
+
+def backward_steps(product, compiled, d_pre, *args) -> None:
+    """For t = T-1..0: the compiled backward step t, then the product of ``d_pre[t]`` (the
+    pre-activations' gradient) through W_hh, the part of dL/dh_{t-1} it carries; compiled
+    whole, ``compiled.backward_loop``, when the product is packed."""
+    if product.packed:
+        compiled.backward_loop(product.panels, *args)
+        return
+    for t in reversed(range(len(d_pre))):
+        compiled.backward_step(t, *args)
+        product(d_pre[t])
 
 
 def kernel_biases(params: Params) -> tuple:

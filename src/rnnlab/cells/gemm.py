@@ -6,9 +6,9 @@ Each step of a recurrence multiplies a small (M, K) block by the same weight mat
 ``h_{t-1} W_hh^T`` (K = H, N = G*H), backward ``da_t W_hh`` (K = G*H, N = H). At small
 batches a BLAS call spends most of its time outside the arithmetic: OpenBLAS copies W into
 its own blocked layout on every call and hands the work to its threads, which for a 16 x 128
-by 128 x 512 product costs as much as the multiplication (measured: 33-45 us a call, against
-about 20 us for the kernel here). So W is packed once per sequence, and small products run
-through a compiled kernel that reads the packed panels directly; large products, where
+by 128 x 512 product costs as much as the multiplication (docs/performance.md has the
+measurements). So W is packed once per sequence, and small products run through a compiled
+kernel that reads the packed panels directly; large products, where
 packing is cheap next to the arithmetic and two threads pay, stay with BLAS (:class:`Product`
 chooses, from the size of one product).
 
@@ -22,15 +22,13 @@ as AVX2 has, panels are 2 vectors of 32 bytes and a tile has 8 accumulators.) A 
 block like this is not something Numba's loops can express (written as loops over arrays,
 the same sums ran at 20 GFLOP/s, accumulators going through memory), so the tile is written
 in LLVM's IR, with vector types that LLVM lowers to AVX-512, AVX2, SSE or NEON registers as
-the machine has them; everything around it is ordinary Numba. Measured on the development
-machine (Xeon, AVX-512): about 100 GFLOP/s on one core for 16 x 128 by 128 x 512, in about
-20 us. The sums over k run in order from k = 0, one multiply-add at a time, so results agree
-with BLAS up to the rounding of a differently ordered sum.
+the machine has them; everything around it is ordinary Numba. The sums over k run in order
+from k = 0, one multiply-add at a time, so results agree with BLAS up to the rounding of a
+differently ordered sum.
 
-The compiled part, :func:`rnnlab.cells.kernels.matmul_packed` and its tiles, sits in
-``kernels.py`` beside the time loops that call it: Numba's on-disk cache does not notice a
-change to a compiled function that lives in another file, and would keep running the old
-one. This module keeps what runs in Python: the packing and the choice.
+The compiled part, :func:`rnnlab.cells.compiled.tile.matmul_packed` and its tiles, is in
+:mod:`rnnlab.cells.compiled.tile`. This module keeps what runs in Python: the packing and
+the choice.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.backend import get_xp
-from rnnlab.cells.kernels import VECTOR_BYTES, VECTORS, matmul_packed
+from rnnlab.cells.compiled.tile import VECTOR_BYTES, VECTORS, matmul_packed
 
 SMALL = 1 << 22  # M*K*N up to which the packed kernel beats BLAS (see Product)
 

@@ -38,10 +38,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rnnlab.backend import get_xp
-from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, batch_first,
-                                 bias_grads, input_projection, kernel_biases, recurrent_product,
-                                 step_masks, step_validity, time_major, weight_grads)
+from rnnlab.cells.compiled import gru as compiled
+from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
+                                 bias_grads, forward_steps, kernel_biases, masked_outputs,
+                                 recurrent_product, sequence_inputs, time_major, weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -59,8 +59,7 @@ class Cache(NamedTuple):
     h: object  # (T+1, B, H) states h_0..h_T
     gates: object  # (T, B, 3H) activated r, z, n
     h_n: object  # (T, B, H) W_hn h_{t-1} + b_hn, the candidate's recurrent part
-    masks: object  # None, or (valid, padded), each (T, B, 1) bool
-    valid: object  # (T, B) bool, all True without a mask (what the kernels read)
+    valid: object  # (T, B) bool, False at padded steps (all True without a mask)
 
 
 def forward(params: Params, x, h0, mask=None, workspace=None):
@@ -86,27 +85,18 @@ def forward(params: Params, x, h0, mask=None, workspace=None):
     cache : Cache
     """
     ws = Workspace() if workspace is None else workspace
-    batch, steps, n_in = x.shape
+    batch, steps, _ = x.shape
     hidden = h0.shape[-1]
-    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
-    masks = step_masks(mask, steps, batch)
-    # (1) for every t at once: one GEMM instead of T small ones.
-    gates = input_projection(params, x_tm, ws.empty("gates", (steps, batch, 3 * hidden), x))
+    x_tm, valid, gates = sequence_inputs(params, x, mask, ws, "gates")  # (1) without b_ih
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h_n = ws.empty("h_n", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
-    valid = step_validity(mask, steps, batch)  # (T, B) bool
     product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
-    hw = product.out  # (B, 3H) W_hh h_{t-1}, rewritten every step
-    if product.packed:  # small: the same loop, compiled (kernels.gru_forward_loop)
-        kernels.gru_forward_loop(product.panels, gates, hw, bias_ih, bias_hh, valid, h, h_n)
-    else:
-        for t in range(steps):
-            product(h[t])  # (2), without b_hh
-            kernels.gru_forward_step(t, gates, hw, bias_ih, bias_hh, valid, h, h_n)  # (1)-(6)
-    y = h[1:] if masks is None else h[1:] * masks[0]  # (7)
-    return batch_first(y), Cache(x_tm, h, gates, h_n, masks, valid)
+    # for t: (2) without b_hh into product.out (B, 3H), then (1)-(6) by the step kernel
+    forward_steps(product, compiled, h, gates, product.out, bias_ih, bias_hh, valid, h, h_n)
+    y = masked_outputs(h, valid, mask is not None)  # (7)
+    return y, Cache(x_tm, h, gates, h_n, valid)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -133,7 +123,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, gates, h_n, _, valid = cache
+    x_tm, h, gates, h_n, valid = cache
     dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
     product = backward_product(params, d_last, h[0])  # da_h_t @ W_hh; W_hh packed once if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
@@ -142,14 +132,9 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     da_h = ws.empty("da_h", gates.shape, gates)  # (T, B, 3H) ... and the recurrent side
     dbias_ih = xp.zeros_like(gates[0, 0])  # (3H,) sums over t and the batch, by the kernel
     dbias_hh = xp.zeros_like(dbias_ih)
-    if product.packed:  # small: the same loop, compiled (kernels.gru_backward_loop)
-        kernels.gru_backward_loop(product.panels, dy, dh_next, carry, gates, h, h_n, valid,
-                                  da_x, da_h, dbias_ih, dbias_hh)
-    else:
-        for t in reversed(range(dy.shape[0])):
-            kernels.gru_backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h,
-                                      dbias_ih, dbias_hh)  # (7)-(3), (6)
-            product(da_h[t])  # (2) dL/dh_{t-1} through W_hh
+    # for t: (7)-(3), (6) by the step kernel, then (2) dL/dh_{t-1} through W_hh
+    backward_steps(product, compiled, da_h, dy, dh_next, carry, gates, h, h_n, valid, da_x,
+                   da_h, dbias_ih, dbias_hh)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
     db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)

@@ -40,10 +40,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rnnlab.backend import get_xp
-from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, batch_first,
-                                 bias_grads, final_state_grad, input_projection, kernel_biases,
-                                 recurrent_product, step_masks, step_validity, time_major,
+from rnnlab.cells.compiled import lstm as compiled
+from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
+                                 bias_grads, final_state_grad, forward_steps, kernel_biases,
+                                 masked_outputs, recurrent_product, sequence_inputs, time_major,
                                  weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
@@ -63,8 +63,7 @@ class Cache(NamedTuple):
     c: object  # (T+1, B, H) cell states c_0..c_T
     gates: object  # (T, B, 4H) activated gates i, f, g, o
     tanh_c: object  # (T, B, H) tanh(c_t)
-    masks: object  # None, or (valid, padded), each (T, B, 1) bool
-    valid: object  # (T, B) bool, all True without a mask (what the kernels read)
+    valid: object  # (T, B) bool, False at padded steps (all True without a mask)
 
 
 def forward(params: Params, x, state0, mask=None, workspace=None):
@@ -91,13 +90,9 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
     """
     ws = Workspace() if workspace is None else workspace
     h0, c0 = state0
-    batch, steps, n_in = x.shape
+    batch, steps, _ = x.shape
     hidden = h0.shape[-1]
-    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
-    masks = step_masks(mask, steps, batch)
-    valid = step_validity(mask, steps, batch)  # (T, B) bool
-    # (1), input half, for every t at once: one GEMM instead of T small ones.
-    gates = input_projection(params, x_tm, ws.empty("gates", (steps, batch, 4 * hidden), x))
+    x_tm, valid, gates = sequence_inputs(params, x, mask, ws, "gates")  # W_ih x_t (1)
     b_ih, b_hh = kernel_biases(params)
     bias = b_ih + b_hh  # (4H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
@@ -106,15 +101,10 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
     h[0] = h0
     c[0] = c0
     product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
-    hw = product.out  # (B, 4H) the recurrent half of (1), rewritten every step
-    if product.packed:  # small: the same loop, compiled (kernels.lstm_forward_loop)
-        kernels.lstm_forward_loop(product.panels, gates, hw, bias, valid, h, c, tanh_c)
-    else:
-        for t in range(steps):
-            product(h[t])  # (1) W_hh h_{t-1}
-            kernels.lstm_forward_step(t, gates, hw, bias, valid, h, c, tanh_c)  # (1)-(5)
-    y = h[1:] if masks is None else h[1:] * masks[0]  # (6)
-    return batch_first(y), Cache(x_tm, h, c, gates, tanh_c, masks, valid)
+    # for t: (1) W_hh h_{t-1} into product.out (B, 4H), then (1)-(5) by the step kernel
+    forward_steps(product, compiled, h, gates, product.out, bias, valid, h, c, tanh_c)
+    y = masked_outputs(h, valid, mask is not None)  # (6)
+    return y, Cache(x_tm, h, c, gates, tanh_c, valid)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -141,7 +131,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, c, gates, tanh_c, _, valid = cache
+    x_tm, h, c, gates, tanh_c, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
     product = backward_product(params, dh_last, h[0])  # da_t @ W_hh; W_hh packed once if small
@@ -151,14 +141,9 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     carry = xp.zeros_like(dc)  # what padded steps pass straight through
     dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
-    if product.packed:  # small: the same loop, compiled (kernels.lstm_backward_loop)
-        kernels.lstm_backward_loop(product.panels, dy, dh_next, carry, dc, gates, c, tanh_c,
-                                   valid, da, dc_all, dbias)
-    else:
-        for t in reversed(range(dy.shape[0])):
-            kernels.lstm_backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
-                                       dc_all, dbias)  # (6)-(2), (5)
-            product(da[t])  # (1) dL/dh_{t-1} through W_hh
+    # for t: (6)-(2), (5) by the step kernel, then (1) dL/dh_{t-1} through W_hh
+    backward_steps(product, compiled, da, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
+                   dc_all, dbias)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
     db_ih, db_hh = bias_grads(params, dbias)

@@ -31,12 +31,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rnnlab.backend import get_xp
-from rnnlab.cells import kernels
-from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, batch_first,
-                                 bias_grads, input_projection, kernel_biases, recurrent_product,
-                                 step_masks, step_validity, time_major, weight_grads)
+from rnnlab.cells.compiled import rnn as compiled
+from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
+                                 bias_grads, forward_steps, kernel_biases, masked_outputs,
+                                 recurrent_product, sequence_inputs, time_major, weight_grads)
 
-CODES = {"tanh": kernels.TANH, "relu": kernels.RELU, "sigmoid": kernels.SIGMOID}
+CODES = {"tanh": compiled.TANH, "relu": compiled.RELU, "sigmoid": compiled.SIGMOID}
 
 
 class Cache(NamedTuple):
@@ -44,8 +44,7 @@ class Cache(NamedTuple):
 
     x: object  # (T, B, I) inputs, time-major
     h: object  # (T+1, B, H) states h_0..h_T; h_t = f(a_t) at valid steps
-    masks: object  # None, or (valid, padded), each (T, B, 1) bool
-    valid: object  # (T, B) bool, all True without a mask (what the kernels read)
+    valid: object  # (T, B) bool, False at padded steps (all True without a mask)
     nonlinearity: str
 
 
@@ -73,28 +72,17 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     cache : Cache
     """
     ws = Workspace() if workspace is None else workspace
-    batch, steps, n_in = x.shape
-    hidden = h0.shape[-1]
-    x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
-    masks = step_masks(mask, steps, batch)
-    valid = step_validity(mask, steps, batch)  # (T, B) bool
-    code = CODES[nonlinearity]
-    # (1), input half, for every t at once: one GEMM instead of T small ones.
-    a = input_projection(params, x_tm, ws.empty("a", (steps, batch, hidden), x))  # (T, B, H)
+    batch, steps, _ = x.shape
+    x_tm, valid, a = sequence_inputs(params, x, mask, ws, "a")  # a (T, B, H): W_ih x_t (1)
     b_ih, b_hh = kernel_biases(params)
     bias = b_ih + b_hh  # (H,) added by the kernel
-    h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
+    h = ws.empty("h", (steps + 1, batch, h0.shape[-1]), x)  # (T+1, B, H)
     h[0] = h0
     product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
-    hw = product.out  # (B, H) W_hh h_{t-1}, rewritten every step
-    if product.packed:  # small: the same loop, compiled (kernels.rnn_forward_loop)
-        kernels.rnn_forward_loop(product.panels, a, hw, bias, valid, code, h)
-    else:
-        for t in range(steps):
-            product(h[t])  # (1)
-            kernels.rnn_forward_step(t, a, hw, bias, valid, code, h)  # (1)-(3)
-    y = h[1:] if masks is None else h[1:] * masks[0]  # (4)
-    return batch_first(y), Cache(x_tm, h, masks, valid, nonlinearity)
+    # for t: (1) W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
+    forward_steps(product, compiled, h, a, product.out, bias, valid, CODES[nonlinearity], h)
+    y = masked_outputs(h, valid, mask is not None)  # (4)
+    return y, Cache(x_tm, h, valid, nonlinearity)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -121,21 +109,16 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, _, valid, nonlinearity = cache
-    code = CODES[nonlinearity]
+    x_tm, h, valid, nonlinearity = cache
     dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
     product = backward_product(params, d_last, h[0])  # da_t @ W_hh; W_hh packed once if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
     dbias = xp.zeros_like(h[0, 0])  # (H,) sum over t and the batch of da, by the kernel
-    if product.packed:  # small: the same loop, compiled (kernels.rnn_backward_loop)
-        kernels.rnn_backward_loop(product.panels, dy, dh_next, carry, h, valid, code, da, dbias)
-    else:
-        for t in reversed(range(dy.shape[0])):
-            kernels.rnn_backward_step(t, dy, dh_next, carry, h, valid, code, da,
-                                      dbias)  # (4), (2), (3)
-            product(da[t])  # (1) dL/dh_{t-1} through W_hh
+    # for t: (4), (2), (3) by the step kernel, then (1) dL/dh_{t-1} through W_hh
+    backward_steps(product, compiled, da, dy, dh_next, carry, h, valid, CODES[nonlinearity],
+                   da, dbias)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
     db_ih, db_hh = bias_grads(params, dbias)

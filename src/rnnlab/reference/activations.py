@@ -2,7 +2,7 @@
 
 Backward passes keep outputs, not pre-activations, because every derivative here is a
 function of the output: tanh' = 1 - y^2, sigmoid' = y (1 - y), relu' = [y > 0]. The
-compiled kernels (``rnnlab.cells.kernels``) write the same formulas per element.
+compiled kernels (``rnnlab.cells.compiled.scalar``) write the same formulas per element.
 """
 
 from __future__ import annotations

@@ -1,0 +1,142 @@
+"""The compiled time step of the GRU (:mod:`rnnlab.cells.gru` drives it, and holds its
+numbered equations): the gate arithmetic of one step, forward and backward, each equation
+its own loop over the hidden units; and the whole loops for small sizes. How and why the
+loops are cut so: :mod:`rnnlab.cells.compiled`.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
+                                          one_minus, sigmoid, split3, tanh, zero_row)
+from rnnlab.cells.compiled.tile import matmul_packed
+
+# Numba's on-disk cache checks a compiled function's own file only: when a function this
+# file calls changes in another file, this file must change too, or the old machine code
+# keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
+# tests/test_kernels.py fails until the record matches them.
+DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "b2bf47202da07ef7"}
+
+
+@njit(**JIT)
+def forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n):
+    """Equations (1)-(6) of :mod:`rnnlab.cells.gru` for step t (0-based) of the sequence.
+
+    Parameters
+    ----------
+    t : int
+    a : (T, B, 3H)
+        In at t: W_ih x_t. Out at t: the activated gates r, z, n.
+    hw : (B, 3H)
+        W_hh h_{t-1}, without its bias.
+    bias_ih, bias_hh : (3H,)
+        b_ih and b_hh (zeros for a layer without biases).
+    valid : (T, B) bool
+    h : (T+1, B, H)
+        Reads h_{t-1} at [t], writes h_t at [t + 1].
+    h_n : (T, B, H)
+        Out at t: W_hn h_{t-1} + b_hn (the candidate's recurrent part, for backward).
+    """
+    batch, hidden = hw.shape[0], hw.shape[1] // 3
+    _, _, b_in = split3(bias_ih)
+    _, _, b_hn = split3(bias_hh)
+    for b in range(batch):
+        gates, recurrent = a[t, b], hw[b]
+        for j in range(2 * hidden):  # (1)-(3): r and z
+            gates[j] = sigmoid(gates[j] + bias_ih[j] + recurrent[j] + bias_hh[j])
+        r, z, n = split3(gates)
+        _, _, w_hn_h = split3(recurrent)
+        hn, h_prev, h_t = h_n[t, b], h[t, b], h[t + 1, b]
+        for k in range(hidden):
+            hn[k] = w_hn_h[k] + b_hn[k]  # (2)
+        for k in range(hidden):
+            n[k] = tanh(n[k] + b_in[k] + r[k] * hn[k])  # (1), (4)
+        if valid[t, b]:
+            for k in range(hidden):
+                h_t[k] = flush(n[k] + z[k] * (h_prev[k] - n[k]))  # (5) (1 - z) n + z h_{t-1}
+        else:  # (6)
+            copy_row(h_prev, h_t)
+
+
+@njit(**JIT)
+def backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
+                      dbias_hh):
+    """The backward equations of :mod:`rnnlab.cells.gru` for step t, up to (1) and (2).
+
+    Parameters
+    ----------
+    t : int
+    dy : (T, B, H)
+        In at t: dL/dy_t. Out at t: dh, the total dL/dh_t (7).
+    dh_next : (B, H)
+        The part of dL/dh_t that went through W_hh at the step after.
+    carry : (B, H)
+        In: the part of dL/dh_t that went straight from the step after (dh * z, or all of
+        dh at a padded step). Out: the same for h_{t-1}.
+    gates : (T, B, 3H)
+        The activated r, z, n.
+    h : (T+1, B, H)
+        The states; h_{t-1} at [t].
+    h_n : (T, B, H)
+        W_hn h_{t-1} + b_hn.
+    valid : (T, B) bool
+    da_x, da_h : (T, B, 3H)
+        Out at t: the gradients of the input-side and recurrent-side pre-activations, zero
+        at a padded step.
+    dbias_ih, dbias_hh : (3H,)
+        Accumulate the sums over the batch of da_x and da_h: the bias gradients.
+    """
+    batch, hidden = carry.shape
+    for b in range(batch):
+        dh, carry_b, dh_next_b = dy[t, b], carry[b], dh_next[b]
+        if not valid[t, b]:  # (6)
+            for k in range(hidden):
+                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+            copy_row(carry_b, dh)
+            zero_row(da_x[t, b])
+            zero_row(da_h[t, b])
+            continue
+        r, z, n = split3(gates[t, b])
+        dx_row, dh_row = da_x[t, b], da_h[t, b]
+        da_r, da_z, da_n = split3(dx_row)
+        _, _, dh_n = split3(dh_row)
+        hn, h_prev = h_n[t, b], h[t, b]
+        for k in range(hidden):
+            dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (7)
+        for k in range(hidden):
+            da_n[k] = flush(dh[k] * one_minus(z[k]) * dtanh(n[k]))  # (5), (4)
+        for k in range(hidden):
+            da_r[k] = flush(da_n[k] * hn[k] * dsigmoid(r[k]))  # (4), (3)
+        for k in range(hidden):
+            da_z[k] = flush(dh[k] * (h_prev[k] - n[k]) * dsigmoid(z[k]))  # (5), (3)
+        copy_row(dx_row[:2 * hidden], dh_row[:2 * hidden])  # r and z: the same on both sides
+        for k in range(hidden):
+            dh_n[k] = flush(da_n[k] * r[k])  # (4)
+        for k in range(hidden):
+            carry_b[k] = flush(dh[k] * z[k])  # (5) the direct path to h_{t-1}
+        accumulate(dbias_ih, dx_row)  # (1)
+        accumulate(dbias_hh, dh_row)  # (2)
+
+
+# -- the whole loop, for products small enough for the packed kernel ----------------------
+# Exactly the loop rnnlab.cells.common.forward_steps / backward_steps write out in Python
+# for the BLAS case: forward, the recurrent product then the step; backward, the step then
+# the product.
+@njit(**JIT)
+def forward_loop(panels, a, hw, bias_ih, bias_hh, valid, h, h_n):
+    """For t = 0..T-1: hw = h[t] @ W_hh^T (packed), then :func:`forward_step`."""
+    for t in range(a.shape[0]):
+        matmul_packed(h[t], panels, hw)
+        forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n)
+
+
+@njit(**JIT)
+def backward_loop(panels, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
+                      dbias_hh):
+    """For t = T-1..0: :func:`backward_step`, then dh_next = da_h[t] @ W_hh (packed)."""
+    for t in range(dy.shape[0] - 1, -1, -1):
+        backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
+                          dbias_hh)
+        matmul_packed(da_h[t], panels, dh_next)
+

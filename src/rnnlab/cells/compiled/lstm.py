@@ -1,0 +1,146 @@
+"""The compiled time step of the LSTM (:mod:`rnnlab.cells.lstm` drives it, and holds its
+numbered equations): the gate arithmetic of one step, forward and backward, each equation
+its own loop over the hidden units; and the whole loops for small sizes. How and why the
+loops are cut so: :mod:`rnnlab.cells.compiled`.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
+                                          sigmoid, split4, tanh, zero_row)
+from rnnlab.cells.compiled.tile import matmul_packed
+
+# Numba's on-disk cache checks a compiled function's own file only: when a function this
+# file calls changes in another file, this file must change too, or the old machine code
+# keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
+# tests/test_kernels.py fails until the record matches them.
+DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "b2bf47202da07ef7"}
+
+
+@njit(**JIT)
+def forward_step(t, a, hw, bias, valid, h, c, tanh_c):
+    """Equations (1)-(5) of :mod:`rnnlab.cells.lstm` for step t (0-based) of the sequence.
+
+    Parameters
+    ----------
+    t : int
+    a : (T, B, 4H)
+        In at t: W_ih x_t. Out at t: the activated gates i, f, g, o.
+    hw : (B, 4H)
+        W_hh h_{t-1}, the recurrent half of (1).
+    bias : (4H,)
+        b_ih + b_hh (zeros for a layer without biases).
+    valid : (T, B) bool
+        False at a padded step: the state passes through.
+    h, c : (T+1, B, H)
+        Read h_{t-1}, c_{t-1} at [t]; write h_t, c_t at [t + 1].
+    tanh_c : (T, B, H)
+        Out at t: tanh(c_t).
+    """
+    batch = hw.shape[0]
+    b_i, b_f, b_g, b_o = split4(bias)
+    for b in range(batch):
+        i, f, g, o = split4(a[t, b])
+        r_i, r_f, r_g, r_o = split4(hw[b])
+        for k in range(i.size):  # (1), (2)
+            i[k] = sigmoid(i[k] + b_i[k] + r_i[k])
+        for k in range(f.size):
+            f[k] = sigmoid(f[k] + b_f[k] + r_f[k])
+        for k in range(g.size):
+            g[k] = tanh(g[k] + b_g[k] + r_g[k])
+        for k in range(o.size):
+            o[k] = sigmoid(o[k] + b_o[k] + r_o[k])
+        c_prev, c_t, h_t, tanh_c_t = c[t, b], c[t + 1, b], h[t + 1, b], tanh_c[t, b]
+        for k in range(c_t.size):
+            c_t[k] = flush(f[k] * c_prev[k] + i[k] * g[k])  # (3)
+        for k in range(c_t.size):
+            tanh_c_t[k] = tanh(c_t[k])  # (4)
+            h_t[k] = flush(o[k] * tanh_c_t[k])
+        if not valid[t, b]:  # (5)
+            copy_row(c_prev, c_t)
+            copy_row(h[t, b], h_t)
+
+
+@njit(**JIT)
+def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all, dbias):
+    """The backward equations of :mod:`rnnlab.cells.lstm` for step t, up to (1).
+
+    Parameters
+    ----------
+    t : int
+    dy : (T, B, H)
+        In at t: dL/dy_t. Out at t: dh, the total dL/dh_t (6).
+    dh_next : (B, H)
+        The part of dL/dh_t that went through W_hh at the step after.
+    carry : (B, H)
+        In: the part of dL/dh_t passed straight through padded steps after. Out: the same
+        for h_{t-1} (all of dh at a padded step, else 0).
+    dc : (B, H)
+        In: dL/dc_t from the future. Out: dL/dc_{t-1}.
+    gates : (T, B, 4H)
+        The activated i, f, g, o.
+    c : (T+1, B, H)
+        The cell states; c_{t-1} at [t].
+    tanh_c : (T, B, H)
+    valid : (T, B) bool
+    da : (T, B, 4H)
+        Out at t: dL/d of the pre-activations, zero at a padded step.
+    dc_all : (T, B, H)
+        Out at t: the total dL/dc_t (diagnostics).
+    dbias : (4H,)
+        Accumulates the sum over the batch of da (1): the bias gradient.
+    """
+    batch, hidden = dc.shape
+    for b in range(batch):
+        dh, dc_b, dc_t, carry_b, dh_next_b = dy[t, b], dc[b], dc_all[t, b], carry[b], dh_next[b]
+        if not valid[t, b]:  # (5): nothing computed here, the gradients pass through
+            for k in range(hidden):
+                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+            copy_row(carry_b, dh)
+            copy_row(dc_b, dc_t)
+            zero_row(da[t, b])
+            continue
+        i, f, g, o = split4(gates[t, b])
+        da_i, da_f, da_g, da_o = split4(da[t, b])
+        tc, c_prev = tanh_c[t, b], c[t, b]
+        for k in range(hidden):
+            dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (6)
+        zero_row(carry_b)
+        for k in range(hidden):
+            dc_t[k] = flush(dc_b[k] + dh[k] * o[k] * dtanh(tc[k]))  # (4)
+        for k in range(hidden):
+            da_o[k] = flush(dh[k] * tc[k] * dsigmoid(o[k]))  # (4), (2)
+        for k in range(hidden):
+            da_i[k] = flush(dc_t[k] * g[k] * dsigmoid(i[k]))  # (3), (2)
+        for k in range(hidden):
+            da_f[k] = flush(dc_t[k] * c_prev[k] * dsigmoid(f[k]))
+        for k in range(hidden):
+            da_g[k] = flush(dc_t[k] * i[k] * dtanh(g[k]))
+        for k in range(hidden):
+            dc_b[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
+        accumulate(dbias, da[t, b])  # (1)
+
+
+# -- the whole loop, for products small enough for the packed kernel ----------------------
+# Exactly the loop rnnlab.cells.common.forward_steps / backward_steps write out in Python
+# for the BLAS case: forward, the recurrent product then the step; backward, the step then
+# the product.
+@njit(**JIT)
+def forward_loop(panels, a, hw, bias, valid, h, c, tanh_c):
+    """For t = 0..T-1: hw = h[t] @ W_hh^T (packed), then :func:`forward_step`."""
+    for t in range(a.shape[0]):
+        matmul_packed(h[t], panels, hw)
+        forward_step(t, a, hw, bias, valid, h, c, tanh_c)
+
+
+@njit(**JIT)
+def backward_loop(panels, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
+                       dbias):
+    """For t = T-1..0: :func:`backward_step`, then dh_next = da[t] @ W_hh (packed)."""
+    for t in range(dy.shape[0] - 1, -1, -1):
+        backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
+                           dbias)
+        matmul_packed(da[t], panels, dh_next)
+

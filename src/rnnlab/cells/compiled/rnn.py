@@ -1,0 +1,117 @@
+"""The compiled time step of the vanilla RNN (:mod:`rnnlab.cells.rnn` drives it, and holds its
+numbered equations): the gate arithmetic of one step, forward and backward, each equation
+its own loop over the hidden units; and the whole loops for small sizes. How and why the
+loops are cut so: :mod:`rnnlab.cells.compiled`.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, drelu, dsigmoid, dtanh, flush,
+                                          relu, sigmoid, tanh, zero_row)
+from rnnlab.cells.compiled.tile import matmul_packed
+
+# Numba's on-disk cache checks a compiled function's own file only: when a function this
+# file calls changes in another file, this file must change too, or the old machine code
+# keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
+# tests/test_kernels.py fails until the record matches them.
+DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "b2bf47202da07ef7"}
+
+
+TANH, RELU, SIGMOID = 0, 1, 2  # the nonlinearity codes the RNN kernels take
+
+
+@njit(**JIT)
+def _activate_row(a, code):
+    """a = f(a) in place over one row; the branch on ``code`` stays outside the loops."""
+    if code == TANH:
+        for k in range(a.size):
+            a[k] = flush(tanh(a[k]))
+    elif code == SIGMOID:
+        for k in range(a.size):
+            a[k] = flush(sigmoid(a[k]))
+    else:
+        for k in range(a.size):
+            a[k] = relu(a[k])
+
+
+@njit(**JIT)
+def _derivative_row(y, out, code):
+    """out *= f'(a), written from y = f(a), over one row."""
+    if code == TANH:
+        for k in range(y.size):
+            out[k] = flush(out[k] * dtanh(y[k]))
+    elif code == SIGMOID:
+        for k in range(y.size):
+            out[k] = flush(out[k] * dsigmoid(y[k]))
+    else:
+        for k in range(y.size):
+            out[k] = out[k] * drelu(y[k])
+
+
+@njit(**JIT)
+def forward_step(t, a, hw, bias, valid, code, h):
+    """Equations (1)-(3) of :mod:`rnnlab.cells.rnn` for step t: h_t = f(a_t + W_hh h_{t-1}).
+
+    ``a`` (T, B, H) holds W_ih x_t; ``hw`` (B, H) W_hh h_{t-1}; ``bias`` (H,) b_ih + b_hh
+    (zeros without biases); ``code`` is TANH, RELU or SIGMOID; ``h`` (T+1, B, H): reads
+    h_{t-1} at [t], writes h_t at [t + 1].
+    """
+    batch, hidden = hw.shape
+    for b in range(batch):
+        h_t, a_t, hw_b = h[t + 1, b], a[t, b], hw[b]
+        if valid[t, b]:
+            for k in range(hidden):
+                h_t[k] = a_t[k] + bias[k] + hw_b[k]  # (1)
+            _activate_row(h_t, code)  # (2)
+        else:  # (3)
+            copy_row(h[t, b], h_t)
+
+
+@njit(**JIT)
+def backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias):
+    """The backward equations of :mod:`rnnlab.cells.rnn` for step t, up to (1).
+
+    ``dy`` (T, B, H): in at t dL/dy_t, out the total dL/dh_t. ``dh_next`` (B, H): the part
+    through W_hh from the step after; ``carry`` (B, H): in, the part passed straight through
+    padded steps after; out, the same for h_{t-1}. ``h`` (T+1, B, H): h_t at [t + 1].
+    ``da`` (T, B, H): out at t, dL/da_t (zero at a padded step). ``dbias`` (H,) accumulates
+    the sum over the batch of da: the bias gradient.
+    """
+    batch, hidden = dh_next.shape
+    for b in range(batch):
+        dh, carry_b, dh_next_b, da_b = dy[t, b], carry[b], dh_next[b], da[t, b]
+        if valid[t, b]:
+            for k in range(hidden):
+                dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (4)
+            zero_row(carry_b)
+            copy_row(dh, da_b)
+            _derivative_row(h[t + 1, b], da_b, code)  # (2)
+            accumulate(dbias, da_b)  # (1)
+        else:  # (3)
+            for k in range(hidden):
+                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+            copy_row(carry_b, dh)
+            zero_row(da_b)
+
+
+# -- the whole loop, for products small enough for the packed kernel ----------------------
+# Exactly the loop rnnlab.cells.common.forward_steps / backward_steps write out in Python
+# for the BLAS case: forward, the recurrent product then the step; backward, the step then
+# the product.
+@njit(**JIT)
+def forward_loop(panels, a, hw, bias, valid, code, h):
+    """For t = 0..T-1: hw = h[t] @ W_hh^T (packed), then :func:`forward_step`."""
+    for t in range(a.shape[0]):
+        matmul_packed(h[t], panels, hw)
+        forward_step(t, a, hw, bias, valid, code, h)
+
+
+@njit(**JIT)
+def backward_loop(panels, dy, dh_next, carry, h, valid, code, da, dbias):
+    """For t = T-1..0: :func:`backward_step`, then dh_next = da[t] @ W_hh (packed)."""
+    for t in range(dy.shape[0] - 1, -1, -1):
+        backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias)
+        matmul_packed(da[t], panels, dh_next)
+
