@@ -1,9 +1,21 @@
 """The fast path: the three recurrences as pure functions over whole sequences.
 
-Each driver (``rnn``, ``lstm``, ``gru``) has ``forward(params, x, state0, mask) -> (y, cache)``
-and ``backward(params, cache, d_out, d_last) -> Grads``, side by side in one file, with the
-cell's numbered equations; ``common`` holds the skeleton they share, ``gemm`` the per-step
-matrix product, ``compiled`` the Numba kernels. The plain NumPy specification they are
+Each driver (``rnn``, ``lstm``, ``gru``) has, side by side in one file with the cell's
+numbered equations:
+
+- ``forward(params, x, state0, mask=None, workspace=None) -> (y, cache)``: ``params`` a
+  :class:`Params` (PyTorch's layout and gate order), x (B, T, I), the initial state (B, H)
+  (for the LSTM the pair (h_0, c_0)), ``mask`` (B, T) bool, True at valid steps (a padded
+  step carries the state and outputs zero), ``workspace`` where the large arrays come from
+  (:class:`~rnnlab.cells.common.Workspace`; a fresh one by default); y (B, T, H) is h_t at
+  every valid step, zero at padded ones; ``final_state(cache)`` is each sequence's state at
+  its own last valid step.
+- ``backward(params, cache, d_out, d_last=None, workspace=None) -> Grads``: dx (B, T, I),
+  d_state0, the parameter gradients and ``d_states``, the total gradient reaching each
+  step's state (for diagnostics).
+
+``common`` holds the skeleton they share, ``gemm`` the per-step matrix product,
+``compiled`` the Numba kernels. The plain NumPy specification they are
 tested against is :mod:`rnnlab.reference`.
 """
 

@@ -67,26 +67,10 @@ class Cache(NamedTuple):
 
 
 def forward(params: Params, x, state0, mask=None, workspace=None):
-    """Run the LSTM over a whole sequence.
-
-    Parameters
-    ----------
-    params : Params
-        weight_ih (4H, I), weight_hh (4H, H), bias_ih and bias_hh (4H,) or None.
-    x : (B, T, I)
-    state0 : pair of (B, H)
-        The initial (h_0, c_0).
-    mask : (B, T) bool, optional
-        True at valid steps; padded steps carry (h, c) and output zero.
-    workspace : Workspace, optional
-        Where the large arrays (the cache) come from; a fresh one by default. See
-        :class:`~rnnlab.cells.common.Workspace`.
-
-    Returns
-    -------
-    y : (B, T, H)
-        h_t at every valid step, zero at padded steps.
-    cache : Cache
+    """Equations (1)-(6) over a whole sequence: ``(y (B, T, H), cache)`` from x (B, T, I) and
+    state0 = (h_0, c_0), each (B, H).
+    The interface: :mod:`rnnlab.cells`; ``params``: weight_ih (4H, I), weight_hh (4H, H),
+    bias_ih and bias_hh (4H,) or None.
     """
     ws = Workspace() if workspace is None else workspace
     h0, c0 = state0
@@ -108,26 +92,9 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
-    """Backpropagate through time: t = T..1, then the weight sums as matrix products.
-
-    Parameters
-    ----------
-    params : Params
-        The parameters forward ran with.
-    cache : Cache
-        From :func:`forward`.
-    d_out : (B, T, H)
-        dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
-    d_last : pair of (B, H) or None, optional
-        (dL/dh_T, dL/dc_T); either may be None.
-    workspace : Workspace, optional
-        Where backward's large arrays come from (see :func:`forward`).
-
-    Returns
-    -------
-    Grads
-        dx (B, T, I), d_state0 = (dL/dh_0, dL/dc_0), the parameter gradients, and d_states,
-        (dL/dh_t, dL/dc_t), each (T, B, H) for t = 1..T (time-major).
+    """BPTT of equations (6)-(1) for t = T..1, the weight sums as matrix products after the
+    loop (the interface: :mod:`rnnlab.cells`). d_last: (dL/dh_T, dL/dc_T), either may be
+    None; Grads.d_states: (dL/dh_t, dL/dc_t), time-major (T, B, H).
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace

@@ -49,27 +49,11 @@ class Cache(NamedTuple):
 
 
 def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None):
-    """Run the RNN over a whole sequence.
-
-    Parameters
-    ----------
-    params : Params
-        weight_ih (H, I), weight_hh (H, H), bias_ih and bias_hh (H,) or None.
-    x : (B, T, I)
-    h0 : (B, H)
-        The initial state.
-    mask : (B, T) bool, optional
-        True at valid steps; padded steps carry the state and output zero.
-    nonlinearity : {"tanh", "relu", "sigmoid"}
-    workspace : Workspace, optional
-        Where the large arrays (the cache) come from; a fresh one by default. See
-        :class:`~rnnlab.cells.common.Workspace`.
-
-    Returns
-    -------
-    y : (B, T, H)
-        h_t at every valid step, zero at padded steps.
-    cache : Cache
+    """Equations (1)-(4) over a whole sequence: ``(y (B, T, H), cache)`` from x (B, T, I) and
+    h0 (B, H), the initial state.
+    The interface: :mod:`rnnlab.cells`; ``params``: weight_ih (H, I), weight_hh (H, H),
+    bias_ih and bias_hh (H,) or None.
+    ``nonlinearity`` is f: "tanh", "relu" or "sigmoid".
     """
     ws = Workspace() if workspace is None else workspace
     batch, steps, _ = x.shape
@@ -86,26 +70,9 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
-    """Backpropagate through time: t = T..1, then the weight sums as matrix products.
-
-    Parameters
-    ----------
-    params : Params
-        The parameters forward ran with.
-    cache : Cache
-        From :func:`forward`.
-    d_out : (B, T, H)
-        dL/dy_t for every t (entries at padded steps are ignored: those outputs are zero).
-    d_last : (B, H), optional
-        dL/dh_T, the gradient with respect to the final state.
-    workspace : Workspace, optional
-        Where backward's large arrays come from (see :func:`forward`).
-
-    Returns
-    -------
-    Grads
-        dx (B, T, I), d_state0 = dL/dh_0 (B, H), the parameter gradients, and d_states,
-        dL/dh_t (T, B, H) for t = 1..T (time-major).
+    """BPTT of equations (4)-(1) for t = T..1, the weight sums as matrix products after the
+    loop (the interface: :mod:`rnnlab.cells`). d_last: dL/dh_T (B, H); Grads.d_states:
+    dL/dh_t, time-major (T, B, H).
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
