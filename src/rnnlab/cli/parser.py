@@ -102,128 +102,169 @@ RESUME_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``rnnlab`` command's parser, every command and option."""
     parser = Parser(
         prog="rnnlab",
         description="Recurrent networks with explicit, hand-written Backpropagation Through Time.")
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
     sub = parser.add_subparsers(dest="command")  # required: checked after unknown options
-    g = sub.add_parser("gradcheck", help="check every backward pass against finite differences",
+    _add_gradcheck(sub)
+    _add_explain(sub)
+    _add_runs(sub)
+    _add_gradflow(sub)
+    _add_train(sub)
+    _add_compare(sub)
+    _add_bench(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _add_gradcheck(sub) -> None:
+    """``rnnlab gradcheck`` and its options."""
+    p = sub.add_parser("gradcheck", help="check every backward pass against finite differences",
                        description=commands.gradcheck.__doc__)
-    g.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
+    p.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
                    help="comma-separated: rnn, lstm, gru (default all)")
-    g.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
-    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
                    help="check both directions (default on)")
-    g.add_argument("--no-bias", action="store_true", help="layers without biases")
-    g.add_argument("--batch", type=positive_int, default=3, help="B (default 3)")
-    g.add_argument("--steps", type=positive_int, default=6, help="T (default 6)")
-    g.add_argument("--input", type=positive_int, default=3, help="I (default 3)")
-    g.add_argument("--hidden", type=positive_int, default=4, help="H (default 4)")
-    g.add_argument("--seed", type=seed, default=0, help="(default 0)")
-    g.set_defaults(run=commands.gradcheck)
-    e = sub.add_parser("explain", help="one BPTT step of a scalar RNN, every number shown",
+    p.add_argument("--no-bias", action="store_true", help="layers without biases")
+    p.add_argument("--batch", type=positive_int, default=3, help="B (default 3)")
+    p.add_argument("--steps", type=positive_int, default=6, help="T (default 6)")
+    p.add_argument("--input", type=positive_int, default=3, help="I (default 3)")
+    p.add_argument("--hidden", type=positive_int, default=4, help="H (default 4)")
+    p.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    p.set_defaults(run=commands.gradcheck)
+
+
+def _add_explain(sub) -> None:
+    """``rnnlab explain`` and its options."""
+    p = sub.add_parser("explain", help="one BPTT step of a scalar RNN, every number shown",
                        description=commands.explain.__doc__
                        + " Negative lists need '=': --x=-1,0.5.")
-    e.add_argument("--wx", type=finite_float, default=0.5, help="W_x (default 0.5)")
-    e.add_argument("--wh", type=finite_float, default=0.8, help="W_h (default 0.8)")
-    e.add_argument("--wy", type=finite_float, default=0.3, help="W_y (default 0.3)")
-    e.add_argument("--h0", type=finite_float, default=0.0, help="h_0 (default 0)")
-    e.add_argument("--lr", type=positive_float, default=0.1, help="eta (default 0.1)")
-    e.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh")
-    e.add_argument("--x", type=float_list, default=(1.0,),
+    p.add_argument("--wx", type=finite_float, default=0.5, help="W_x (default 0.5)")
+    p.add_argument("--wh", type=finite_float, default=0.8, help="W_h (default 0.8)")
+    p.add_argument("--wy", type=finite_float, default=0.3, help="W_y (default 0.3)")
+    p.add_argument("--h0", type=finite_float, default=0.0, help="h_0 (default 0)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="eta (default 0.1)")
+    p.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh")
+    p.add_argument("--x", type=float_list, default=(1.0,),
                    help="inputs x_1..x_T, comma-separated (default 1)")
-    e.add_argument("--y", type=float_list, default=(0.6,),
+    p.add_argument("--y", type=float_list, default=(0.6,),
                    help="targets: one per step, or one for the last step (default 0.6)")
-    e.add_argument("--json", action="store_true",
+    p.add_argument("--json", action="store_true",
                    help="print one JSON object, full precision, and nothing else")
-    e.set_defaults(run=commands.explain)
-    r = sub.add_parser("runs", help="list the recorded runs (the SQLite run store)",
+    p.set_defaults(run=commands.explain)
+
+
+def _add_runs(sub) -> None:
+    """``rnnlab runs`` and its options."""
+    p = sub.add_parser("runs", help="list the recorded runs (the SQLite run store)",
                        description=commands.runs.__doc__)
-    r.add_argument("--db", default=DEFAULT_PATH, help=f"the store (default {DEFAULT_PATH})")
-    r.add_argument("--status", choices=STATUSES)
-    r.add_argument("--study", help="only the runs of this study id")
-    r.add_argument("--task", help="only the runs of this task")
-    r.add_argument("--cell", help="only the runs of this cell (rnn, lstm, gru)")
-    r.add_argument("--kind", help="only the runs of this kind (train, compare, ...)")
-    r.add_argument("--limit", type=positive_int, help="at most this many, the newest")
-    r.add_argument("--json", action="store_true",
+    p.add_argument("--db", default=DEFAULT_PATH, help=f"the store (default {DEFAULT_PATH})")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--study", help="only the runs of this study id")
+    p.add_argument("--task", help="only the runs of this task")
+    p.add_argument("--cell", help="only the runs of this cell (rnn, lstm, gru)")
+    p.add_argument("--kind", help="only the runs of this kind (train, compare, ...)")
+    p.add_argument("--limit", type=positive_int, help="at most this many, the newest")
+    p.add_argument("--json", action="store_true",
                    help="print one JSON list of the runs and nothing else")
-    r.set_defaults(run=commands.runs)
-    f = sub.add_parser("gradflow", help="measure gradient flow through time, step by step",
+    p.set_defaults(run=commands.runs)
+
+
+def _add_gradflow(sub) -> None:
+    """``rnnlab gradflow`` and its options."""
+    p = sub.add_parser("gradflow", help="measure gradient flow through time, step by step",
                        description=commands.gradflow.__doc__)
-    f.add_argument("--cell", type=cells, default=("rnn", "lstm", "gru"),
+    p.add_argument("--cell", type=cells, default=("rnn", "lstm", "gru"),
                    help="comma-separated: rnn, lstm, gru (default all)")
-    f.add_argument("--length", type=positive_int, help="T (default 100)")
-    f.add_argument("--task", choices=sorted(TASKS),
+    p.add_argument("--length", type=positive_int, help="T (default 100)")
+    p.add_argument("--task", choices=sorted(TASKS),
                    help="whose inputs and loss (default adding)")
-    f.add_argument("--hidden", type=positive_int, default=64, help="H (default 64)")
-    f.add_argument("--batch", type=positive_int, default=32, help="sequences (default 32)")
-    f.add_argument("--seed", type=seed, default=0, help="(default 0)")
-    f.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"),
+    p.add_argument("--hidden", type=positive_int, default=64, help="H (default 64)")
+    p.add_argument("--batch", type=positive_int, default=32, help="sequences (default 32)")
+    p.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    p.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"),
                    help="the vanilla RNN's f (default tanh)")
-    f.add_argument("--lambda1", type=positive_float,
+    p.add_argument("--lambda1", type=positive_float,
                    help="rescale the RNN's W_hh to this largest singular value")
-    f.add_argument("--forget-bias", type=finite_float,
+    p.add_argument("--forget-bias", type=finite_float,
                    help="LSTM: added to the forget gate's bias at init (default 1)")
-    f.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
+    p.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
                    help="LSTM, GRU: chrono initialization for memories up to N steps (auto: "
                         "the task's length; default off)")
-    f.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
+    p.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
                                      "cell, with the same --task and --hidden")
-    f.add_argument("--every", type=positive_int, default=10, help="chart every k-th step")
-    f.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
-    f.add_argument("--no-plot", action="store_true", help="no PNG files")
-    f.add_argument("--json", action="store_true", help="print JSON and nothing else")
-    f.set_defaults(run=commands.gradflow)
-    t = sub.add_parser("train", help="train one model on a task and record the run",
+    p.add_argument("--every", type=positive_int, default=10, help="chart every k-th step")
+    p.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
+    p.add_argument("--no-plot", action="store_true", help="no PNG files")
+    p.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    p.set_defaults(run=commands.gradflow)
+
+
+def _add_train(sub) -> None:
+    """``rnnlab train`` and its options."""
+    p = sub.add_parser("train", help="train one model on a task and record the run",
                        description=commands.train.__doc__)
-    t.add_argument("--cell", choices=sorted(CELLS), default="lstm")
-    t.add_argument("--length", type=positive_int, help="the task's length (default 50)")
-    t.add_argument("--seed", type=seed, default=0, help="(default 0)")
-    t.add_argument("--data", metavar="FILE",
+    p.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    p.add_argument("--length", type=positive_int, help="the task's length (default 50)")
+    p.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    p.add_argument("--data", metavar="FILE",
                    help="train on a .ts or .npz file instead of --task (split by --seed; "
                         "excludes --task, --length and --n-train)")
-    t.add_argument("--test-data", metavar="FILE", help="with --data: a separate test file")
-    add_training_options(t)
-    t.add_argument("--save", default="rnnlab-model.safetensors",
+    p.add_argument("--test-data", metavar="FILE", help="with --data: a separate test file")
+    add_training_options(p)
+    p.add_argument("--save", default="rnnlab-model.safetensors",
                    help="where the weights go, before the run is recorded as finished "
                         "(default rnnlab-model.safetensors)")
-    t.add_argument("--checkpoint-dir", metavar="DIR",
+    p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write a checkpoint after every round of --eval-every updates (or "
                         "every epoch), keeping the last two; a folder that holds checkpoints "
                         "already needs --resume")
-    t.add_argument("--resume", action="store_true", help=RESUME_HELP)
-    t.set_defaults(run=commands.train)
-    c = sub.add_parser("compare", help="RNN vs LSTM vs GRU over lengths and seeds, measured",
+    p.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    p.set_defaults(run=commands.train)
+
+
+def _add_compare(sub) -> None:
+    """``rnnlab compare`` and its options."""
+    p = sub.add_parser("compare", help="RNN vs LSTM vs GRU over lengths and seeds, measured",
                        description=commands.compare.__doc__)
-    c.add_argument("--cells", type=variants, default=("rnn", "lstm", "gru"),
+    p.add_argument("--cells", type=variants, default=("rnn", "lstm", "gru"),
                    help="comma-separated among rnn (tanh), irnn (ReLU, W_hh = I: Le et al. "
                         "2015), lstm (forget bias 1), lstm-chrono, gru, gru-chrono (chrono "
                         "init with T_max the task's length: Tallec & Ollivier 2018); "
                         "default rnn,lstm,gru")
-    c.add_argument("--lengths", type=int_list, default=(10, 20, 50, 100, 200),
+    p.add_argument("--lengths", type=int_list, default=(10, 20, 50, 100, 200),
                    help="the task's lengths: T, or N filler words (default 10,20,50,100,200)")
-    c.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
-    c.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
-    c.add_argument("--no-plot", action="store_true", help="no PNG file")
-    add_training_options(c, task="language", lr=None)
-    c.set_defaults(run=commands.compare)
-    b = sub.add_parser("bench", help="speed against PyTorch on a grid of shapes",
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
+    p.add_argument("--no-plot", action="store_true", help="no PNG file")
+    add_training_options(p, task="language", lr=None)
+    p.set_defaults(run=commands.compare)
+
+
+def _add_bench(sub) -> None:
+    """``rnnlab bench`` and its options."""
+    p = sub.add_parser("bench", help="speed against PyTorch on a grid of shapes",
                        description=commands.bench.__doc__)
-    b.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
+    p.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
                    help="comma-separated: rnn, lstm, gru (default all)")
-    b.add_argument("--grid", type=shapes, default=BENCH_GRID,
+    p.add_argument("--grid", type=shapes, default=BENCH_GRID,
                    help="B,I,H,T;B,I,H,T;... (default: the five shapes of docs/performance.md)")
-    b.add_argument("--repeats", type=positive_int, default=5,
+    p.add_argument("--repeats", type=positive_int, default=5,
                    help="rounds per configuration, rnnlab and PyTorch taking turns (median; "
                         "default 5)")
-    b.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
-    b.add_argument("--json", action="store_true", help="print JSON and nothing else")
-    b.set_defaults(run=commands.bench)
-    d = sub.add_parser("demo", help="the tour: worked example, gradient flow, RNN vs LSTM",
+    p.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
+    p.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    p.set_defaults(run=commands.bench)
+
+
+def _add_demo(sub) -> None:
+    """``rnnlab demo`` and its options."""
+    p = sub.add_parser("demo", help="the tour: worked example, gradient flow, RNN vs LSTM",
                        description=commands.demo.__doc__)
-    d.add_argument("--out", default="rnnlab-out", help="folder for the PNGs (rnnlab-out)")
-    d.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
-    d.add_argument("--seed", type=seed, default=0, help="(default 0)")
-    d.set_defaults(run=commands.demo)
-    return parser
+    p.add_argument("--out", default="rnnlab-out", help="folder for the PNGs (rnnlab-out)")
+    p.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
+    p.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    p.set_defaults(run=commands.demo)

@@ -272,60 +272,19 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     if resume and checkpoint_dir is None:
         raise ValueError("resume needs checkpoint_dir, the folder to resume from")
     task = config.make_task()
-    chrono = config.chrono_steps(task)
-    model = build_model(task, config.cell, config.hidden_size, config.num_layers,
-                        config.nonlinearity, config.forget_bias, config.seed, config.dtype,
-                        config.lambda_1, chrono, config.init_hh)
+    trainer = _trainer(config, task, checkpoint_dir, progress)
     train, val, test = task.split(config.n_train, config.n_val, config.n_test, config.seed)
-    optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
-    train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
-                               tbptt=config.tbptt, seed=config.seed,
-                               checkpoint_dir=checkpoint_dir, progress=progress,
-                               **_budget(config))
-    callbacks = [_stop_when_solved(task)] if config.stop_when_solved else []
-    trainer = Trainer(model, task.loss, optimizer, train_config, metric=task.metric,
-                      callbacks=callbacks)
     with contextlib.ExitStack() as stack:
-        resumed = None
-        record = config.to_json()
-        if checkpoint_dir is not None:
-            stack.enter_context(_locked(checkpoint_dir))
-            resumed = _load_checkpoint(trainer, config, checkpoint_dir, resume)
-            record["checkpoint_dir"] = os.path.abspath(checkpoint_dir)
-        if resumed is not None:
-            record["resumed_from"] = {key: resumed[key] for key in ("checkpoint", "updates",
-                                                                    "epoch", "run_id")}
-        run = None if store is None else stack.enter_context(store.record(
-            record, seed=config.seed, study=study, kind=kind, task=config.task,
-            cell=config.cell))
-        if checkpoint_dir is not None:
-            _write_run_file(checkpoint_dir, config, run, store)
-        if run is not None:
-            if checkpoint_dir is not None:
-                _close_abandoned_runs(store, record["checkpoint_dir"], run.id, resumed)
-            if resumed is not None:
-                for past in trainer.history:  # the new record holds the whole history
-                    run.log_epoch(past["epoch"], past)
-            trainer.callbacks.append(run.callback)
+        run, resumed = _start(stack, trainer, config, store, study, kind, checkpoint_dir,
+                              resume)
         try:
             trainer.fit(train, val)
         except TrainingDiverged as err:
             err.run_id = None if run is None else run.id
             raise
-        metric = trainer.evaluate(test, batch_size=EVAL_BATCH)["metric"]
-        seconds = float(sum(r["seconds"] for r in trainer.history))
-        result = {
-            "task": task.config(), "cell": config.cell, "length": task.length,
-            "seed": config.seed, "lr": float(config.lr), "chrono": chrono,
-            "metric_name": task.metric_name, "metric": metric,
-            "baseline": float(task.baseline), "solved": bool(task.solved(metric)),
-            "val_metric": float(trainer.history[-1]["val_metric"]),
-            "updates_to_solve": updates_to_solve(trainer.history, task),
-            "updates": trainer.updates, "params": int(model[0].num_parameters()),
-            "seconds": seconds, "update_ms": 1e3 * seconds / max(trainer.updates, 1),
-            "epochs": len(trainer.history),
-            "resumed_from": None if resumed is None else resumed["checkpoint"],
-        }
+        result = _result(config, task, trainer, trainer.evaluate(test, EVAL_BATCH)["metric"],
+                         resumed)
+        model = trainer.model
         if save is not None:
             io.save_weights(save, model.state_dict(), {"config": json.dumps(config.to_json())})
         if run is not None:
@@ -334,6 +293,67 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     result["history"] = trainer.history
     result["model"] = model
     return result
+
+
+def _trainer(config: RunConfig, task, checkpoint_dir, progress: bool) -> Trainer:
+    """The model ``config`` describes, its optimizer, and the Trainer that will train it."""
+    model = build_model(task, config.cell, config.hidden_size, config.num_layers,
+                        config.nonlinearity, config.forget_bias, config.seed, config.dtype,
+                        config.lambda_1, config.chrono_steps(task), config.init_hh)
+    optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
+    train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
+                               tbptt=config.tbptt, seed=config.seed,
+                               checkpoint_dir=checkpoint_dir, progress=progress,
+                               **_budget(config))
+    callbacks = [_stop_when_solved(task)] if config.stop_when_solved else []
+    return Trainer(model, task.loss, optimizer, train_config, metric=task.metric,
+                   callbacks=callbacks)
+
+
+def _start(stack, trainer, config: RunConfig, store, study, kind, checkpoint_dir,
+           resume: bool) -> tuple:
+    """Lock the checkpoint folder and resume from it, open the run's record (with the
+    restored history, ``run.json`` and the killed runs of the folder marked); return
+    (run or None, what was resumed or None). Everything opened closes with ``stack``."""
+    resumed = None
+    record = config.to_json()
+    if checkpoint_dir is not None:
+        stack.enter_context(_locked(checkpoint_dir))
+        resumed = _load_checkpoint(trainer, config, checkpoint_dir, resume)
+        record["checkpoint_dir"] = os.path.abspath(checkpoint_dir)
+    if resumed is not None:
+        record["resumed_from"] = {key: resumed[key] for key in ("checkpoint", "updates",
+                                                                "epoch", "run_id")}
+    run = None if store is None else stack.enter_context(store.record(
+        record, seed=config.seed, study=study, kind=kind, task=config.task,
+        cell=config.cell))
+    if checkpoint_dir is not None:
+        _write_run_file(checkpoint_dir, config, run, store)
+    if run is not None:
+        if checkpoint_dir is not None:
+            _close_abandoned_runs(store, record["checkpoint_dir"], run.id, resumed)
+        if resumed is not None:
+            for past in trainer.history:  # the new record holds the whole history
+                run.log_epoch(past["epoch"], past)
+        trainer.callbacks.append(run.callback)
+    return run, resumed
+
+
+def _result(config: RunConfig, task, trainer, metric: float, resumed) -> dict:
+    """What a finished run reports (see :func:`run_task`), but its history and model."""
+    seconds = float(sum(r["seconds"] for r in trainer.history))
+    return {
+        "task": task.config(), "cell": config.cell, "length": task.length,
+        "seed": config.seed, "lr": float(config.lr), "chrono": config.chrono_steps(task),
+        "metric_name": task.metric_name, "metric": metric,
+        "baseline": float(task.baseline), "solved": bool(task.solved(metric)),
+        "val_metric": float(trainer.history[-1]["val_metric"]),
+        "updates_to_solve": updates_to_solve(trainer.history, task),
+        "updates": trainer.updates, "params": int(trainer.model[0].num_parameters()),
+        "seconds": seconds, "update_ms": 1e3 * seconds / max(trainer.updates, 1),
+        "epochs": len(trainer.history),
+        "resumed_from": None if resumed is None else resumed["checkpoint"],
+    }
 
 
 def _budget(config: RunConfig) -> dict:
