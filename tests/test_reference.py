@@ -94,3 +94,15 @@ def test_the_reference_is_plain_numpy():
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert imported <= {"numpy", "__future__", "typing", "rnnlab.reference.activations",
                             "rnnlab.reference.rnn"}, (module.__name__, imported)
+
+
+def test_the_code_docs_bptt_md_shows_is_the_reference():
+    """docs/bptt.md shows the vanilla RNN's specification whole: it must be the file's code."""
+    import inspect
+    import pathlib
+
+    docs = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "bptt.md").read_text()
+    shown = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    source = inspect.getsource(reference.rnn)
+    code = source[source.index("def forward("):source.index("\n\n\ndef _split_bias")]
+    assert shown.strip() == code.strip()

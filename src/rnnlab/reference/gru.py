@@ -36,8 +36,7 @@ from rnnlab.reference.rnn import _bias, _masks
 def forward(params: dict, x, h0, mask=None):
     """(y (B, T, H), h_T (B, H), cache) for x (B, T, I) from h0 (B, H)."""
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b_ih = _bias(params, "bias_ih", len(w_hh), x.dtype)
-    b_hh = _bias(params, "bias_hh", len(w_hh), x.dtype)
+    b_ih, b_hh = _bias(params, "bias_ih"), _bias(params, "bias_hh")
     batch, steps, _ = x.shape
     m = _masks(mask, batch, steps, x.dtype)
     hs, steps_kept, ys = [h0], [], []

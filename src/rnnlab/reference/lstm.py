@@ -35,8 +35,7 @@ from rnnlab.reference.rnn import _bias, _masks, _split_bias
 def forward(params: dict, x, state0, mask=None):
     """(y (B, T, H), (h_T, c_T), cache) for x (B, T, I) from state0 = (h_0, c_0)."""
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b = _bias(params, "bias_ih", len(w_hh), x.dtype) + _bias(params, "bias_hh", len(w_hh),
-                                                            x.dtype)
+    b = _bias(params, "bias_ih") + _bias(params, "bias_hh")
     batch, steps, _ = x.shape
     m = _masks(mask, batch, steps, x.dtype)
     hs, cs, steps_kept, ys = [state0[0]], [state0[1]], [], []

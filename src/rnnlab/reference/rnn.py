@@ -24,9 +24,10 @@ import numpy as np
 from rnnlab.reference.activations import ACTIVATIONS
 
 
-def _bias(params, name, size, dtype):
+def _bias(params, name):
+    """The bias ``name``, or zeros for a layer without biases."""
     b = params.get(name)
-    return np.zeros(size, dtype) if b is None else b
+    return np.zeros_like(params["weight_hh"][:, 0]) if b is None else b
 
 
 def _masks(mask, batch, steps, dtype):
@@ -39,8 +40,7 @@ def forward(params: dict, x, h0, mask=None, nonlinearity: str = "tanh"):
     """(y (B, T, H), h_T (B, H), cache) for x (B, T, I) from h0 (B, H)."""
     f = ACTIVATIONS[nonlinearity].f
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b = _bias(params, "bias_ih", len(w_hh), x.dtype) + _bias(params, "bias_hh", len(w_hh),
-                                                            x.dtype)
+    b = _bias(params, "bias_ih") + _bias(params, "bias_hh")
     batch, steps, _ = x.shape
     m = _masks(mask, batch, steps, x.dtype)
     hs, hts, ys = [h0], [], []  # hs[t] = h_t; hts[t - 1] = f(a_t) before masking
