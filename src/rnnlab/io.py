@@ -230,6 +230,12 @@ def load_weights(path, expected: dict | None = None) -> dict:
 
 
 # -- checkpoints ---------------------------------------------------------------------------
+def write_json(path, value: dict, what: str = "the file") -> None:
+    """Write the dict ``value`` as JSON to ``path``, atomically (a temporary file renamed over
+    it): a reader sees the old file or the new one, never half of one."""
+    _atomic_write(_path(path, "path"), _meta_bytes(value), what)
+
+
 def _meta_bytes(meta) -> bytes:
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")

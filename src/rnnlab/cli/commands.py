@@ -22,8 +22,8 @@ from rnnlab.experiments.compare import compare as compare_cells
 from rnnlab.experiments.demo import run_demo
 from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
 from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
-from rnnlab.experiments.runner import (CheckpointError, build_model, check_checkpoints,
-                                       run_task)
+from rnnlab.experiments.run_folder import CheckpointError, check_checkpoints
+from rnnlab.experiments.runner import build_model, run_task
 from rnnlab.experiments.records import new_study_id
 from rnnlab.experiments.runs_table import format_runs
 from rnnlab.experiments.store import RunStore

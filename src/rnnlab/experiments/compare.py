@@ -6,7 +6,7 @@ remembers 10-20 steps and an LSTM 100 and more. :func:`compare` trains every cel
 (:data:`VARIANTS`: initializations count as cells) at every length, for every learning rate
 of a grid and every seed, each run with the same budget of updates on a stream of fresh
 sequences. Per (variant, length) it picks the learning rate on the validation set alone,
-and reports that learning rate's test metrics over the seeds: mean, spread, how many solved,
+and reports that learning rate's test metrics across seeds: mean, spread, how many solved,
 and the updates each took to solve. Every run, and every selection with its whole grid, is
 recorded in the run store as it finishes (an interrupted study keeps what is done).
 """
@@ -101,8 +101,8 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     -------
     list of dict
         One row per (variant, length), in the order run, with :data:`ROW_KEYS` (metric is the
-        mean test metric of the chosen lr over the seeds, std its spread, solved how many
-        seeds solved the test set, updates_to_solve the median over the seeds when most
+        mean test metric of the chosen lr across seeds, std its spread, solved how many
+        seeds solved the test set, updates_to_solve the median across seeds when most
         solved on validation, else None), plus grid (per lr: the validation summary and run
         ids), per_seed (the chosen lr's runs), metric_name, task, chrono, seconds and, with
         a store, selection_id.
@@ -178,7 +178,7 @@ def _lr_key(results: list, never: int, sign: float):
 
 def select(group: list, config: RunConfig, store=None, study: str | None = None) -> dict:
     """The row of one (variant, length): the learning rate chosen on validation data and
-    its runs' test metrics over the seeds; recorded in ``store`` with the whole grid."""
+    its runs' test metrics across seeds; recorded in ``store`` with the whole grid."""
     lrs = list(dict.fromkeys(r["lr"] for r in group))
     by_lr = {lr: [r for r in group if r["lr"] == lr] for lr in lrs}
     never = config.updates + config.eval_every
