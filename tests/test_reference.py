@@ -87,13 +87,17 @@ def test_the_reference_is_plain_numpy():
     import ast
     import inspect
 
-    for module in (reference.rnn, reference.lstm, reference.gru, reference.activations):
+    from rnnlab.reference import layernorm, ln_lstm
+
+    for module in (reference.rnn, reference.lstm, reference.gru, reference.activations,
+                   layernorm, ln_lstm):
         tree = ast.parse(inspect.getsource(module))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                     for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        assert imported <= {"numpy", "__future__", "typing", "rnnlab.reference.activations",
-                            "rnnlab.reference.rnn"}, (module.__name__, imported)
+        assert imported <= {"numpy", "__future__", "typing", "rnnlab.reference",
+                            "rnnlab.reference.activations", "rnnlab.reference.rnn"}, (
+            module.__name__, imported)
 
 
 def test_the_code_docs_bptt_md_shows_is_the_reference():
