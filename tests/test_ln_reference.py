@@ -106,3 +106,29 @@ def test_ln_lstm_equals_pytorch_autograd_on_the_same_equations(torch):
     ours = {**grads, "h0": grads["state0"][0], "c0": grads["state0"][1]}
     for name, leaf in leaves.items():
         assert rel_err(ours[name], leaf.grad.numpy()) <= 1e-10, name
+
+
+@pytest.mark.parametrize("dtype_bias", [True, False])
+def test_the_fast_ln_lstm_equals_its_specification(dtype_bias):
+    """rnnlab.cells.ln_lstm (input side hoisted out of the loop, LN_ih's backward and the
+    weight sums as one operation each) equals the plain loops to 1e-12."""
+    from rnnlab.cells import ln_lstm as fast
+
+    params, x, state0, mask, r, s = make(seed=5, bias=dtype_bias)
+    p = fast.LNParams(**params, eps=1e-5)
+    y_ref, final_ref, cache_ref = ln_lstm.forward(params, x, state0, mask)
+    g_ref = ln_lstm.backward(params, cache_ref, r, s)
+    y, cache = fast.forward(p, x, state0, mask)
+    g = fast.backward(p, cache, r, s)
+    assert rel_err(y, y_ref) <= 1e-12
+    for ours, theirs in zip(fast.final_state(cache), final_ref):
+        assert rel_err(ours, theirs) <= 1e-12
+    assert rel_err(g.dx, g_ref["x"]) <= 1e-12
+    assert rel_err(g.dweight_ih, g_ref["weight_ih"]) <= 1e-12
+    assert rel_err(g.dweight_hh, g_ref["weight_hh"]) <= 1e-12
+    for ours, theirs in zip(g.d_state0, g_ref["state0"]):
+        assert rel_err(ours, theirs) <= 1e-12
+    for name in ln_lstm.LN_NAMES:
+        assert rel_err(g.d_norm[name], g_ref[name]) <= 1e-12, name
+    if dtype_bias:
+        assert rel_err(g.dbias_ih, g_ref["bias_ih"]) <= 1e-12

@@ -112,7 +112,11 @@ def boolean(value, name: str) -> bool:
 def one_of(value, name: str, choices) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+        try:
+            shown = sorted(choices)
+        except TypeError:  # e.g. None beside strings: None first
+            shown = sorted(choices, key=lambda c: (c is not None, str(c)))
+        raise ValueError(f"{name} must be one of {shown}, got {value!r}")
 
 
 def positive_int(value, name: str) -> int:

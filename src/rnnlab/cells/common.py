@@ -36,6 +36,7 @@ class Grads(NamedTuple):
     dbias_ih: object  # (G*H,) or None
     dbias_hh: object  # (G*H,) or None
     d_states: object = None  # (T, B, H) dL/dh_t for t = 1..T, time-major; LSTM: (dh, dc)
+    d_norm: object = None  # with layer normalization: {"ln_ih_weight": ..., ...}, or None
 
 
 class Workspace:

@@ -1,9 +1,16 @@
 """Stateful layers that own their parameters, gradients and caches."""
 
+from rnnlab.layers.activations import ReLU, Sigmoid, Tanh
+from rnnlab.layers.dropout import Dropout
+from rnnlab.layers.embedding import Embedding
+from rnnlab.layers.hierarchical import HierarchicalRNN
 from rnnlab.layers.linear import Linear
 from rnnlab.layers.module import Module
+from rnnlab.layers.norm import LayerNorm
 from rnnlab.layers.pooling import LastStep, MeanPool
 from rnnlab.layers.recurrent import GRU, LSTM, RNN
 from rnnlab.layers.sequential import Sequential
 
-__all__ = ["Module", "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential"]
+__all__ = ["Module", "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential",
+           "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
+           "HierarchicalRNN"]

@@ -27,6 +27,7 @@ import weakref
 
 import numpy as np
 
+from rnnlab._checks import boolean
 from rnnlab.backend import get_xp
 
 # The module that owns each live parameter array, by the array's id, so that an optimizer
@@ -50,6 +51,9 @@ class Module:
     ----------
     uses_lengths : bool
         Whether ``forward`` takes ``lengths=``; containers pass lengths only to these.
+    training : bool
+        Train mode (True, the default) or evaluation mode (False, dropout off); set by
+        :meth:`train` and :meth:`eval`.
     """
 
     uses_lengths = False
@@ -63,6 +67,7 @@ class Module:
         self._cache = None  # what the last forward kept for backward
         self._cache_version = 0  # the parameters' version that forward ran with
         self._cache_read = False  # whether backward has read the cache already
+        self.training = True  # train mode; eval() turns dropout off
 
     # What a forward pass leaves behind for backward, and buffers reused between batches:
     # never part of a module's pickled state (a fitted model pickles as its parameters).
@@ -82,6 +87,7 @@ class Module:
         state.setdefault("_version", 0)  # pickled before version counters existed
         state.setdefault("_cache_version", 0)
         state.setdefault("_cache_read", False)
+        state.setdefault("training", True)  # pickled before train/eval modes existed
         self.__dict__.update(state)
         self._grads = {name: get_xp(p).zeros_like(p) for name, p in self._params.items()}
         for p in self._params.values():
@@ -121,6 +127,18 @@ class Module:
         ``load_state_dict`` call it; call it after writing parameter arrays yourself."""
         for _, module in self._named_modules():
             module._version += 1
+
+    def train(self, mode: bool = True) -> "Module":
+        """Put this module and every module inside it in train mode (``mode`` True) or
+        evaluation mode (False); return the module, as PyTorch's ``train`` does."""
+        mode = boolean(mode, "mode")
+        for _, module in self._named_modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        """Put this module and every module inside it in evaluation mode: ``train(False)``."""
+        return self.train(False)
 
     def parameters(self) -> dict:
         """The live parameter arrays, ``{name: ndarray}``; optimizers update them in place."""

@@ -18,15 +18,16 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of,
-                            positive_int)
+from rnnlab._checks import (boolean, expect_shape, finite_number, float_array, lengths_array,
+                            one_of, positive_int)
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
-from rnnlab.cells import Params, gru, lstm, rnn
+from rnnlab.cells import gru, ln_lstm, lstm, rnn
 from rnnlab.cells.common import Workspace, batch_first
 from rnnlab.data.padding import lengths_to_mask, reverse_padded
 from rnnlab.layers.checkpointed import Checkpointed, _Checkpoints
 from rnnlab.layers.module import Module
+from rnnlab.layers.recurrent_parameters import RecurrentParameters
 
 
 class _Cache(NamedTuple):
@@ -36,7 +37,7 @@ class _Cache(NamedTuple):
     steps: int
 
 
-class _Recurrent(Checkpointed, Module):
+class _Recurrent(RecurrentParameters, Checkpointed, Module):
     """What RNN, LSTM and GRU share: parameters, stacking, directions, lengths, states."""
 
     cell = None  # the module with forward/backward/final_state for one direction
@@ -85,65 +86,6 @@ class _Recurrent(Checkpointed, Module):
     def checkpoint_every(self, value) -> None:
         self._checkpoint_every = None if value is None else positive_int(value,
                                                                          "checkpoint_every")
-
-    # -- parameters --------------------------------------------------------------------
-    def _names(self, layer: int, direction: int) -> tuple:
-        """PyTorch's names: weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}."""
-        suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        return tuple(f"{kind}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-
-    def _build(self, rng) -> None:
-        """Create every parameter in PyTorch's order, each gate block initialized on its own."""
-        gh, h = self.num_gates * self.hidden_size, self.hidden_size
-        for layer in range(self.num_layers):
-            n_in = self.input_size if layer == 0 else self.num_directions * h
-            for direction in range(self.num_directions):
-                w_ih, w_hh, b_ih, b_hh = self._names(layer, direction)
-                self._add_parameter(w_ih, self._weight((h, n_in), self.init, rng))
-                self._add_parameter(w_hh, self._weight((h, h), self.init_hh, rng))
-                if self.bias:
-                    for name in (b_ih, b_hh):
-                        if self.init == self.init_hh == "default":
-                            bias = initializers.default((gh,), rng, self.dtype, h)
-                        else:
-                            bias = np.zeros(gh, dtype=self.dtype)
-                        self._add_parameter(name, bias)
-        if self.chrono is not None:
-            self._chrono_biases(rng)  # after every weight: the same seed, the same weights
-
-    def _chrono_biases(self, rng) -> None:
-        """Chrono initialization (``chrono`` in :class:`LSTM`, :class:`GRU`): per layer and
-        direction, each ``chrono_gates`` block of bias_ih + bias_hh is sign * log(u)."""
-        h = self.hidden_size
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                _, _, b_ih, b_hh = self._names(layer, direction)
-                log_u = initializers.chrono(h, self.chrono, rng)  # (H,)
-                for gate, sign in self.chrono_gates:
-                    k = self.cell.GATES.index(gate)
-                    self._params[b_ih][k * h:(k + 1) * h] = sign * log_u
-                    self._params[b_hh][k * h:(k + 1) * h] = 0.0
-
-    def _weight(self, block_shape, name, rng):
-        """A (G*H, fan_in) weight: G gate blocks (H, fan_in), each initialized on its own."""
-        blocks = []
-        for _ in range(self.num_gates):
-            if name == "default":
-                blocks.append(initializers.default(block_shape, rng, self.dtype, self.hidden_size))
-            else:
-                blocks.append(initializers.INITIALIZERS[name](block_shape, rng, self.dtype))
-        return np.concatenate(blocks, axis=0)
-
-    def _cell_params(self, layer: int, direction: int) -> Params:
-        w_ih, w_hh, b_ih, b_hh = self._names(layer, direction)
-        p = self._params
-        return Params(p[w_ih], p[w_hh], p.get(b_ih), p.get(b_hh))
-
-    def _accumulate(self, layer: int, direction: int, grads) -> None:
-        parts = (grads.dweight_ih, grads.dweight_hh, grads.dbias_ih, grads.dbias_hh)
-        for name, g in zip(self._names(layer, direction), parts):
-            if g is not None:
-                self._grads[name] += g
 
     # -- states ------------------------------------------------------------------------
     def _state_components(self, state, name: str, batch: int, allow_none: bool) -> tuple:
@@ -354,6 +296,8 @@ class _Recurrent(Checkpointed, Module):
             options += f", checkpoint_every={self.checkpoint_every}"
         if self.chrono is not None:
             options += f", chrono={self.chrono}"
+        if self.norm is not None:
+            options += f", norm={self.norm!r}"
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}{extra}, bias={self.bias}, "
                 f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{options})")
@@ -407,7 +351,8 @@ class LSTM(_Recurrent):
 
     The state is the pair (h, c). The parameters are those of :class:`RNN`, and so is
     checkpointed BPTT (``checkpoint_every``); ``nonlinearity`` is accepted
-    for a uniform signature and must be "tanh". Two more keywords set the gates' biases:
+    for a uniform signature and must be "tanh". Two more keywords set the gates' biases, and
+    ``norm`` layer-normalizes the recurrence:
 
     Parameters
     ----------
@@ -432,15 +377,34 @@ class LSTM(_Recurrent):
         chrono. Needs ``bias=True`` and ``forget_bias=0``. At the start f_t ~ u / (1 + u),
         a forgetting time of 1 + u steps, spread up to T_max where ``forget_bias=1`` gives
         every unit 1 + e (docs/chrono.md).
+    norm : {None, "layer"}, keyword-only
+        "layer": the layer-normalized LSTM of Ba, Kiros & Hinton (2016), whose equations are
+        :mod:`rnnlab.reference.ln_lstm`: LN(W_ih x_t) + LN(W_hh h_{t-1}) + b, and
+        h_t = o * tanh(LN(c_t)). Each layer and direction gets ``ln_ih_weight_l{k}``,
+        ``ln_ih_bias_l{k}``, ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}`` (4H,) and
+        ``ln_c_weight_l{k}``, ``ln_c_bias_l{k}`` (H,) (``_reverse`` for the second
+        direction), gains at 1 and biases at 0. PyTorch has no such layer.
+    eps : float, keyword-only
+        Layer normalization's epsilon (1e-5).
     """
 
-    cell = lstm
     num_gates = 4
     state_names = ("h", "c")
     chrono_gates = (("f", 1.0), ("i", -1.0))
 
+    @property
+    def cell(self):
+        """The cell functions: :mod:`rnnlab.cells.lstm`, or with ``norm="layer"``
+        :mod:`rnnlab.cells.ln_lstm`."""
+        return lstm if self.norm is None else ln_lstm
+
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 bidirectional=False, *, forget_bias=0.0, chrono=None, **kwargs):
+                 bidirectional=False, *, forget_bias=0.0, chrono=None, norm=None, eps=1e-5,
+                 **kwargs):
+        one_of(norm, "norm", (None, "layer"))
+        if finite_number(eps, "eps") <= 0:
+            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        self.norm, self.eps = norm, float(eps)  # read by _build
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or \
                 not np.isfinite(forget_bias):
             raise TypeError(f"forget_bias must be a finite number, got {forget_bias!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab._checks import NonFiniteError, boolean, float_array, lengths_array
+from rnnlab.layers.embedding import Embedding
 from rnnlab.layers.module import Module
 
 
@@ -53,7 +54,7 @@ class Sequential(Module):
 
         Parameters
         ----------
-        x : (B, T, F) float
+        x : (B, T, F) float, or (B, T) int token ids when the first module is an Embedding
         lengths : (B,) int, optional
         state : list, optional
             One initial state per recurrent module, in order (None for zeros): what
@@ -69,7 +70,10 @@ class Sequential(Module):
                             f"module, got {type(state).__name__} of length "
                             f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
         if lengths is not None:
-            x = float_array(x, "x", self.dtype, "(B, T, F) when lengths are given", ndim=3)
+            if isinstance(self.modules[0], Embedding):  # token ids (B, T), checked by it
+                x = self.modules[0].indices(x, "(B, T) when lengths are given", ndim=2)
+            else:
+                x = float_array(x, "x", self.dtype, "(B, T, F) when lengths are given", ndim=3)
             lengths = lengths_array(lengths, x.shape[0], x.shape[1])
         states = list(state) if state is not None else [None] * len(recurrent)
         finals = []

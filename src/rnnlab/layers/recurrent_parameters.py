@@ -1,0 +1,98 @@
+"""The parameters of a recurrent layer: PyTorch's names and layout, their initialization
+(PyTorch's default or a named initializer per gate block, chrono's gate biases), layer
+normalization's gains and biases, and the view of one layer and direction that the cell
+functions take. :class:`RecurrentParameters` is the part of
+:class:`rnnlab.layers.recurrent._Recurrent` that holds them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab import init as initializers
+from rnnlab.cells import Params
+
+
+class RecurrentParameters:
+    """Building, naming and handing out a recurrent layer's parameters (a mixin of
+    ``_Recurrent``, whose sizes, ``cell``, ``norm`` and ``chrono`` it reads)."""
+
+    norm = None  # "layer": layer normalization (Ba et al. 2016), with the cell's NORMS
+    eps = 1e-5  # layer normalization's epsilon
+
+    def _names(self, layer: int, direction: int) -> tuple:
+        """PyTorch's names: weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}."""
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return tuple(f"{kind}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _build(self, rng) -> None:
+        """Create every parameter in PyTorch's order, each gate block initialized on its own."""
+        gh, h = self.num_gates * self.hidden_size, self.hidden_size
+        for layer in range(self.num_layers):
+            n_in = self.input_size if layer == 0 else self.num_directions * h
+            for direction in range(self.num_directions):
+                w_ih, w_hh, b_ih, b_hh = self._names(layer, direction)
+                self._add_parameter(w_ih, self._weight((h, n_in), self.init, rng))
+                self._add_parameter(w_hh, self._weight((h, h), self.init_hh, rng))
+                if self.bias:
+                    for name in (b_ih, b_hh):
+                        if self.init == self.init_hh == "default":
+                            bias = initializers.default((gh,), rng, self.dtype, h)
+                        else:
+                            bias = np.zeros(gh, dtype=self.dtype)
+                        self._add_parameter(name, bias)
+                for name in self._norm_names(layer, direction):  # gains 1, biases 0
+                    size = h if name.startswith("ln_c_") else gh
+                    fill = 1.0 if "_weight" in name else 0.0
+                    self._add_parameter(name, np.full(size, fill, dtype=self.dtype))
+        if self.chrono is not None:
+            self._chrono_biases(rng)  # after every weight: the same seed, the same weights
+
+    def _chrono_biases(self, rng) -> None:
+        """Chrono initialization (``chrono`` in :class:`LSTM`, :class:`GRU`): per layer and
+        direction, each ``chrono_gates`` block of bias_ih + bias_hh is sign * log(u)."""
+        h = self.hidden_size
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                _, _, b_ih, b_hh = self._names(layer, direction)
+                log_u = initializers.chrono(h, self.chrono, rng)  # (H,)
+                for gate, sign in self.chrono_gates:
+                    k = self.cell.GATES.index(gate)
+                    self._params[b_ih][k * h:(k + 1) * h] = sign * log_u
+                    self._params[b_hh][k * h:(k + 1) * h] = 0.0
+
+    def _weight(self, block_shape, name, rng):
+        """A (G*H, fan_in) weight: G gate blocks (H, fan_in), each initialized on its own."""
+        blocks = []
+        for _ in range(self.num_gates):
+            if name == "default":
+                blocks.append(initializers.default(block_shape, rng, self.dtype, self.hidden_size))
+            else:
+                blocks.append(initializers.INITIALIZERS[name](block_shape, rng, self.dtype))
+        return np.concatenate(blocks, axis=0)
+
+    def _norm_names(self, layer: int, direction: int) -> tuple:
+        """With ``norm="layer"``: ln_ih_weight_l{k}[_reverse], ln_ih_bias, ln_hh_weight,
+        ln_hh_bias, ln_c_weight, ln_c_bias (the cell's ``NORMS``); else none."""
+        if self.norm is None:
+            return ()
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return tuple(f"{name}{suffix}" for name in self.cell.NORMS)
+
+    def _cell_params(self, layer: int, direction: int):
+        """What the cell functions take for one layer and direction."""
+        w_ih, w_hh, b_ih, b_hh = self._names(layer, direction)
+        p = self._params
+        if self.norm is None:
+            return Params(p[w_ih], p[w_hh], p.get(b_ih), p.get(b_hh))
+        norms = [p[name] for name in self._norm_names(layer, direction)]
+        return self.cell.LNParams(p[w_ih], p[w_hh], p.get(b_ih), p.get(b_hh), *norms,
+                                  eps=self.eps)
+
+    def _accumulate(self, layer: int, direction: int, grads) -> None:
+        parts = (grads.dweight_ih, grads.dweight_hh, grads.dbias_ih, grads.dbias_hh)
+        for name, g in zip(self._names(layer, direction), parts):
+            if g is not None:
+                self._grads[name] += g
+        for name in self._norm_names(layer, direction):
+            self._grads[name] += grads.d_norm[name.rsplit("_l", 1)[0]]
