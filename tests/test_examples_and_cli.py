@@ -20,7 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_gradcheck_command_passes_and_prints_a_row_per_cell(capsys):
     assert main(["gradcheck", "--layers", "1", "--no-bidirectional", "--steps", "4"]) == 0
     out = capsys.readouterr().out
-    for row in ("rnn   tanh", "rnn   relu", "rnn   sigmoid", "lstm  tanh", "gru   tanh"):
+    for row in ("rnn     tanh", "rnn     relu", "rnn     sigmoid", "lstm    tanh", "gru     tanh",
+                "ln-lstm tanh"):
         assert row in out
     assert "All gradients match." in out and "FAIL" not in out
 

@@ -35,8 +35,9 @@ from rnnlab.tasks import make_task
 from rnnlab.training import TrainingDiverged
 
 
-KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid")), "lstm": (LSTM, ("tanh",)),
-         "gru": (GRU, ("tanh",))}
+# gradcheck's cells: (layer, nonlinearities, keywords)
+KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid"), {}), "lstm": (LSTM, ("tanh",), {}),
+         "gru": (GRU, ("tanh",), {}), "ln-lstm": (LSTM, ("tanh",), {"norm": "layer"})}
 
 
 TOLERANCE = 1e-6
@@ -56,14 +57,14 @@ def gradcheck(args) -> int:
     print("Every parameter, x and the initial state are perturbed element by element;")
     print(f"the error is max|analytic - numerical| / max|analytic|, and must be <= {TOLERANCE:g}.")
     print()
-    header = f"{'cell':<6}{'f':<9}{'checked':>9}  {'worst array':<22}{'rel. error':>11}  result"
+    header = f"{'cell':<8}{'f':<9}{'checked':>9}  {'worst array':<24}{'rel. error':>11}  result"
     print(header)
     print("-" * len(header))
     failed = False
     for cell in cells:
-        cls, nonlinearities = KINDS[cell]
+        cls, nonlinearities, keywords = KINDS[cell]
         for f in nonlinearities:
-            kwargs = {"nonlinearity": f} if cell == "rnn" else {}
+            kwargs = {"nonlinearity": f, **keywords} if cell == "rnn" else keywords
             layer = cls(args.input, args.hidden, args.layers, bias=not args.no_bias,
                         bidirectional=args.bidirectional, dtype=np.float64,
                         seed=int(rng.integers(2**31)), **kwargs)
@@ -80,7 +81,7 @@ def gradcheck(args) -> int:
                 s.size for s in states)
             ok = worst.relative_error <= TOLERANCE
             failed |= not ok
-            print(f"{cell:<6}{f:<9}{n:>9}  {worst.name:<22}{worst.relative_error:>11.1e}  "
+            print(f"{cell:<8}{f:<9}{n:>9}  {worst.name:<24}{worst.relative_error:>11.1e}  "
                   f"{'ok' if ok else 'FAIL'}  ({time.perf_counter() - start:.1f} s)", flush=True)
     print()
     print("All gradients match." if not failed else "Some gradients do NOT match.")

@@ -123,8 +123,10 @@ def _add_gradcheck(sub) -> None:
     """``rnnlab gradcheck`` and its options."""
     p = sub.add_parser("gradcheck", help="check every backward pass against finite differences",
                        description=commands.gradcheck.__doc__)
-    p.add_argument("--cells", type=cells, default=("rnn", "lstm", "gru"),
-                   help="comma-separated: rnn, lstm, gru (default all)")
+    p.add_argument("--cells", type=names_among(commands.KINDS), default=("rnn", "lstm", "gru",
+                                                                         "ln-lstm"),
+                   help="comma-separated: rnn, lstm, gru, ln-lstm (LSTM with norm='layer'); "
+                        "default all")
     p.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
                    help="check both directions (default on)")
