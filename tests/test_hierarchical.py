@@ -339,3 +339,11 @@ def test_train_and_eval_modes_reach_both_levels():
     assert not model.lower.training and not model.upper.training
     model.train()
     assert model.lower.training and model.upper.training
+
+
+def test_truncated_bptt_is_refused_for_a_hierarchical_model():
+    from rnnlab.training import check_tbptt
+
+    model = HierarchicalRNN(3, 4, chunk=2, dtype="float64", seed=0)
+    with pytest.raises(ValueError, match="output per step: a HierarchicalRNN"):
+        check_tbptt(model, 2, 2)

@@ -78,6 +78,9 @@ def check_tbptt(model, k1: int, k2: int) -> tuple:
     if any(m.bidirectional for m in recurrent):
         raise ValueError("truncated BPTT needs a unidirectional model: a bidirectional layer's "
                          "reverse direction reads the future, which a chunk does not have")
+    if any(hasattr(m, "chunk") for m in recurrent):
+        raise ValueError("truncated BPTT needs a model with an output per step: a "
+                         "HierarchicalRNN's state and outputs are per chunk")
     return k1, k2
 
 
