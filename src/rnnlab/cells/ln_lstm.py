@@ -7,19 +7,21 @@ Shapes: B batch, T steps, I inputs, H hidden units, gates i, f, g, o stacked to 
 What is hoisted out of the time loop: the input side of (1), W_ih x_t and its layer norm
 LN_ih, for every t at once (neither depends on the past), and after the loop LN_ih's
 backward and the weight sums, each one operation over all T*B rows. The loop keeps the
-recurrent product, LN_hh, the gates, the cell update and LN_c.
+recurrent product and one compiled step (:mod:`rnnlab.cells.compiled.ln_lstm`: LN_hh, the
+gates, the cell update, LN_c), the skeleton every cell shares (:mod:`rnnlab.cells.common`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
-from rnnlab.cells.common import (Grads, Workspace, bias_grads, final_state_grad, kernel_biases,
-                                 masked_outputs, sequence_inputs, weight_grads)
+from rnnlab.backend import get_xp
+from rnnlab.cells.common import (Grads, Workspace, backward_product, backward_steps,
+                                 bias_grads, final_state_grad, forward_steps, kernel_biases,
+                                 masked_outputs, recurrent_product, sequence_inputs,
+                                 time_major, weight_grads)
+from rnnlab.cells.compiled import ln_lstm as compiled
 from rnnlab.reference import layernorm
-from rnnlab.reference.activations import sigmoid
 
 GATES = ("i", "f", "g", "o")
 NORMS = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias", "ln_c_weight",
@@ -55,12 +57,17 @@ class Cache(NamedTuple):
     x: object  # (T, B, I) inputs, time-major
     h: object  # (T+1, B, H)
     c: object  # (T+1, B, H)
-    gates: object  # (T, B, 4H) activated i, f, g, o
+    gates: object  # (T, B, 4H) activated gates i, f, g, o
     tanh_n: object  # (T, B, H) tanh(LN_c(c_t))
-    ln_ih: tuple  # LN_ih's cache, every t
-    ln_hh: list  # LN_hh's cache, per step
-    ln_c: list  # LN_c's cache, per step
+    ln_ih: tuple  # LN_ih's cache, every t at once
+    hh_hat: object  # (T, B, 4H) LN_hh's normalized rows
+    c_hat: object  # (T, B, H) LN_c's normalized rows
+    scales: object  # (T, B, 2) their s = sqrt(var + eps): LN_hh's, LN_c's
     valid: object  # (T, B) bool
+
+
+def _norms(params: LNParams) -> tuple:
+    return params.ln_hh_weight, params.ln_hh_bias, params.ln_c_weight, params.ln_c_bias
 
 
 def forward(params: LNParams, x, state0, mask=None, workspace=None):
@@ -74,66 +81,50 @@ def forward(params: LNParams, x, state0, mask=None, workspace=None):
     z_ih, ln_ih = layernorm.forward(a_ih, params.ln_ih_weight, params.ln_ih_bias, params.eps)
     b_ih, b_hh = kernel_biases(params)
     z_ih += b_ih + b_hh  # (1), the input side and the biases, every t
-    m = valid[..., None].astype(x.dtype)  # (T, B, 1)
-    h = np.empty((steps + 1, batch, hidden), x.dtype)
-    c = np.empty_like(h)
+    h = ws.empty("h", (steps + 1, batch, hidden), x)
+    c = ws.empty("c", h.shape, x)
     h[0], c[0] = h0, c0
-    gates = np.empty((steps, batch, 4 * hidden), x.dtype)
-    tanh_n = np.empty((steps, batch, hidden), x.dtype)
-    ln_hh, ln_c = [], []
-    for t in range(steps):
-        z_hh, cache_hh = layernorm.forward(h[t] @ params.weight_hh.T, params.ln_hh_weight,
-                                           params.ln_hh_bias, params.eps)
-        a = z_ih[t] + z_hh  # (1)
-        i, f, g, o = split_gates(gates[t])
-        a_i, a_f, a_g, a_o = split_gates(a)
-        i[...], f[...], g[...], o[...] = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
-        c_new = f * c[t] + i * g  # (3)
-        n, cache_c = layernorm.forward(c_new, params.ln_c_weight, params.ln_c_bias, params.eps)
-        tanh_n[t] = np.tanh(n)
-        c[t + 1] = m[t] * c_new + (1 - m[t]) * c[t]  # (3), (5)
-        h[t + 1] = m[t] * (o * tanh_n[t]) + (1 - m[t]) * h[t]  # (4), (5)
-        ln_hh.append(cache_hh)
-        ln_c.append(cache_c)
+    gates = ws.empty("gates", (steps, batch, 4 * hidden), x)
+    hh_hat = ws.empty("hh_hat", gates.shape, x)
+    tanh_n = ws.empty("tanh_n", (steps, batch, hidden), x)
+    c_hat = ws.empty("c_hat", tanh_n.shape, x)
+    scales = ws.empty("scales", (steps, batch, 2), x)
+    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    # for t: W_hh h_{t-1} into product.out, then (1)-(5) by the step kernel
+    forward_steps(product, compiled, h, z_ih, product.out, _norms(params), params.eps, valid,
+                  h, c, gates, tanh_n, hh_hat, c_hat, scales)
     y = masked_outputs(h, valid, mask is not None)  # (6)
-    return y, Cache(x_tm, h, c, gates, tanh_n, ln_ih, ln_hh, ln_c, valid)
+    return y, Cache(x_tm, h, c, gates, tanh_n, ln_ih, hh_hat, c_hat, scales, valid)
 
 
 def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
     """BPTT of equations (6)-(1) for t = T..1; LN_ih's backward and the weight sums after
     the loop. ``Grads.d_norm`` holds the layer norms' gains' and biases' gradients."""
-    x_tm, h, c, gates, tanh_n, ln_ih, ln_hh, ln_c, valid = cache
+    xp = get_xp(d_out)
+    ws = Workspace() if workspace is None else workspace
+    x_tm, h, c, gates, tanh_n, ln_ih, hh_hat, c_hat, scales, valid = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
-    dy = np.ascontiguousarray(np.swapaxes(d_out, 0, 1))  # (T, B, H)
-    m = valid[..., None].astype(dy.dtype)
-    dh_next = final_state_grad(dh_last, h[0])
-    dc_next = final_state_grad(dc_last, c[0])
-    da = np.empty_like(gates)  # (T, B, 4H) dL/d(pre-activations)
-    dz_hh = np.empty_like(gates)  # (T, B, 4H) dL/d(W_hh h_{t-1}), through LN_hh
-    d_norm = {name: np.zeros_like(getattr(params, name)) for name in NORMS}
-    dhs, dcs = np.empty_like(dy), np.empty_like(dy)
-    for t in reversed(range(dy.shape[0])):
-        i, f, g, o = split_gates(gates[t])
-        dh = dhs[t] = m[t] * dy[t] + dh_next  # (6)
-        dn = m[t] * dh * o * (1 - tanh_n[t] ** 2)  # (4)
-        dc_ln, dg, db = layernorm.backward(ln_c[t], dn)  # (4) through LN_c
-        d_norm["ln_c_weight"] += dg
-        d_norm["ln_c_bias"] += db
-        dc = dcs[t] = m[t] * dc_next + dc_ln  # (4)
-        da_i, da_f, da_g, da_o = split_gates(da[t])
-        da_o[...] = m[t] * dh * tanh_n[t] * o * (1 - o)  # (4), (2)
-        da_i[...] = dc * g * i * (1 - i)  # (3), (2)
-        da_f[...] = dc * c[t] * f * (1 - f)  # (3), (2)
-        da_g[...] = dc * i * (1 - g ** 2)  # (3), (2)
-        dz_hh[t], dg, db = layernorm.backward(ln_hh[t], da[t])  # (1) through LN_hh
-        d_norm["ln_hh_weight"] += dg
-        d_norm["ln_hh_bias"] += db
-        dh_next = dz_hh[t] @ params.weight_hh + (1 - m[t]) * dh  # (1), (5)
-        dc_next = dc * f + (1 - m[t]) * dc_next  # (3), (5)
-    dz_ih, d_norm["ln_ih_weight"], d_norm["ln_ih_bias"] = layernorm.backward(ln_ih, da)  # (1)
+    dy = time_major(d_out, ws.empty("dy", tanh_n.shape, tanh_n))  # (T, B, H), our own copy
+    product = backward_product(params, dh_last, h[0])  # dz_hh_t @ W_hh
+    dh_next = product.out  # dL/dh_T, then the part of dL/dh_{t-1} through W_hh
+    dc = final_state_grad(dc_last, c[0])  # dL/dc_T, then dL/dc_{t-1}, in place
+    carry = xp.zeros_like(dc)  # what padded steps pass straight through
+    da = ws.empty("da", gates.shape, gates)  # (T, B, 4H) dL/d(pre-activations)
+    dz_hh = ws.empty("dz_hh", gates.shape, gates)  # (T, B, 4H) through LN_hh
+    dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, for diagnostics
+    dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da
+    norms = _norms(params)
+    d_norms = tuple(xp.zeros_like(n) for n in norms)
+    # for t: (6)-(1) by the step kernel, down to LN_hh'; then dL/dh_{t-1} through W_hh
+    backward_steps(product, compiled, dz_hh, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat,
+                   c_hat, scales, norms, d_norms, valid, da, dz_hh, dc_all, dbias)
+    dh0 = dh_next + carry  # dL/dh_0
+    dz_ih, dg_ih, db_ih_ln = layernorm.backward(ln_ih, da)  # (1) through LN_ih, every t
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], dz_ih, dz_hh)
-    db_ih, db_hh = bias_grads(params, da.sum(axis=(0, 1)))
-    return Grads(dx, (dh_next, dc_next), dw_ih, dw_hh, db_ih, db_hh, (dhs, dcs), d_norm)
+    db_ih, db_hh = bias_grads(params, dbias)
+    d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))
+    # dy now holds dh_t, the total gradient at every step: kept with dc_t for diagnostics.
+    return Grads(dx, (dh0, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all), d_norm)
 
 
 def final_state(cache: Cache):

@@ -133,10 +133,10 @@ def forward_loop(panels, a, hw, bias_ih, bias_hh, valid, h, h_n):
 
 @njit(**JIT)
 def backward_loop(panels, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
-                      dbias_hh):
+                  dbias_hh):
     """For t = T-1..0: :func:`backward_step`, then dh_next = da_h[t] @ W_hh (packed)."""
     for t in range(dy.shape[0] - 1, -1, -1):
         backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
-                          dbias_hh)
+                      dbias_hh)
         matmul_packed(da_h[t], panels, dh_next)
 

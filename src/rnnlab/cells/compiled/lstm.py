@@ -137,10 +137,10 @@ def forward_loop(panels, a, hw, bias, valid, h, c, tanh_c):
 
 @njit(**JIT)
 def backward_loop(panels, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
-                       dbias):
+                  dbias):
     """For t = T-1..0: :func:`backward_step`, then dh_next = da[t] @ W_hh (packed)."""
     for t in range(dy.shape[0] - 1, -1, -1):
         backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
-                           dbias)
+                      dbias)
         matmul_packed(da[t], panels, dh_next)
 
