@@ -10,7 +10,8 @@
 
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, reverse_padded
 from rnnlab.estimators import RNNClassifier, RNNRegressor
-from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Module, Sequential
+from rnnlab.layers import (GRU, LSTM, RNN, Dropout, Embedding, LastStep, LayerNorm, Linear,
+                           MeanPool, Module, ReLU, Sequential, Sigmoid, Tanh)
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
 
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential", "Module",
+    "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
     "mse_loss", "bce_with_logits", "cross_entropy",
     "pad_sequences", "lengths_to_mask", "reverse_padded", "SequenceData",
     "Trainer", "TrainConfig", "TrainingDiverged", "RNNClassifier", "RNNRegressor",

@@ -23,6 +23,7 @@ from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_
 from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Sequential
 from rnnlab.optim import OPTIMIZERS, CosineLR
 from rnnlab.training import TrainConfig, Trainer
+from rnnlab.training.trainer import model_mode
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 POOLINGS = {"last": LastStep, "mean": MeanPool}
@@ -245,10 +246,12 @@ class _RNNEstimator:
         return Sequential(*layers)
 
     def _forward(self, X):
-        """Model outputs for X, batch by batch: (N, O), or (N, T, O) with lengths."""
+        """Model outputs for X, batch by batch, in evaluation mode (dropout off): (N, O), or
+        (N, T, O) with lengths."""
         x, lengths = self._inputs(X)
-        outs = [self.model_(x[k:k + PREDICT_BATCH], lengths=lengths[k:k + PREDICT_BATCH])
-                for k in range(0, len(x), PREDICT_BATCH)]
+        with model_mode(self.model_, training=False):
+            outs = [self.model_(x[k:k + PREDICT_BATCH], lengths=lengths[k:k + PREDICT_BATCH])
+                    for k in range(0, len(x), PREDICT_BATCH)]
         return np.concatenate(outs).astype(np.float64), lengths
 
 

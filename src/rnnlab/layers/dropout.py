@@ -11,7 +11,7 @@ Forward:  (1) m ~ Bernoulli(1 - p), elementwise
           (2) y = x * m / (1 - p)
 Backward: (2) dx = dy * m / (1 - p)
 where x (N...) is the input, m (N...) the mask of kept elements, p the probability of
-dropping one. In evaluation mode (``eval()``) y = x and dx = dy.
+dropping one. In evaluation mode (the ``eval`` method) y = x and dx = dy.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class Module:
         self._cache = None  # what the last forward kept for backward
         self._cache_version = 0  # the parameters' version that forward ran with
         self._cache_read = False  # whether backward has read the cache already
-        self.training = True  # train mode; eval() turns dropout off
+        self.training = True  # train mode; the eval method turns dropout off
 
     # What a forward pass leaves behind for backward, and buffers reused between batches:
     # never part of a module's pickled state (a fitted model pickles as its parameters).

@@ -6,17 +6,19 @@ len(S) axes of the input; one axis of F features when ``normalized_shape`` is an
 
 Notes
 -----
-Forward:  (1) mu = mean(x)
-          (2) var = mean((x - mu)^2)
-          (3) r = 1 / sqrt(var + eps)
-          (4) xhat = (x - mu) r
-          (5) y = xhat w + b
-Backward: (5) dw = sum_N dy xhat,  db = sum_N dy,  dxhat = dy w
-          (1-4) dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+The specification, :mod:`rnnlab.reference.layernorm`, normalizes over one last axis; this
+module flattens the S axes into one, runs it, and shapes the result back:
+
+Forward:  (1) mu = mean(x),  var = mean((x - mu)^2),  s = sqrt(var + eps)
+          (2) xhat = (x - mu) / s
+          (3) y = xhat w + b
+Backward: (3) dw = sum_N dy xhat,  db = sum_N dy,  dxhat = dy w
+          (2), (1) dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / s
 where x (N..., S) is the input, mu and var (N..., 1) its mean and (biased) variance over S,
-eps a small constant, r (N..., 1) the reciprocal standard deviation, xhat (N..., S) the
-normalized input, w (S) the weight and b (S) the bias. The backward line for x gathers the
-paths through xhat, r and mu: d mu and d var each reach every element of x.
+eps a small constant, s (N..., 1) the standard deviation, xhat (N..., S) the normalized
+input, w (S) the weight (ones without ``elementwise_affine``) and b (S) the bias (zeros
+without one). The two mean terms of dx are the paths through mu and var, which depend on
+every element of x.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rnnlab._checks import boolean, expect_shape, finite_number, float_array, po
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import resolve_dtype
 from rnnlab.layers.module import Module
+from rnnlab.reference import layernorm
 
 
 class LayerNorm(Module):
@@ -73,37 +76,31 @@ class LayerNorm(Module):
         if x.shape[x.ndim - k:] != self.normalized_shape:
             raise ValueError(f"x must end in normalized_shape = {self.normalized_shape}, "
                              f"got shape {x.shape}")
-        axes = tuple(range(x.ndim - k, x.ndim))
-        mu = x.mean(axis=axes, keepdims=True)  # (1) (N..., 1)
-        centered = x - mu
-        var = (centered * centered).mean(axis=axes, keepdims=True)  # (2) (N..., 1)
-        r = 1.0 / np.sqrt(var + self.eps)  # (3) (N..., 1)
-        xhat = centered * r  # (4)
-        self._save_for_backward((xhat, r))
-        if not self.elementwise_affine:
-            return xhat
-        y = xhat * self._params["weight"]  # (5)
-        if "bias" in self._params:
-            y += self._params["bias"]
-        return y
+        w, b = self._affine()
+        rows = x.reshape(x.shape[:x.ndim - k] + (w.size,))  # (N..., prod S)
+        y, cache = layernorm.forward(rows, w.reshape(-1), b.reshape(-1), self.eps)  # (1)-(3)
+        self._save_for_backward(cache)
+        return y.reshape(x.shape)
 
     def backward(self, d_output):
         """Accumulate dw and db; return dx (N..., S)."""
-        xhat, r = self._saved()
+        cache = self._saved()
+        shape = cache[0].shape[:-1] + self.normalized_shape  # (N..., S) of the input
         d_output = float_array(d_output, "d_output", self.dtype, "(..., *normalized_shape)")
-        expect_shape(d_output, "d_output", xhat.shape, "(N..., S) of the input")
+        expect_shape(d_output, "d_output", shape, "(N..., S) of the input")
         self._mark_read()
-        lead = tuple(range(xhat.ndim - len(self.normalized_shape)))  # the N axes
-        axes = tuple(range(len(lead), xhat.ndim))  # the S axes
-        dxhat = d_output
+        dx, dw, db = layernorm.backward(cache, d_output.reshape(cache[0].shape))  # (3)-(1)
         if self.elementwise_affine:
-            self._grads["weight"] += (d_output * xhat).sum(axis=lead)  # (5)
+            self._grads["weight"] += dw.reshape(self.normalized_shape)
             if "bias" in self._params:
-                self._grads["bias"] += d_output.sum(axis=lead)  # (5)
-            dxhat = d_output * self._params["weight"]  # (5)
-        mean_dxhat = dxhat.mean(axis=axes, keepdims=True)  # (N..., 1)
-        mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)  # (N..., 1)
-        return r * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)  # (1-4)
+                self._grads["bias"] += db.reshape(self.normalized_shape)
+        return dx.reshape(shape)
+
+    def _affine(self):
+        """(w, b) of shape S: the parameters, or ones and zeros in their absence."""
+        ones = np.ones(self.normalized_shape, dtype=self.dtype)
+        w = self._params.get("weight", ones)
+        return w, self._params.get("bias", np.zeros_like(ones))
 
     def __repr__(self) -> str:
         shape = self.normalized_shape

@@ -7,6 +7,7 @@ Shapes: B batch, T steps, F features.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -202,7 +203,8 @@ class Trainer:
             if path is not None:
                 self.load_checkpoint(path)  # restores stop: a run that had ended stays ended
         while not self._budget_spent() and not self.stop:
-            record = self._train_round(train)
+            with model_mode(self.model, training=True):  # dropout on
+                record = self._train_round(train)
             if val is not None:
                 try:
                     scores = self.evaluate(val)
@@ -297,18 +299,20 @@ class Trainer:
                 self.stop = True
 
     def evaluate(self, data: SequenceData, batch_size: int | None = None) -> dict:
-        """The mean loss (and metric) over ``data``, without training."""
+        """The mean loss (and metric) over ``data``, without training, in evaluation mode
+        (dropout off); the model's mode is restored after."""
         if not isinstance(data, SequenceData):
             raise TypeError(f"data must be a SequenceData, got {type(data).__name__}")
         size = self.config.batch_size if batch_size is None else \
             positive_int(batch_size, "batch_size")
         total, count, metric_total = 0.0, 0, 0.0
-        for x, y, lengths in data.batches(size):
-            prediction = self.model.forward(x, lengths=lengths)
-            value, _, n = self._loss(prediction, y, lengths)
-            total, count = total + value * n, count + n
-            if self.metric is not None:
-                metric_total += self.metric(prediction, y, lengths) * x.shape[0]
+        with model_mode(self.model, training=False):
+            for x, y, lengths in data.batches(size):
+                prediction = self.model.forward(x, lengths=lengths)
+                value, _, n = self._loss(prediction, y, lengths)
+                total, count = total + value * n, count + n
+                if self.metric is not None:
+                    metric_total += self.metric(prediction, y, lengths) * x.shape[0]
         out = {"loss": total / count}
         if self.metric is not None:
             out["metric"] = metric_total / len(data)
@@ -406,6 +410,21 @@ class Trainer:
         self._best = (stopping["best_loss"], best) if best else None
         self._bad_epochs = int(stopping["bad_epochs"])
         self.stop = bool(meta.get("stop", False))  # absent from checkpoints before it was kept
+
+
+@contextlib.contextmanager
+def model_mode(model, training: bool):
+    """Run the block with ``model`` in train mode (``training`` True) or evaluation mode,
+    then put it back in the mode it had; a model without modes is left as it is."""
+    previous = getattr(model, "training", None)
+    if previous is None or not hasattr(model, "train"):
+        yield model
+        return
+    model.train(training)
+    try:
+        yield model
+    finally:
+        model.train(previous)
 
 
 def _progress_bar(total: int, description: str):
