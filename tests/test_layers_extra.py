@@ -82,7 +82,7 @@ FD_CASES = {
 @pytest.mark.parametrize("case", list(FD_CASES))
 def test_backward_matches_finite_differences(case):
     make, shape = FD_CASES[case]
-    checks = check_gradients(make(), away_from_zero(shape))
+    checks = check_gradients(make(), away_from_zero(shape), training=case == "dropout_fixed_mask")
     worst = max(checks, key=lambda c: c.relative_error)
     print(f"{case}: worst relative error {worst.relative_error:.2e} ({worst.name})")
     assert worst.relative_error <= FD_TOL, checks
@@ -385,3 +385,16 @@ def test_estimators_predict_in_eval_mode():
     clf.score(X, y)
     assert spy.seen and not any(spy.seen)
     assert clf.model_.training  # the mode it had
+
+
+def test_gradcheck_runs_a_model_with_dropout_in_evaluation_mode():
+    """Fresh dropout masks at every forward would make finite differences meaningless: the
+    check runs the model in evaluation mode and gives it back in the mode it had."""
+    from rnnlab.gradcheck import check_gradients
+
+    model = Sequential(LSTM(2, 3, dtype="float64", seed=0), Dropout(0.5, seed=1), LastStep(),
+                       Linear(3, 2, dtype="float64", seed=2))
+    x = np.random.default_rng(3).standard_normal((2, 4, 2))
+    checks = check_gradients(model, x, lengths=np.array([4, 2]))
+    assert max(c.relative_error for c in checks) <= 1e-6
+    assert model.training

@@ -224,3 +224,23 @@ def test_a_run_that_ended_resumes_as_ended(tmp_path, how):
     resumed.fit(train, val, resume=True)
     assert resumed.updates == whole.updates
     assert_same_run(whole, resumed)
+
+
+def test_a_run_with_dropout_resumes_bit_for_bit(tmp_path):
+    """Dropout draws its masks from its own generator: the generator's state is part of
+    the checkpoint, so a resumed run draws the masks the uninterrupted one drew."""
+    train, val = sign_task(), sign_task(40, seed=1)
+
+    def make(config, seed=0):
+        model = rnnlab.Sequential(rnnlab.GRU(2, 8, dtype="float64", seed=seed),
+                                  rnnlab.LastStep(), rnnlab.Dropout(0.3, seed=seed + 5),
+                                  rnnlab.Linear(8, 2, dtype="float64", seed=seed + 1))
+        return Trainer(model, cross_entropy, Adam(model, lr=2e-2), config)
+
+    whole = make(TrainConfig(epochs=4, batch_size=16))
+    whole.fit(train, val)
+    make(TrainConfig(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path))).fit(train, val)
+    resumed = make(TrainConfig(epochs=4, batch_size=16, checkpoint_dir=str(tmp_path)), seed=9)
+    resumed.fit(train, val, resume=True)
+    assert_same_run(whole, resumed)
+    assert resumed.model[2].rng.bit_generator.state == whole.model[2].rng.bit_generator.state

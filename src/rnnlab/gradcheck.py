@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab._checks import finite_number, float_array, seed as check_seed
+from rnnlab._checks import boolean, finite_number, float_array, seed as check_seed
 from rnnlab.layers.module import Module
 
 
@@ -87,7 +87,7 @@ def _step(eps) -> float:
 
 
 def check_gradients(model, x, lengths=None, state=None, seed: int = 0,
-                    eps: float = 1e-6) -> list:
+                    eps: float = 1e-6, training: bool = False) -> list:
     """Compare ``model.backward`` with finite differences on every parameter, x and state.
 
     Parameters
@@ -107,7 +107,23 @@ def check_gradients(model, x, lengths=None, state=None, seed: int = 0,
     -------
     list of Check
         One for each parameter (by name), for ``x``, and for each state part.
+
+    The model runs in evaluation mode (dropout is the identity, so the loss is a function of
+    the weights alone), or with ``training=True`` in train mode (for modules whose random
+    draws are fixed, e.g. dropout given a mask), and is put back in its mode afterwards.
     """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an rnnlab Module, got {type(model).__name__}")
+    previous = model.training
+    model.train(boolean(training, "training"))
+    try:
+        return _check_gradients(model, x, lengths, state, seed, eps)
+    finally:
+        model.train(previous)
+
+
+def _check_gradients(model, x, lengths, state, seed, eps) -> list:
+
     if not isinstance(model, Module):
         raise TypeError(f"model must be an rnnlab Module, got {type(model).__name__}")
     if model.dtype not in (None, np.float64):

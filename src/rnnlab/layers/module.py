@@ -115,6 +115,11 @@ class Module:
                                  f"arrays would be updated twice per step")
         self._children[name] = module
 
+    def named_modules(self):
+        """Yield ``(name, module)`` for this module ("") and every module inside it, as
+        ``torch.nn.Module.named_modules`` (names like "0", "1.lower")."""
+        yield from self._named_modules()
+
     def _named_modules(self, prefix: str = ""):
         """Yield ``(name, module)`` for this module and every module inside it."""
         yield prefix, self

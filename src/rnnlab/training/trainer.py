@@ -339,6 +339,7 @@ class Trainer:
             "early_stopping": {"best_loss": self._best[0] if self._best else None,
                                "bad_epochs": self._bad_epochs},
             "stop": self.stop,  # early stopping or a callback ended the run here
+            "generators": _generator_states(self.model),  # dropout's masks to come
         }
         return io.write_checkpoint(directory, self.epoch, self.model.state_dict(), arrays, meta,
                                    keep=self.config.keep_checkpoints)
@@ -395,6 +396,12 @@ class Trainer:
         if changed:
             raise ValueError(f"config differs from the checkpoint's in {changed}: resuming would "
                              f"not continue the same run")
+        generators = dict(_generators(self.model))
+        saved_states = meta.get("generators", {})  # absent from checkpoints before dropout
+        if not isinstance(saved_states, dict) or set(saved_states) - set(generators):
+            raise ValueError(f"{where} is a checkpoint of a different architecture: its random "
+                             f"generators {sorted(saved_states)} are not this model's "
+                             f"{sorted(generators)}")
         if meta["optimizer"].get("type") != type(self.optimizer).__name__:
             raise ValueError(f"optimizer must be a {meta['optimizer'].get('type')} to resume "
                              f"this checkpoint, got {type(self.optimizer).__name__}")
@@ -410,6 +417,20 @@ class Trainer:
         self._best = (stopping["best_loss"], best) if best else None
         self._bad_epochs = int(stopping["bad_epochs"])
         self.stop = bool(meta.get("stop", False))  # absent from checkpoints before it was kept
+        for name, state in saved_states.items():
+            generators[name].bit_generator.state = state
+
+
+def _generators(model):
+    """(name, numpy Generator) of every module of ``model`` that draws at random as it runs
+    (Dropout's ``rng``): their states are part of a run's checkpoint."""
+    for name, module in model.named_modules() if hasattr(model, "named_modules") else ():
+        if isinstance(getattr(module, "rng", None), np.random.Generator):
+            yield name or ".", module.rng
+
+
+def _generator_states(model) -> dict:
+    return {name: rng.bit_generator.state for name, rng in _generators(model)}
 
 
 @contextlib.contextmanager
