@@ -88,3 +88,22 @@ def test_names_counts_gates_and_bad_input():
         rnnlab.LSTM(3, 4, norm="batch")
     with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         rnnlab.LSTM(3, 4, norm="layer", eps=0.0)
+
+
+def test_truncated_bptt_with_one_window_is_full_bptt():
+    from rnnlab.losses import mse_loss
+    from rnnlab.training import truncated_bptt
+
+    rng = np.random.default_rng(7)
+    model = rnnlab.Sequential(ln_layer(num_layers=1, bidirectional=False, seed=8),
+                              rnnlab.Linear(4, 1, dtype="float64", seed=9))
+    x, y = rng.standard_normal((3, 6, 3)), rng.standard_normal((3, 6, 1))
+    lengths = np.array([6, 4, 2])
+    prediction = model(x, lengths=lengths)
+    _, d = mse_loss(prediction, y, rnnlab.lengths_to_mask(lengths, 6))
+    model.backward(d)
+    full = model.grad_dict()
+    model.zero_grad()
+    list(truncated_bptt(model, x, y, lengths, mse_loss, 6, 6))
+    for name, grad in model.grad_dict().items():
+        np.testing.assert_array_equal(grad, full[name], err_msg=name)
