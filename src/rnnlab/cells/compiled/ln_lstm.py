@@ -63,6 +63,21 @@ def _normalize_back(dy, a_hat, s, gain, d_gain, d_bias, da):
 
 
 @njit(**JIT)
+def normalize_rows(a, gain, bias, eps, a_hat, out, scale):
+    """LN over every row of ``a`` (R, n) at once (the input side, every step): out, a_hat
+    (R, n) and scale (R,) as :func:`_normalize` gives them row by row."""
+    for r in range(a.shape[0]):
+        scale[r] = _normalize(a[r], gain, bias, eps, a_hat[r], out[r])
+
+
+@njit(**JIT)
+def normalize_rows_back(dy, a_hat, scale, gain, d_gain, d_bias, da):
+    """The backward of :func:`normalize_rows`, row by row; d_gain and d_bias accumulate."""
+    for r in range(dy.shape[0]):
+        _normalize_back(dy[r], a_hat[r], scale[r], gain, d_gain, d_bias, da[r])
+
+
+@njit(**JIT)
 def forward_step(t, z_ih, hw, norms, eps, valid, h, c, gates, tanh_n, hh_hat, c_hat, scales):
     """Equations (1)-(5) for step t: ``z_ih`` (T, B, 4H) holds LN_ih(W_ih x_t) + b, ``hw``
     (B, 4H) W_hh h_{t-1}; ``norms`` the gains and biases (ln_hh_weight, ln_hh_bias,
