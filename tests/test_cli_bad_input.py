@@ -18,7 +18,7 @@ import pytest
 
 from rnnlab import io
 from rnnlab.cli import build_parser, commands, main
-from rnnlab.experiments.runner import RunConfig, build_model, run_task
+from rnnlab.experiments.runner import CELLS, RunConfig, build_model, norm_cells, run_task
 from rnnlab.experiments.store import RunStore
 from rnnlab.tasks import make_task
 
@@ -27,6 +27,8 @@ WORK = ("run_task", "compare_cells", "gradient_flow", "run_bench", "run_demo",
         "check_gradients")
 # the smallest training run, for the options that need everything else right
 TRAIN = ["train", "--length", "4", "--hidden", "2"]
+# a cell whose layer has no norm="layer" (none, once every layer has it)
+NO_NORM = [c for c in CELLS if c not in norm_cells()]
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +244,17 @@ CASES = {
         (["--tbptt", "3,2"], "--tbptt"),
         (["--tbptt", "a,b"], "--tbptt"),
         (["--tbptt", "2,4"], "--tbptt"),  # the adding task has one target, at the end
+        (["--norm", "batch"], "--norm"),
+        (["--norm", ""], "--norm"),
+        (["--norm"], "--norm"),
+        *[(["--norm", "layer", "--cell", cell], "--norm") for cell in NO_NORM[:1]],
+        (["--chunk", "0"], "--chunk"),
+        (["--chunk", "-2"], "--chunk"),
+        (["--chunk", "2.5"], "--chunk"),
+        (["--chunk", "x"], "--chunk"),
+        (["--chunk", "2", "--task", "copy"], "--chunk"),  # a target at every step
+        (["--chunk", "2", "--cell", "rnn", "--lambda1", "2"], "--chunk"),
+        (["--chunk", "2", "--task", "copy", "--tbptt", "2,4"], "--chunk"),
         (["--db", "{d}"], "--db"),
         (["--db", "{d}/garbage.db"], "--db"),
         (["--db", "{d}/other-app.db"], "--db"),
@@ -269,6 +282,15 @@ CASES = {
         (["--cells", "rnn,,lstm"], "--cells"),
         (["--cells", "lstm,lstm"], "--cells"),
         (["--cells", "lstm,lstm-chrono", "--chrono", "auto"], "--cells"),  # the same twice
+        (["--cells", "ln-lstm,ln-lstm"], "--cells"),
+        (["--cells", "hier-lstm", "--task", "copy"], "--cells"),  # a target at every step
+        (["--cells", "hier-gru", "--lambda1", "2"], "--lambda1"),
+        (["--cells", "hier-gru", "--forget-bias", "2"], "--forget-bias"),
+        (["--chunk", "0", "--cells", "hier-lstm"], "--chunk"),
+        (["--chunk", "x", "--cells", "hier-gru"], "--chunk"),
+        (["--chunk", "-1"], "--chunk"),
+        (["--chunk", "5", "--cells", "rnn,lstm,ln-lstm"], "--chunk"),  # no hierarchical cell
+        (["--chunk", "5"], "--chunk"),  # the default cells are flat
         (["--lengths", "10,,x"], "--lengths"),
         (["--lengths", ""], "--lengths"),
         (["--lengths", "-5"], "--lengths"),

@@ -4,6 +4,7 @@ scikit-learn protocol, and refuse bad input with clear errors."""
 import numpy as np
 import pytest
 
+from rnnlab import estimators
 from rnnlab.estimators import NotFittedError, RNNClassifier, RNNRegressor
 
 
@@ -204,3 +205,63 @@ def test_bad_input_to_predict_and_score():
     reg = RNNRegressor(hidden_size=4, epochs=1, many_to_many=True)
     with pytest.raises(ValueError, match=r"y\[0\] must have one target per step of X\[0\]"):
         reg.fit(X, [np.zeros(len(x) + 1) for x in X])
+
+
+@pytest.mark.parametrize("options, modules", [
+    ({"norm": "layer"}, ["LSTM", "LastStep", "Linear"]),
+    ({"dropout": 0.3, "num_layers": 2, "bidirectional": True},
+     ["GRU", "Dropout", "GRU", "LastStep", "Linear"]),
+    ({"dropout": 0.3}, ["GRU", "LastStep", "Linear"]),  # one layer: nothing between
+    ({"hierarchical": 4}, ["HierarchicalRNN", "Linear"]),
+    ({"hierarchical": 3, "num_layers": 2, "bidirectional": True, "pooling": "mean"},
+     ["HierarchicalRNN", "Linear"]),
+])
+def test_norm_dropout_and_hierarchical_models_fit_and_predict(options, modules):
+    X, y = vowel_like(30)
+    cell = "lstm" if "norm" in options else "gru"
+    clf = RNNClassifier(cell=cell, **{**FAST, "epochs": 3, **options}).fit(X, y)
+    assert [type(m).__name__ for m in clf.model_.modules] == modules
+    assert clf.predict(X).shape == (30,) and set(clf.predict(X)) <= {"up", "down", "wave"}
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))  # dropout off
+    assert clf.get_params() == {**clf.clone().get_params()}
+    assert all(clf.get_params()[k] == v for k, v in options.items())
+    reg = RNNRegressor(cell=cell, **{**FAST, "epochs": 2, **options})
+    reg.fit(X, np.array([len(x) for x in X], dtype=float))
+    assert reg.predict(X).shape == (30,) and np.isfinite(reg.predict(X)).all()
+
+
+def test_norm_dropout_and_hierarchical_are_parameters():
+    clf = RNNClassifier()
+    assert {k: clf.get_params()[k] for k in ("norm", "dropout", "hierarchical")} == {
+        "norm": None, "dropout": 0.0, "hierarchical": None}
+    clf.set_params(norm="layer", dropout=0.2, hierarchical=5)
+    assert clf.clone().get_params()["hierarchical"] == 5
+    assert repr(RNNRegressor(hierarchical=5)) == "RNNRegressor(hierarchical=5)"
+
+
+@pytest.mark.parametrize("options, error, argument", [
+    ({"norm": "batch"}, ValueError, "norm"),
+    ({"norm": True}, ValueError, "norm"),
+    ({"dropout": 1.0}, ValueError, "dropout"),
+    ({"dropout": -0.1}, ValueError, "dropout"),
+    ({"dropout": "0.5"}, TypeError, "dropout"),
+    ({"dropout": float("nan")}, (TypeError, ValueError), "dropout"),
+    ({"hierarchical": 0}, ValueError, "hierarchical"),
+    ({"hierarchical": 2.5}, TypeError, "hierarchical"),
+    ({"hierarchical": True}, TypeError, "hierarchical"),
+    ({"hierarchical": 3, "dropout": 0.2, "num_layers": 2}, ValueError, "dropout"),
+])
+def test_bad_norm_dropout_and_hierarchical_are_refused(options, error, argument):
+    X, y = vowel_like(12)
+    with pytest.raises(error, match=argument):
+        RNNClassifier(epochs=1, **options).fit(X, y)
+
+
+def test_norm_on_a_cell_without_it_and_hierarchical_per_step_are_refused(monkeypatch):
+    X, y = vowel_like(12)
+    monkeypatch.setattr(estimators, "_takes_norm", lambda layer, norm: False)
+    with pytest.raises(ValueError, match="norm='layer' is not available for cell='gru'"):
+        RNNClassifier(cell="gru", norm="layer", epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="hierarchical=2 gives one output per sequence"):
+        RNNRegressor(hierarchical=2, many_to_many=True, epochs=1).fit(
+            X, [np.zeros(len(x)) for x in X])

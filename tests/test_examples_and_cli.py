@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -20,10 +21,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_gradcheck_command_passes_and_prints_a_row_per_cell(capsys):
     assert main(["gradcheck", "--layers", "1", "--no-bidirectional", "--steps", "4"]) == 0
     out = capsys.readouterr().out
-    for row in ("rnn     tanh", "rnn     relu", "rnn     sigmoid", "lstm    tanh", "gru     tanh",
-                "ln-lstm tanh"):
-        assert row in out
+    expected = [(cell, f) for cell in ("rnn", "ln-rnn") for f in ("tanh", "relu", "sigmoid")]
+    expected += [(cell, "tanh") for cell in ("lstm", "gru", "ln-lstm", "ln-gru", "hier-lstm")]
+    for cell, f in expected:
+        assert re.search(rf"^{cell} +{f} +\d+  \S", out, re.M), (cell, f)
     assert "All gradients match." in out and "FAIL" not in out
+    rows = [line for line in out.splitlines() if line.endswith("s)")]
+    assert len(rows) == len(expected) and len({line.index(" ok ") for line in rows}) == 1  # aligned
 
 
 def test_gradcheck_command_refuses_bad_arguments():
@@ -100,3 +104,41 @@ def test_train_resume_continues_the_run_and_records_it(tmp_path, capsys):
                                                      "epoch": 2, "run_id": runs[1]["id"]}
         assert runs[0]["config"]["checkpoint_dir"] == os.path.abspath(ck)
         assert [e["updates"] for e in store.epochs(runs[0]["id"])] == [5, 10, 15, 20]
+
+
+def test_train_with_norm_and_chunk(tmp_path, capsys):
+    db = str(tmp_path / "runs.db")
+    base = ["train", "--task", "adding", "--length", "12", "--hidden", "4", "--updates", "4",
+            "--eval-every", "2", "--db", db]
+    assert main(base + ["--norm", "layer", "--save", str(tmp_path / "ln.safetensors")]) == 0
+    assert "layer-normalized lstm, H = 4" in capsys.readouterr().out
+    assert "0.ln_c_weight_l0" in io.load_weights(tmp_path / "ln.safetensors")
+    assert main(base + ["--chunk", "5", "--cell", "gru", "--save",
+                        str(tmp_path / "hier.safetensors"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    weights = io.load_weights(tmp_path / "hier.safetensors")
+    assert "0.lower.weight_hh_l0" in weights and "0.upper.weight_hh_l0" in weights
+    assert row["params"] == sum(v.size for k, v in weights.items() if k.startswith("0."))
+    with RunStore(db) as store:
+        configs = [r["config"] for r in store.runs()]  # newest first
+    assert (configs[0]["chunk"], configs[0]["norm"]) == (5, None)
+    assert (configs[1]["chunk"], configs[1]["norm"]) == (None, "layer")
+
+
+def test_a_checkpoint_folder_written_before_norm_and_chunk_still_resumes(tmp_path, capsys):
+    db, ck = str(tmp_path / "runs.db"), str(tmp_path / "ck")
+    args = ["train", "--task", "adding", "--length", "6", "--hidden", "4", "--eval-every", "5",
+            "--keep-going", "--db", db, "--checkpoint-dir", ck, "--save",
+            str(tmp_path / "m.safetensors"), "--json"]
+    assert main(args + ["--updates", "5"]) == 0
+    path = os.path.join(ck, "run.json")
+    with open(path) as f:
+        info = json.load(f)
+    for name in ("norm", "chunk"):  # the fields an older rnnlab did not write
+        del info["config"][name]
+    with open(path, "w") as f:
+        json.dump(info, f)
+    capsys.readouterr()
+    assert main(args + ["--updates", "10", "--resume"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["resumed_from"] == "epoch-0001" and row["updates"] == 10

@@ -12,7 +12,7 @@ from rnnlab import diagnostics, io
 from rnnlab.cli import main
 from rnnlab.experiments import RunStore, demo, runner
 from rnnlab.experiments.compare import (ROW_KEYS, compare, format_table, plan, select,
-                                       study_rows, summarize, variant_config)
+                                       study_rows, summarize, variant_config, variant_of)
 from rnnlab.experiments.gradflow import bar_chart, gradient_flow
 from rnnlab.experiments.runner import RunConfig, build_model, run_task
 from rnnlab.tasks import make_task
@@ -355,3 +355,56 @@ def test_the_demo_says_what_its_table_shows():
     rows[-1]["solved"] = 0  # chrono no further than the plain LSTM: no such claim
     text = demo.verdict(rows, "a budget")
     assert "lstm-chrono 10" in text and "Tallec" not in text
+
+
+def test_norm_and_chunk_in_the_run_config(monkeypatch):
+    hier = dataclasses.replace(TINY, cell="gru", chunk=2)
+    model = build_model(make_task("adding", 7), "gru", 4, chunk=3, seed=1)
+    assert type(model[0]).__name__ == "HierarchicalRNN" and model[0].chunk == 3
+    assert len(model) == 2 and model.forward(np.zeros((2, 7, 2))).shape == (2, 1)
+    assert hier.to_json()["chunk"] == 2 and TINY.to_json()["norm"] is None
+    result = run_task(hier)
+    assert result["params"] == result["model"][0].num_parameters()
+    assert "lower.weight_hh_l0" in result["model"][0].state_dict()
+    ln = build_model(make_task("adding", 5), "lstm", 4, norm="layer")
+    assert ln[0].norm == "layer"
+    for fields, named in (({"norm": "batch"}, ("norm",)), ({"chunk": 0}, ("chunk",)),
+                          ({"chunk": 2.0}, ("chunk",)),
+                          ({"chunk": 2, "task": "copy", "length": 3, "task_options": {}},
+                           ("chunk", "task")),
+                          ({"chunk": 2, "cell": "rnn", "lambda_1": 1.0},
+                           ("chunk", "lambda_1"))):
+        with pytest.raises((TypeError, ValueError)) as info:
+            dataclasses.replace(TINY, **fields)
+        assert info.value.fields == named and named[0] in str(info.value)
+    monkeypatch.setattr(runner, "norm_cells", lambda: ("lstm",))  # a layer without norm
+    with pytest.raises(ValueError, match="norm='layer' applies to the cells") as info:
+        dataclasses.replace(TINY, cell="gru", norm="layer")
+    assert info.value.fields == ("norm", "cell")
+    old = {k: v for k, v in TINY.to_json().items() if k not in ("norm", "chunk")}
+    assert RunConfig(**old) == TINY  # a record from before the fields resumes as before
+
+
+def test_layer_norm_and_hierarchical_variants():
+    label, config = variant_config(TINY, "ln-lstm")
+    assert (label, config.cell, config.norm, config.chunk) == ("ln-lstm", "lstm", "layer", None)
+    label, config = variant_config(TINY, "hier-gru")
+    assert (label, config.cell, config.chunk, config.norm) == ("hier-gru", "gru", 10, None)
+    assert variant_config(TINY, "hier-lstm", chunk=3)[1].chunk == 3
+    assert variant_config(TINY, "lstm", chunk=3)[1].chunk is None  # flat variants stay flat
+    label, config = variant_config(TINY, "hier-lstm", chrono="auto")
+    assert label == "hier-lstm-chrono" and config.chrono == "auto"
+    for variant in ("rnn", "irnn", "lstm", "lstm-chrono", "gru", "gru-chrono", "ln-lstm",
+                    "hier-lstm", "hier-gru"):
+        label, config = variant_config(TINY, variant)
+        assert variant_of(config) == label
+    with pytest.raises(ValueError, match="chunk") as info:
+        plan(dataclasses.replace(TINY, task="copy", task_options={}), ["hier-lstm"], [3], [0])
+    assert info.value.fields == ("chunk", "task")
+    rows = compare(TINY, ["ln-lstm", "hier-lstm"], [2], [0], progress=False, chunk=3)
+    assert [r["variant"] for r in rows] == ["ln-lstm", "hier-lstm"]
+    rows[1]["variant"] = "hier-lstm-chrono"  # longer than the column's usual 12
+    lines = format_table(rows).splitlines()
+    start = lines[0].index("length")  # the header's columns line up with the rows'
+    assert [line[start:start + 6].strip() for line in lines[2:4]] == ["2", "2"]
+    assert lines[2].startswith("ln-lstm ") and lines[3].startswith("hier-lstm-chrono ")

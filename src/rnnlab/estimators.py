@@ -20,7 +20,8 @@ from rnnlab import losses
 from rnnlab._checks import boolean, finite_number, one_of, positive_int
 from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
-from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, MeanPool, Sequential
+from rnnlab.layers import (GRU, LSTM, RNN, Dropout, HierarchicalRNN, LastStep, Linear, MeanPool,
+                           Sequential)
 from rnnlab.optim import OPTIMIZERS, CosineLR
 from rnnlab.training import TrainConfig, Trainer
 from rnnlab.training.trainer import model_mode
@@ -103,7 +104,8 @@ class _RNNEstimator:
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
                  epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
                  random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
-                 validation_fraction=None, patience=None, dtype="float32", lr_schedule="constant"):
+                 validation_fraction=None, patience=None, dtype="float32", lr_schedule="constant",
+                 norm=None, dropout=0.0, hierarchical=None):
         self.cell = cell  # "lstm", "gru" or "rnn" (tanh)
         self.hidden_size = hidden_size  # H, units per layer and direction
         self.num_layers = num_layers  # stacked recurrent layers
@@ -121,6 +123,9 @@ class _RNNEstimator:
         self.patience = patience  # epochs without validation improvement before stopping
         self.dtype = dtype  # "float32" (fast) or "float64"
         self.lr_schedule = lr_schedule  # "constant", or "cosine": decay to 0 over the epochs
+        self.norm = norm  # None, or "layer": layer-normalized recurrence (lstm)
+        self.dropout = dropout  # drop probability between stacked layers (num_layers > 1)
+        self.hierarchical = hierarchical  # K: HierarchicalRNN over chunks of K steps; None
 
     # -- scikit-learn protocol -------------------------------------------------------------
     @classmethod
@@ -183,6 +188,21 @@ class _RNNEstimator:
         if self.validation_fraction is None and self.patience is not None:
             raise ValueError("patience needs validation_fraction: early stopping watches the "
                              "held-out loss")
+        one_of(self.norm, "norm", (None, "layer"))
+        if self.norm is not None and not _takes_norm(CELLS[self.cell], self.norm):
+            raise ValueError(f"norm={self.norm!r} is not available for cell={self.cell!r}: "
+                             f"its layer has no such normalization (lstm has)")
+        if not 0 <= finite_number(self.dropout, "dropout") < 1:
+            raise ValueError(f"dropout must lie in [0, 1), the probability of dropping an "
+                             f"element between stacked layers, got {self.dropout!r}")
+        if self.hierarchical is not None:
+            positive_int(self.hierarchical, "hierarchical")
+            if self.dropout:
+                raise ValueError(f"dropout applies between flat stacked layers, not with "
+                                 f"hierarchical={self.hierarchical!r}; set dropout=0")
+            if self.many_to_many is True:
+                raise ValueError(f"hierarchical={self.hierarchical!r} gives one output per "
+                                 f"sequence, not per step: it needs many_to_many=False")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -234,13 +254,31 @@ class _RNNEstimator:
         return tuple(int(s) for s in rng.integers(0, 2**31, size=2))
 
     def _build_model(self, outputs: int, seed: int) -> Sequential:
-        """The recurrent layers, the many-to-one head (unless many-to-many), a linear layer."""
-        layers = [CELLS[self.cell](self.n_features_in_, self.hidden_size, self.num_layers,
-                                   bidirectional=self.bidirectional, dtype=self.dtype,
-                                   seed=seed)]
-        if not self.many_to_many:
-            layers.append(POOLINGS[self.pooling]())
+        """The recurrent layers, the many-to-one head (unless many-to-many), a linear layer;
+        with ``hierarchical``, a HierarchicalRNN (one output per sequence) and the linear
+        layer; with ``dropout`` and ``num_layers`` > 1, single-layer recurrent layers with
+        Dropout between them."""
         directions = 2 if self.bidirectional else 1
+        options = {"bidirectional": self.bidirectional, "dtype": self.dtype}
+        if self.norm is not None:
+            options["norm"] = self.norm
+        if self.hierarchical is not None:
+            layers = [HierarchicalRNN(self.n_features_in_, self.hidden_size, self.hierarchical,
+                                      self.cell, num_layers=self.num_layers, seed=seed,
+                                      **options)]
+        elif self.dropout and self.num_layers > 1:
+            rng = np.random.default_rng(seed)
+            layers = []
+            for k in range(self.num_layers):
+                if k:
+                    layers.append(Dropout(self.dropout, dtype=self.dtype, seed=rng))
+                inputs = self.n_features_in_ if k == 0 else directions * self.hidden_size
+                layers.append(CELLS[self.cell](inputs, self.hidden_size, seed=rng, **options))
+        else:
+            layers = [CELLS[self.cell](self.n_features_in_, self.hidden_size, self.num_layers,
+                                       seed=seed, **options)]
+        if not self.many_to_many and self.hierarchical is None:
+            layers.append(POOLINGS[self.pooling]())
         layers.append(Linear(directions * self.hidden_size, outputs, dtype=self.dtype,
                              seed=seed + 1))
         return Sequential(*layers)
@@ -253,6 +291,15 @@ class _RNNEstimator:
             outs = [self.model_(x[k:k + PREDICT_BATCH], lengths=lengths[k:k + PREDICT_BATCH])
                     for k in range(0, len(x), PREDICT_BATCH)]
         return np.concatenate(outs).astype(np.float64), lengths
+
+
+def _takes_norm(layer, norm: str) -> bool:
+    """Whether the recurrent ``layer`` class accepts ``norm=norm``."""
+    try:
+        layer(1, 1, norm=norm, dtype="float64", seed=0)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _labels(y):
@@ -307,6 +354,19 @@ class RNNClassifier(_RNNEstimator):
     patience : int or None
         Early stopping on the held-out loss, restoring the best weights.
     dtype : {"float32", "float64"}
+    lr_schedule : {"constant", "cosine"}
+    norm : {None, "layer"}
+        "layer": a layer-normalized recurrence (Ba, Kiros & Hinton 2016), for the cells whose
+        layer has it (``LSTM(norm="layer")``).
+    dropout : float in [0, 1)
+        Dropout between stacked layers (Zaremba et al. 2014), as ``torch.nn.LSTM``'s
+        ``dropout``: with ``num_layers`` > 1 the model is single-layer recurrent layers with
+        :class:`~rnnlab.layers.Dropout` between them; no effect with one layer. Off in
+        ``predict``.
+    hierarchical : int or None
+        K: the model is ``HierarchicalRNN(..., chunk=K)`` and a linear layer: a lower layer
+        reads each chunk of K steps, an upper one the chunk summaries; ``pooling`` is unused
+        and ``dropout`` must be 0.
 
     Attributes
     ----------
@@ -378,8 +438,9 @@ class RNNRegressor(_RNNEstimator):
     ``many_to_many``), plus
 
     many_to_many : bool
-        y gives targets per step: a list of (T_i,) or (T_i, O) arrays matching X's lengths,
-        or an (N, T) / (N, T, O) array; predictions come back the same way.
+        y gives targets per step (not with ``hierarchical``): a list of (T_i,) or (T_i, O)
+        arrays matching X's lengths, or an (N, T) / (N, T, O) array; predictions come back
+        the same way.
 
     Targets are standardized with the training data's mean and scale, and predictions are
     mapped back. ``score`` is R^2 over every predicted number (every valid step for
@@ -391,11 +452,13 @@ class RNNRegressor(_RNNEstimator):
                  epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
                  random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
                  validation_fraction=None, patience=None, dtype="float32",
-                 lr_schedule="constant", many_to_many=False):
+                 lr_schedule="constant", norm=None, dropout=0.0, hierarchical=None,
+                 many_to_many=False):
         super().__init__(cell, hidden_size, num_layers, bidirectional, epochs, batch_size, lr,
                          optimizer, clip_norm, random_state, verbose, pooling=pooling,
                          weight_decay=weight_decay, validation_fraction=validation_fraction,
-                         patience=patience, dtype=dtype, lr_schedule=lr_schedule)
+                         patience=patience, dtype=dtype, lr_schedule=lr_schedule, norm=norm,
+                         dropout=dropout, hierarchical=hierarchical)
         self.many_to_many = many_to_many  # a target per step instead of per sequence
 
     def _targets(self, y, lengths) -> tuple:
@@ -420,8 +483,8 @@ class RNNRegressor(_RNNEstimator):
 
     def fit(self, X, y):
         """Fit on sequences X and targets y (see the class docstring for the shapes)."""
-        self._check_params()
         boolean(self.many_to_many, "many_to_many")
+        self._check_params()
         sequences = as_sequences(X)
         lengths = np.array([len(s) for s in sequences])
         targets, self._flat_y = self._targets(y, lengths)

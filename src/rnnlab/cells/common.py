@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from rnnlab.backend import get_xp
+from rnnlab.cells.compiled import layernorm
 from rnnlab.cells.gemm import Product
 
 
@@ -224,3 +227,30 @@ def final_state_grad(given, like):
     if given is None:
         return xp.zeros_like(like)
     return xp.array(given, dtype=like.dtype, copy=True)
+
+
+def normalized_inputs(params, a_ih, with_bias_hh: bool = True):
+    """The input side of a layer-normalized cell, every step at once: LN_ih(W_ih x_t) + b_ih
+    (+ b_hh, which the GRU adds on its recurrent side instead) for ``a_ih`` (T, B, G*H) =
+    W_ih x_t, and the cache of its backward (the layer norm is compiled, row by row:
+    :mod:`rnnlab.cells.compiled.layernorm`)."""
+    steps, batch, width = a_ih.shape
+    rows = a_ih.reshape(steps * batch, width)
+    z, a_hat = np.empty_like(rows), np.empty_like(rows)
+    scale = np.empty(steps * batch, a_ih.dtype)
+    layernorm.normalize_rows(rows, params.ln_ih_weight, params.ln_ih_bias, params.eps, a_hat,
+                             z, scale)
+    b_ih, b_hh = kernel_biases(params)
+    z += b_ih + b_hh if with_bias_hh else b_ih
+    return z.reshape(a_ih.shape), (a_hat, scale)
+
+
+def normalized_inputs_back(params, cache, d_z):
+    """dL/d(W_ih x_t) (T, B, G*H) from d_z, the gradient of :func:`normalized_inputs`' output,
+    and the input norm's (d gain, d bias)."""
+    a_hat, scale = cache
+    rows = d_z.reshape(-1, d_z.shape[-1])
+    d_a = np.empty_like(rows)
+    d_gain, d_bias = np.zeros_like(params.ln_ih_weight), np.zeros_like(params.ln_ih_bias)
+    layernorm.normalize_rows_back(rows, a_hat, scale, params.ln_ih_weight, d_gain, d_bias, d_a)
+    return d_a.reshape(d_z.shape), d_gain, d_bias

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from rnnlab.backend import get_xp
-from rnnlab.cells.common import (Grads, Workspace, backward_product, backward_steps,
-                                 bias_grads, final_state_grad, forward_steps, kernel_biases,
-                                 masked_outputs, recurrent_product, sequence_inputs,
+from rnnlab.cells.common import (Grads, Workspace, backward_product, backward_steps, bias_grads,
+                                 final_state_grad, forward_steps, masked_outputs, normalized_inputs,
+                                 normalized_inputs_back, recurrent_product, sequence_inputs,
                                  time_major, weight_grads)
 from rnnlab.cells.compiled import ln_lstm as compiled
 
@@ -79,15 +77,7 @@ def forward(params: LNParams, x, state0, mask=None, workspace=None):
     batch, steps, _ = x.shape
     hidden = h0.shape[-1]
     x_tm, valid, a_ih = sequence_inputs(params, x, mask, ws, "a_ih")  # W_ih x_t, every t
-    rows = a_ih.reshape(steps * batch, -1)
-    z_ih = np.empty_like(rows)  # LN_ih(W_ih x_t) for every t, (T*B, 4H), then + b (1)
-    ih_hat, ih_scale = np.empty_like(rows), np.empty(steps * batch, x.dtype)
-    compiled.normalize_rows(rows, params.ln_ih_weight, params.ln_ih_bias, params.eps, ih_hat,
-                            z_ih, ih_scale)
-    z_ih = z_ih.reshape(a_ih.shape)
-    ln_ih = (ih_hat, ih_scale)
-    b_ih, b_hh = kernel_biases(params)
-    z_ih += b_ih + b_hh  # (1), the input side and the biases, every t
+    z_ih, ln_ih = normalized_inputs(params, a_ih)  # (1), the input side and b, every t
     h = ws.empty("h", (steps + 1, batch, hidden), x)
     c = ws.empty("c", h.shape, x)
     h[0], c[0] = h0, c0
@@ -126,12 +116,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     backward_steps(product, compiled, dz_hh, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat,
                    c_hat, scales, norms, d_norms, valid, da, dz_hh, dc_all, dbias)
     dh0 = dh_next + carry  # dL/dh_0
-    rows = da.reshape(-1, da.shape[-1])
-    dz_ih = np.empty_like(rows)  # (1) through LN_ih, every t
-    dg_ih, db_ih_ln = xp.zeros_like(params.ln_ih_weight), xp.zeros_like(params.ln_ih_bias)
-    compiled.normalize_rows_back(rows, ln_ih[0], ln_ih[1], params.ln_ih_weight, dg_ih,
-                                 db_ih_ln, dz_ih)
-    dz_ih = dz_ih.reshape(da.shape)
+    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da)  # (1) LN_ih', every t
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))

@@ -9,7 +9,7 @@ import sys
 
 import sqlite3
 
-from rnnlab.experiments.compare import LR_GRID
+from rnnlab.experiments.compare import LR_GRID, VARIANTS
 from rnnlab.experiments.runner import GATED, RunConfig
 from rnnlab.experiments.store import RunStore
 from rnnlab.tasks import FileTask, make_task
@@ -28,11 +28,17 @@ FIELD_OPTIONS = {"task": "--task", "data": "--data", "test_data": "--test-data",
                  "batch_size": "--batch-size", "epochs": "--epochs", "n_train": "--n-train",
                  "lr": "--lr", "seed": "--seed", "lambda_1": "--lambda1", "chrono": "--chrono",
                  "length": "--length", "tbptt": "--tbptt", "nonlinearity": "--nonlinearity",
-                 "forget_bias": "--forget-bias", "clip_norm": "--clip"}
+                 "forget_bias": "--forget-bias", "clip_norm": "--clip", "norm": "--norm",
+                 "chunk": "--chunk"}
 
 
 COMPARE_OPTIONS = {**FIELD_OPTIONS, "cell": "--cells", "length": "--lengths", "seed": "--seeds",
-                   "lr": "--lr-grid"}
+                   "lr": "--lr-grid", "norm": "--cells", "chunk": "--cells"}
+
+
+def _variants_of(cells) -> tuple:
+    """The compare variants whose cell is among ``cells``, and ``cells`` themselves."""
+    return tuple(cells) + tuple(v for v, fields in VARIANTS.items() if fields["cell"] in cells)
 
 
 class UsageError(SystemExit):
@@ -119,13 +125,13 @@ def check_cell_options(args, cells) -> None:
     applies(args, "--nonlinearity", args.nonlinearity is not None, cells, rnn, "the rnn cell")
     applies(args, "--lambda1", args.lambda1 is not None, cells, rnn + ("irnn",),
              "the rnn cell")
-    applies(args, "--chrono", args.chrono is not None, cells, GATED + ("lstm-chrono",
-                                                                      "gru-chrono"),
+    applies(args, "--chrono", args.chrono is not None, cells, _variants_of(GATED),
              "the gated cells (lstm, gru)")
     if args.forget_bias is not None and args.chrono is not None:
         raise refuse(args, "--forget-bias", "excludes --chrono, which sets the LSTM's forget "
                                              "gate bias itself")
-    applies(args, "--forget-bias", args.forget_bias is not None, cells, ("lstm",),
+    applies(args, "--forget-bias", args.forget_bias is not None, cells,
+             tuple(v for v in _variants_of(("lstm",)) if not v.endswith("-chrono")),
              "the lstm cell")
 
 

@@ -17,7 +17,7 @@ from rnnlab.cli.checks import (DATA_EPOCHS, COMPARE_OPTIONS, UsageError, check_c
                                check_pictures, check_training_options, config_error, described,
                                fill_defaults, open_store, refuse, run_config, say)
 from rnnlab.experiments.bench import format_bench, run_bench
-from rnnlab.experiments.compare import LR_GRID, ROW_KEYS, format_table, plan
+from rnnlab.experiments.compare import HIERARCHICAL, LR_GRID, ROW_KEYS, format_table, plan
 from rnnlab.experiments.compare import compare as compare_cells
 from rnnlab.experiments.demo import run_demo
 from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
@@ -30,14 +30,32 @@ from rnnlab.experiments.store import RunStore
 from rnnlab.explain import format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients
 from rnnlab.io import load_weights
-from rnnlab.layers import GRU, LSTM, RNN
+from rnnlab.layers import GRU, LSTM, RNN, HierarchicalRNN
 from rnnlab.tasks import make_task
 from rnnlab.training import TrainingDiverged
 
 
+HIER_CHUNK = 4  # K of gradcheck's hierarchical layer: T = 6 makes a full and a short chunk
+
+
+def _hierarchical(cell: str):
+    """A constructor with the recurrent layers' (input_size, hidden_size, num_layers, ...)
+    that builds a HierarchicalRNN of ``cell`` over chunks of HIER_CHUNK steps."""
+    def make(input_size, hidden_size, num_layers, **kwargs):
+        return HierarchicalRNN(input_size, hidden_size, HIER_CHUNK, cell,
+                               num_layers=num_layers, **kwargs)
+    return make
+
+
 # gradcheck's cells: (layer, nonlinearities, keywords)
+LAYER_NORM = {"norm": "layer"}
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid"), {}), "lstm": (LSTM, ("tanh",), {}),
-         "gru": (GRU, ("tanh",), {}), "ln-lstm": (LSTM, ("tanh",), {"norm": "layer"})}
+         "gru": (GRU, ("tanh",), {}),
+         "ln-rnn": (RNN, ("tanh", "relu", "sigmoid"), LAYER_NORM),
+         "ln-lstm": (LSTM, ("tanh",), LAYER_NORM), "ln-gru": (GRU, ("tanh",), LAYER_NORM),
+         "hier-lstm": (_hierarchical("lstm"), ("tanh",), {})}
+CELL_WIDTH = max(8, 1 + max(len(kind) for kind in KINDS))  # gradcheck's first column
+NAME_WIDTH = 28  # its worst array: up to "upper.weight_hh_l1_reverse"
 
 
 TOLERANCE = 1e-6
@@ -57,14 +75,15 @@ def gradcheck(args) -> int:
     print("Every parameter, x and the initial state are perturbed element by element;")
     print(f"the error is max|analytic - numerical| / max|analytic|, and must be <= {TOLERANCE:g}.")
     print()
-    header = f"{'cell':<8}{'f':<9}{'checked':>9}  {'worst array':<24}{'rel. error':>11}  result"
+    header = (f"{'cell':<{CELL_WIDTH}}{'f':<9}{'checked':>9}  {'worst array':<{NAME_WIDTH}}"
+              f"{'rel. error':>11}  result")
     print(header)
     print("-" * len(header))
     failed = False
     for cell in cells:
         cls, nonlinearities, keywords = KINDS[cell]
         for f in nonlinearities:
-            kwargs = {"nonlinearity": f, **keywords} if cell == "rnn" else keywords
+            kwargs = {"nonlinearity": f, **keywords} if cls is RNN else keywords
             layer = cls(args.input, args.hidden, args.layers, bias=not args.no_bias,
                         bidirectional=args.bidirectional, dtype=np.float64,
                         seed=int(rng.integers(2**31)), **kwargs)
@@ -81,8 +100,9 @@ def gradcheck(args) -> int:
                 s.size for s in states)
             ok = worst.relative_error <= TOLERANCE
             failed |= not ok
-            print(f"{cell:<8}{f:<9}{n:>9}  {worst.name:<24}{worst.relative_error:>11.1e}  "
-                  f"{'ok' if ok else 'FAIL'}  ({time.perf_counter() - start:.1f} s)", flush=True)
+            print(f"{cell:<{CELL_WIDTH}}{f:<9}{n:>9}  {worst.name:<{NAME_WIDTH}}"
+                  f"{worst.relative_error:>11.1e}  {'ok' if ok else 'FAIL'}  "
+                  f"({time.perf_counter() - start:.1f} s)", flush=True)
     print()
     print("All gradients match." if not failed else "Some gradients do NOT match.")
     return 1 if failed else 0
@@ -196,7 +216,8 @@ def check_train(args) -> tuple:
         check_data(args)
         args.task = "file"
     config = run_config(args, cell=args.cell, length=args.length, seed=args.seed,
-                         data=args.data, test_data=args.test_data, chrono=args.chrono)
+                         data=args.data, test_data=args.test_data, chrono=args.chrono,
+                         norm=args.norm, chunk=args.chunk)
     resumed = None
     if args.checkpoint_dir is not None:
         try:
@@ -248,11 +269,20 @@ def train(args) -> int:
     print(f"\n{task.describe()}")
     verdict = "" if math.isnan(task.threshold) else \
         (": solved" if result["solved"] else ": not solved")
-    print(f"{config.cell}, H = {config.hidden_size}, {result['params']} parameters: test "
-          f"{result['metric_name']} {result['metric']:.4g} ({task.baseline_name} "
+    print(f"{_model_name(config)}, H = {config.hidden_size}, {result['params']} parameters: "
+          f"test {result['metric_name']} {result['metric']:.4g} ({task.baseline_name} "
           f"{result['baseline']:.4g}){verdict}")
     print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
     return 0
+
+
+def _model_name(config) -> str:
+    """The cell, with its normalization and hierarchy: "lstm", "layer-normalized lstm",
+    "hierarchical gru (chunks of 10 steps)"."""
+    name = config.cell if config.norm is None else f"{config.norm}-normalized {config.cell}"
+    if config.chunk is not None:
+        name = f"hierarchical {name} (chunks of {config.chunk} steps)"
+    return name
 
 
 def compare(args) -> int:
@@ -262,13 +292,18 @@ def compare(args) -> int:
         raise refuse(args, "--lr-grid", "excludes --lr (a fixed rate)")
     check_training_options(args)
     check_cell_options(args, args.cells)
+    if args.chunk is not None and not set(args.cells) & set(HIERARCHICAL):
+        raise refuse(args, "--chunk", f"applies to the hierarchical variants "
+                                       f"({', '.join(HIERARCHICAL)}) only, and --cells has "
+                                       f"none (got {','.join(args.cells)})")
     fill_defaults(args, "language", None)
     check_lengths(args, args.task, args.lengths, "--lengths")
     check_pictures(args)
     base = run_config(args, COMPARE_OPTIONS)
     lrs = (args.lr,) if args.lr is not None else (args.lr_grid or LR_GRID)
     try:
-        planned = plan(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono)
+        planned = plan(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono,
+                       args.chunk)
     except (TypeError, ValueError) as err:
         if getattr(err, "fields", None):
             raise config_error(args, err, COMPARE_OPTIONS) from None
@@ -279,7 +314,7 @@ def compare(args) -> int:
                    f"{len(args.lengths)} lengths x {len(lrs)} learning rates x {args.seeds} "
                    f"seeds), each recorded in {args.db} as it finishes.")
         rows = compare_cells(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono,
-                       store=store, study=study, progress=True)
+                             store=store, study=study, progress=True, chunk=args.chunk)
     if args.json:
         print(json.dumps([{k: r[k] for k in ROW_KEYS + JSON_EXTRA} for r in rows]))
     else:

@@ -11,8 +11,8 @@ from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr
                                   tbptt)
 from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
 from rnnlab.experiments.bench import GRID as BENCH_GRID
-from rnnlab.experiments.compare import LR_GRID, VARIANTS
-from rnnlab.experiments.runner import CELLS
+from rnnlab.experiments.compare import DEFAULT_CHUNK, LR_GRID, VARIANTS
+from rnnlab.experiments.runner import CELLS, NORMS, norm_cells
 from rnnlab.experiments.store import DEFAULT_PATH, STATUSES
 from rnnlab.explain import ACTIVATION_NAMES
 from rnnlab.optim import OPTIMIZERS
@@ -35,7 +35,7 @@ class Parser(argparse.ArgumentParser):
 cells = names_among(CELLS)  # rnn, lstm, gru
 
 
-variants = names_among(VARIANTS)  # rnn, irnn, lstm, lstm-chrono, gru, gru-chrono
+variants = names_among(VARIANTS)  # rnn, irnn, lstm, lstm-chrono, gru, gru-chrono, ln-lstm, ...
 
 
 def add_training_options(p, task="adding", lr=3e-3) -> None:
@@ -123,10 +123,11 @@ def _add_gradcheck(sub) -> None:
     """``rnnlab gradcheck`` and its options."""
     p = sub.add_parser("gradcheck", help="check every backward pass against finite differences",
                        description=commands.gradcheck.__doc__)
-    p.add_argument("--cells", type=names_among(commands.KINDS), default=("rnn", "lstm", "gru",
-                                                                         "ln-lstm"),
-                   help="comma-separated: rnn, lstm, gru, ln-lstm (LSTM with norm='layer'); "
-                        "default all")
+    p.add_argument("--cells", type=names_among(commands.KINDS), default=tuple(commands.KINDS),
+                   help="comma-separated: rnn, lstm, gru, ln-rnn, ln-lstm, ln-gru (with "
+                        "norm='layer'), "
+                        f"hier-lstm (HierarchicalRNN of LSTMs, chunks of "
+                        f"{commands.HIER_CHUNK} steps); default all")
     p.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
                    help="check both directions (default on)")
@@ -216,6 +217,15 @@ def _add_train(sub) -> None:
                    help="train on a .ts or .npz file instead of --task (split by --seed; "
                         "excludes --task, --length and --n-train)")
     p.add_argument("--test-data", metavar="FILE", help="with --data: a separate test file")
+    p.add_argument("--norm", choices=NORMS,
+                   help="layer: layer-normalized recurrence (Ba, Kiros & Hinton 2016), for "
+                        f"the cells whose layer has it ({', '.join(norm_cells())}); default "
+                        f"none")
+    p.add_argument("--chunk", type=positive_int, metavar="K",
+                   help="a hierarchical model: a lower layer reads each chunk of K steps, an "
+                        "upper one the chunk summaries (El Hihi & Bengio 1995; Yang et al. "
+                        "2016); for tasks with one target per sequence (adding, language, "
+                        "--data); default: one flat layer")
     add_training_options(p)
     p.add_argument("--save", default="rnnlab-model.safetensors",
                    help="where the weights go, before the run is recorded as finished "
@@ -235,8 +245,14 @@ def _add_compare(sub) -> None:
     p.add_argument("--cells", type=variants, default=("rnn", "lstm", "gru"),
                    help="comma-separated among rnn (tanh), irnn (ReLU, W_hh = I: Le et al. "
                         "2015), lstm (forget bias 1), lstm-chrono, gru, gru-chrono (chrono "
-                        "init with T_max the task's length: Tallec & Ollivier 2018); "
+                        "init with T_max the task's length: Tallec & Ollivier 2018), ln-lstm "
+                        "(layer-normalized LSTM: Ba, Kiros & Hinton 2016), hier-lstm, "
+                        "hier-gru (two levels: a lower layer over chunks of --chunk steps, an "
+                        "upper one over the chunks; tasks with one target per sequence); "
                         "default rnn,lstm,gru")
+    p.add_argument("--chunk", type=positive_int, metavar="K",
+                   help=f"the steps per chunk of hier-lstm and hier-gru (default "
+                        f"{DEFAULT_CHUNK})")
     p.add_argument("--lengths", type=int_list, default=(10, 20, 50, 100, 200),
                    help="the task's lengths: T, or N filler words (default 10,20,50,100,200)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")

@@ -23,7 +23,8 @@ from rnnlab.diagnostics import horizon_of
 from rnnlab.experiments.runner import GATED, RunConfig, run_task
 from rnnlab.training import TrainingDiverged
 
-# The cell variants --cells may name: a cell and how it starts.
+DEFAULT_CHUNK = 10  # K, the steps per chunk of the hierarchical variants
+# The cell variants --cells may name: a cell, how it starts, and its form.
 VARIANTS = {
     "rnn": {"cell": "rnn"},  # tanh, PyTorch's initialization
     "irnn": {"cell": "rnn", "nonlinearity": "relu", "init_hh": "identity"},  # Le et al. 2015
@@ -31,34 +32,43 @@ VARIANTS = {
     "lstm-chrono": {"cell": "lstm", "chrono": "auto"},  # Tallec & Ollivier 2018
     "gru": {"cell": "gru"},
     "gru-chrono": {"cell": "gru", "chrono": "auto"},
+    "ln-lstm": {"cell": "lstm", "norm": "layer"},  # layer-normalized: Ba, Kiros & Hinton 2016
+    "hier-lstm": {"cell": "lstm", "chunk": DEFAULT_CHUNK},  # two levels: K-step chunks, and
+    "hier-gru": {"cell": "gru", "chunk": DEFAULT_CHUNK},  # the chunks (El Hihi & Bengio 1995)
 }
+HIERARCHICAL = tuple(v for v, fields in VARIANTS.items() if "chunk" in fields)
 LR_GRID = (1e-3, 3e-3, 1e-2)  # the default learning rates tried per variant and length
 ROW_KEYS = ("cell", "variant", "length", "lr", "metric", "std", "solved", "runs",
             "updates_to_solve", "baseline", "params", "update_ms")
 
 
-def variant_config(base: RunConfig, variant: str, chrono=None) -> tuple:
+def variant_config(base: RunConfig, variant: str, chrono=None, chunk=None) -> tuple:
     """(label, RunConfig) of ``variant`` on ``base``; ``chrono`` (T_max, "auto" or None)
-    applies chrono initialization to the gated cells and labels them "-chrono"."""
+    applies chrono initialization to the gated cells and labels them "-chrono"; ``chunk``
+    is K of the hierarchical variants (:data:`DEFAULT_CHUNK` if None)."""
     if variant not in VARIANTS:
         raise ValueError(f"cells must name variants among {sorted(VARIANTS)}, got {variant!r}")
     fields = dict(VARIANTS[variant])
+    if "chunk" in fields and chunk is not None:
+        fields["chunk"] = chunk
     label = variant
     if chrono is not None and fields["cell"] in GATED:
         fields["chrono"] = chrono
-        label = f"{fields['cell']}-chrono"
+        label = variant if variant.endswith("-chrono") else f"{variant}-chrono"
     fields.setdefault("chrono", None)
+    fields.setdefault("norm", None)
+    fields.setdefault("chunk", None)
     fields.setdefault("nonlinearity", base.nonlinearity if fields["cell"] == "rnn" else "tanh")
     fields.setdefault("init_hh", None)
     return label, dataclasses.replace(base, **fields)
 
 
-def plan(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None) -> list:
+def plan(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, chunk=None) -> list:
     """Every run of a comparison, checked before any trains: a list of
     ``(label, length, lr, seed, RunConfig)``, lengths outermost, then variants, learning
     rates and seeds."""
     lrs = (base.lr,) if lrs is None else tuple(lrs)
-    variants = [variant_config(base, v, chrono) for v in cells]
+    variants = [variant_config(base, v, chrono, chunk) for v in cells]
     labels = [label for label, _ in variants]
     if len(set(labels)) != len(labels):
         raise ValueError(f"cells must name each variant once (with chrono, lstm and "
@@ -73,7 +83,7 @@ def plan(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None) -> list:
 
 
 def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store=None,
-            study: str | None = None, progress: bool = True) -> list:
+            study: str | None = None, progress: bool = True, chunk=None) -> list:
     """Train every variant at every length with every learning rate and seed; return one
     row per (variant, length), for the learning rate chosen on validation data.
 
@@ -96,6 +106,9 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
         The study's id in the store.
     progress : bool
         A progress bar over the runs.
+    chunk : int, optional
+        K, the steps per chunk of the hierarchical variants (hier-lstm, hier-gru);
+        :data:`DEFAULT_CHUNK` by default.
 
     Returns
     -------
@@ -116,7 +129,7 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     row's metric and spread are over its seeds that did not diverge (``diverged`` counts
     the others).
     """
-    runs = plan(base, cells, lengths, seeds, lrs, chrono)  # every config checked first
+    runs = plan(base, cells, lengths, seeds, lrs, chrono, chunk)  # every config checked first
     expected = collections.Counter((label, length) for label, length, *_ in runs)
     bar = _bar(len(runs)) if progress else None
     groups: dict = {}
@@ -229,10 +242,11 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
 
 def variant_of(config: RunConfig) -> str:
     """The :data:`VARIANTS` label of a run's config (the inverse of :func:`variant_config`)."""
-    if config.cell == "rnn":
+    if config.cell == "rnn" and config.chunk is None:
         irnn = config.nonlinearity == "relu" and config.init_hh == "identity"
         return "irnn" if irnn else "rnn"
-    return config.cell + ("-chrono" if config.chrono is not None else "")
+    prefix = "hier-" if config.chunk is not None else "ln-" if config.norm is not None else ""
+    return prefix + config.cell + ("-chrono" if config.chrono is not None else "")
 
 
 def study_rows(store, study: str) -> list:
@@ -291,14 +305,15 @@ def format_table(rows: list, task_line: str = "") -> str:
     """The RNN-vs-LSTM table with measured columns, and each variant's memory horizon."""
     summary = summarize(rows)
     name = rows[0]["metric_name"]
+    width = max([12] + [len(variant) for variant in summary])  # the cell column
     lines = [task_line] if task_line else []
-    header = (f"{'cell':<12} {'length':>6} {'params':>7} {'ms/upd':>7} {'lr':>6} "
+    header = (f"{'cell':<{width}} {'length':>6} {'params':>7} {'ms/upd':>7} {'lr':>6} "
               f"{name + ' (mean +- sd)':>24} {'baseline':>9} {'solved':>7} "
               f"{'updates to solve':>17}")
     lines += [header, "-" * len(header)]
     for variant, info in summary.items():
         for length, r in info["lengths"].items():
-            lines.append(f"{variant:<12} {length:>6} {_number(r['params']):>7} "
+            lines.append(f"{variant:<{width}} {length:>6} {_number(r['params']):>7} "
                          f"{r['update_ms']:>7.2f} {r['lr']:>6g} {r['metric']:>13.4g} +- "
                          f"{r['std']:<8.2g} {r['baseline']:>9.4g} "
                          f"{r['solved']:>3}/{r['runs']:<3} {_steps_text(r):>17}"
@@ -306,7 +321,7 @@ def format_table(rows: list, task_line: str = "") -> str:
     lines.append("")
     lines.append("memory horizon (longest length most seeds solved, every shorter one too):")
     for variant, info in summary.items():
-        lines.append(f"  {variant:<12} {horizon_text(info)}")
+        lines.append(f"  {variant:<{width}} {horizon_text(info)}")
     params = {v: next(iter(info["lengths"].values()))["params"] for v, info in summary.items()}
     if params.get("rnn") and len(params) > 1:
         ratios = ", ".join(f"{v} {p / params['rnn']:.2f}x" for v, p in params.items()

@@ -22,7 +22,7 @@ from rnnlab._checks import one_of, positive_int
 from rnnlab.diagnostics import scale_recurrent_weights
 from rnnlab.experiments.run_folder import (close_abandoned_runs, load_checkpoint, locked,
                                            write_run_file)
-from rnnlab.layers import GRU, LSTM, RNN, LastStep, Linear, Sequential
+from rnnlab.layers import GRU, LSTM, RNN, HierarchicalRNN, LastStep, Linear, Sequential
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS, FileTask, make_task
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
@@ -30,6 +30,20 @@ from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
 EVAL_BATCH = 256  # sequences per batch when measuring (no gradients: larger is faster)
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 GATED = ("lstm", "gru")  # the cells chrono initialization applies to
+NORMS = ("layer",)  # the values of RunConfig.norm, besides None
+
+
+def norm_cells() -> tuple:
+    """The cells whose layer takes ``norm="layer"`` (the layer-normalized LSTM of Ba, Kiros
+    & Hinton 2016; the others as their layers gain it)."""
+    found = []
+    for name, layer in CELLS.items():
+        try:
+            layer(1, 1, norm="layer", dtype="float64", seed=0)
+        except (TypeError, ValueError):
+            continue
+        found.append(name)
+    return tuple(found)
 
 
 @contextlib.contextmanager
@@ -75,6 +89,8 @@ class RunConfig:
     task_options: dict = field(default_factory=dict)  # e.g. {"pairs": 4} for language
     data: str | None = None  # task "file": a .ts or .npz file (n_train, n_val, n_test unused)
     test_data: str | None = None  # task "file": a separate test file
+    norm: str | None = None  # "layer": layer-normalized recurrence (lstm; see norm_cells)
+    chunk: int | None = None  # K: a hierarchical model over chunks of K steps; None: flat
 
     def __post_init__(self):
         with _about("task"):
@@ -123,8 +139,28 @@ class RunConfig:
                                      f"cell={self.cell!r}")
                 if self.chrono != "auto":
                     initializers.check_chrono(self.chrono)
+        if self.norm is not None:
+            with _about("norm"):
+                one_of(self.norm, "norm", NORMS)
+            with _about("norm", "cell"):
+                if self.cell not in norm_cells():
+                    raise ValueError(f"norm={self.norm!r} applies to the cells "
+                                     f"{norm_cells()} only, got cell={self.cell!r}")
+        if self.chunk is not None:
+            with _about("chunk"):
+                positive_int(self.chunk, "chunk")
         with _about("length", "task_options", "data", "test_data"):
             task = self.make_task()  # checks length and task_options, reads a data file
+        with _about("chunk", "task"):
+            if self.chunk is not None and task.per_step:
+                raise ValueError(f"chunk (a hierarchical model, one output per sequence) needs "
+                                 f"a task with one target per sequence (adding, language, a "
+                                 f"data file), got the {task.name} task, with a target at "
+                                 f"every step")
+        with _about("chunk", "lambda_1"):
+            if self.chunk is not None and self.lambda_1 is not None:
+                raise ValueError("lambda_1 rescales a flat RNN's W_hh; it does not apply to "
+                                 "a hierarchical model (chunk)")
         if self.tbptt is not None:
             with _about("tbptt"):
                 if not isinstance(self.tbptt, (tuple, list)) or len(self.tbptt) != 2:
@@ -162,12 +198,17 @@ class RunConfig:
 def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
                 nonlinearity: str = "tanh", forget_bias: float = 1.0, seed: int = 0,
                 dtype: str = "float32", lambda_1: float | None = None,
-                chrono: int | None = None, init_hh: str | None = None) -> Sequential:
-    """cell -> (LastStep, unless the task wants an output per step) -> Linear head.
+                chrono: int | None = None, init_hh: str | None = None,
+                norm: str | None = None, chunk: int | None = None) -> Sequential:
+    """cell -> (LastStep, unless the task wants an output per step) -> Linear head; with
+    ``chunk``, HierarchicalRNN -> Linear head.
 
     ``lambda_1`` (rnn only) rescales every W_hh to that largest singular value; ``chrono``
     (lstm, gru) is chrono initialization's T_max, and an LSTM with it has no forget bias
-    added; ``init_hh`` initializes W_hh ("identity" with a ReLU RNN is Le et al.'s IRNN).
+    added; ``init_hh`` initializes W_hh ("identity" with a ReLU RNN is Le et al.'s IRNN);
+    ``norm="layer"`` layer-normalizes the recurrence (Ba, Kiros & Hinton 2016); ``chunk`` = K
+    builds a two-level model, a lower layer over each chunk of K steps and an upper one over
+    the chunks (:class:`rnnlab.layers.HierarchicalRNN`; tasks with one target per sequence).
     """
     rng = np.random.default_rng(seed)
     kwargs = {"dtype": dtype, "seed": rng}
@@ -179,6 +220,16 @@ def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int
         kwargs["chrono"] = chrono
     elif cell == "lstm":
         kwargs["forget_bias"] = forget_bias
+    if norm is not None:
+        kwargs["norm"] = norm
+    if chunk is not None:
+        if task.per_step:
+            raise ValueError(f"chunk (a hierarchical model) needs a task with one target per "
+                             f"sequence, got the {task.name} task")
+        recurrent = HierarchicalRNN(task.input_size, hidden_size, chunk, cell,
+                                    num_layers=num_layers, **kwargs)
+        return Sequential(recurrent, Linear(hidden_size, task.output_size, dtype=dtype,
+                                            seed=rng))
     recurrent = CELLS[cell](task.input_size, hidden_size, num_layers, **kwargs)
     if lambda_1 is not None:
         scale_recurrent_weights(recurrent, lambda_1)
@@ -288,7 +339,8 @@ def _trainer(config: RunConfig, task, checkpoint_dir, progress: bool) -> Trainer
     """The model ``config`` describes, its optimizer, and the Trainer that will train it."""
     model = build_model(task, config.cell, config.hidden_size, config.num_layers,
                         config.nonlinearity, config.forget_bias, config.seed, config.dtype,
-                        config.lambda_1, config.chrono_steps(task), config.init_hh)
+                        config.lambda_1, config.chrono_steps(task), config.init_hh,
+                        config.norm, config.chunk)
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
     train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
                                tbptt=config.tbptt, seed=config.seed,

@@ -18,11 +18,11 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import (boolean, expect_shape, finite_number, float_array, lengths_array,
-                            one_of, positive_int)
+from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of,
+                            positive_int)
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
-from rnnlab.cells import gru, ln_lstm, lstm, rnn
+from rnnlab.cells import gru, ln_gru, ln_lstm, ln_rnn, lstm, rnn
 from rnnlab.cells.common import Workspace, batch_first
 from rnnlab.data.padding import lengths_to_mask, reverse_padded
 from rnnlab.layers.checkpointed import Checkpointed, _Checkpoints
@@ -53,8 +53,9 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  bidirectional=False, *, dtype=None, seed=None, init="default", init_hh=None,
-                 checkpoint_every=None):
+                 checkpoint_every=None, norm=None, eps=1e-5):
         super().__init__(resolve_dtype(dtype))
+        self._set_norm(norm, eps)  # read by _build
         self.checkpoint_every = checkpoint_every  # checked by the property's setter
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
@@ -333,17 +334,33 @@ class RNN(_Recurrent):
         k: run checkpointed BPTT, keeping the state at every k-th step rather than every
         step's activations (see Notes). None (the default) is full BPTT. Also a settable
         attribute; about sqrt(T) minimizes the memory.
+    norm : {None, "layer"}, keyword-only
+        "layer": layer normalization (Ba, Kiros & Hinton 2016) of the input and of the
+        recurrent pre-activations, h_t = f(LN(W_ih x_t) + LN(W_hh h_{t-1}) + b), the
+        equations of :mod:`rnnlab.reference.ln_rnn`. Each layer and direction gets
+        ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``, ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}``
+        (H,) (``_reverse`` for the second direction), gains at 1 and biases at 0. The
+        GRU's and the LSTM's are alike (their own equations: :class:`GRU`, :class:`LSTM`).
+        PyTorch has no such layers.
+    eps : float > 0, keyword-only
+        Layer normalization's epsilon (1e-5).
 
     Notes
     -----
     Checkpointed BPTT (``checkpoint_every=k``): :mod:`rnnlab.layers.checkpointed`.
     """
 
-    cell = rnn
     nonlinearities = ("tanh", "relu", "sigmoid")
 
+    @property
+    def cell(self):
+        """The cell functions: :mod:`rnnlab.cells.rnn`, or with ``norm="layer"``
+        :mod:`rnnlab.cells.ln_rnn`."""
+        return rnn if self.norm is None else ln_rnn
+
     def _cell_forward(self, params, x, state0, mask, workspace=None):
-        return rnn.forward(params, x, state0, mask, self.nonlinearity, workspace=workspace)
+        return self.cell.forward(params, x, state0, mask, self.nonlinearity,
+                                 workspace=workspace)
 
 
 class LSTM(_Recurrent):
@@ -383,9 +400,7 @@ class LSTM(_Recurrent):
         h_t = o * tanh(LN(c_t)). Each layer and direction gets ``ln_ih_weight_l{k}``,
         ``ln_ih_bias_l{k}``, ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}`` (4H,) and
         ``ln_c_weight_l{k}``, ``ln_c_bias_l{k}`` (H,) (``_reverse`` for the second
-        direction), gains at 1 and biases at 0. PyTorch has no such layer.
-    eps : float, keyword-only
-        Layer normalization's epsilon (1e-5).
+        direction), gains at 1 and biases at 0; ``eps`` as :class:`RNN`'s.
     """
 
     num_gates = 4
@@ -399,12 +414,7 @@ class LSTM(_Recurrent):
         return lstm if self.norm is None else ln_lstm
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 bidirectional=False, *, forget_bias=0.0, chrono=None, norm=None, eps=1e-5,
-                 **kwargs):
-        one_of(norm, "norm", (None, "layer"))
-        if finite_number(eps, "eps") <= 0:
-            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-        self.norm, self.eps = norm, float(eps)  # read by _build
+                 bidirectional=False, *, forget_bias=0.0, chrono=None, **kwargs):
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or \
                 not np.isfinite(forget_bias):
             raise TypeError(f"forget_bias must be a finite number, got {forget_bias!r}")
@@ -427,9 +437,10 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     """Gated recurrent unit, gates r, z, n, like ``torch.nn.GRU``.
 
-    The parameters are those of :class:`RNN`, and so is checkpointed BPTT
-    (``checkpoint_every``); ``nonlinearity`` is accepted for a uniform
-    signature and must be "tanh". One more keyword sets the update gate's bias:
+    The parameters are those of :class:`RNN`, and so are checkpointed BPTT
+    (``checkpoint_every``) and ``eps``; ``nonlinearity`` is accepted for a uniform
+    signature and must be "tanh". One more keyword sets the update gate's bias, and ``norm``
+    layer-normalizes the recurrence:
 
     Parameters
     ----------
@@ -445,11 +456,22 @@ class GRU(_Recurrent):
         Needs ``bias=True``. In PyTorch's form h_t = (1 - z_t) * n_t + z_t * h_{t-1}, z
         keeps h_{t-1} as the LSTM's f keeps c_{t-1}: at the start z_t ~ u / (1 + u), a
         forgetting time of 1 + u steps (docs/chrono.md).
+    norm : {None, "layer"}, keyword-only
+        "layer": the input and the recurrent projections layer-normalized separately (Ba,
+        Kiros & Hinton 2016), [x_r, x_z, x_n] = LN(W_ih x_t) + b_ih and [h_r, h_z, h_n] =
+        LN(W_hh h_{t-1}) + b_hh, each over the whole 3H, so that h_n is normalized before
+        the reset gate multiplies it: :mod:`rnnlab.reference.ln_gru`. The parameters are
+        named as :class:`RNN`'s, each (3H,).
     """
 
-    cell = gru
     num_gates = 3
     chrono_gates = (("z", 1.0),)
+
+    @property
+    def cell(self):
+        """The cell functions: :mod:`rnnlab.cells.gru`, or with ``norm="layer"``
+        :mod:`rnnlab.cells.ln_gru`."""
+        return gru if self.norm is None else ln_gru
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  bidirectional=False, *, chrono=None, **kwargs):

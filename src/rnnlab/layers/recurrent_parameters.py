@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab import init as initializers
+from rnnlab._checks import finite_number, one_of
 from rnnlab.cells import Params
 
 
@@ -19,6 +20,14 @@ class RecurrentParameters:
 
     norm = None  # "layer": layer normalization (Ba et al. 2016), with the cell's NORMS
     eps = 1e-5  # layer normalization's epsilon
+
+    def _set_norm(self, norm, eps) -> None:
+        """Check and store ``norm`` (None or "layer") and ``eps`` (> 0), before ``_build``
+        reads them; the errors name the argument."""
+        one_of(norm, "norm", (None, "layer"))
+        if finite_number(eps, "eps") <= 0:
+            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        self.norm, self.eps = norm, float(eps)
 
     def _names(self, layer: int, direction: int) -> tuple:
         """PyTorch's names: weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}."""
@@ -72,8 +81,9 @@ class RecurrentParameters:
         return np.concatenate(blocks, axis=0)
 
     def _norm_names(self, layer: int, direction: int) -> tuple:
-        """With ``norm="layer"``: ln_ih_weight_l{k}[_reverse], ln_ih_bias, ln_hh_weight,
-        ln_hh_bias, ln_c_weight, ln_c_bias (the cell's ``NORMS``); else none."""
+        """With ``norm="layer"``: the cell's ``NORMS`` with the suffix _l{k}[_reverse]
+        (ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias, and for LSTM ln_c_weight,
+        ln_c_bias); else none."""
         if self.norm is None:
             return ()
         suffix = f"_l{layer}" + ("_reverse" if direction else "")

@@ -1,5 +1,6 @@
 """The specification: plain NumPy forward and backward passes of each recurrence (and of the
-layer-normalized LSTM, ``ln_lstm``, with layer normalization itself, ``layernorm``).
+layer-normalized cells, ``ln_rnn``, ``ln_lstm``, ``ln_gru``, with layer normalization
+itself, ``layernorm``).
 
 One layer, one direction, a batch with optional masks for variable lengths. Each file holds
 a cell's forward and its backward side by side, in the style of Karpathy's min-char-rnn: one

@@ -7,6 +7,8 @@
 - ``rnn``, ``lstm``, ``gru``: each cell's step, forward and backward, written equation by
   equation (the numbers are those of the cell's driver, :mod:`rnnlab.cells.lstm` etc., and
   of the specification, :mod:`rnnlab.reference`), and the whole loops for small sizes.
+- ``ln_rnn``, ``ln_lstm``, ``ln_gru``: the same for the layer-normalized cells (the row
+  layer norm, forward and backward, is ``ln_lstm``'s, which the other two call).
 
 Why a step is one compiled call. Each step of a time loop does two kinds of work: one matrix
 product (``h_{t-1} @ W_hh^T`` forward, ``da_t @ W_hh`` backward) and the gate arithmetic

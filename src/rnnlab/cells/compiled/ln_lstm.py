@@ -7,10 +7,9 @@ the loops are cut so: :mod:`rnnlab.cells.compiled`.
 
 from __future__ import annotations
 
-import math
-
 from numba import njit
 
+from rnnlab.cells.compiled.layernorm import normalize, normalize_back
 from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
                                           sigmoid, split4, tanh, zero_row)
 from rnnlab.cells.compiled.tile import matmul_packed
@@ -19,62 +18,8 @@ from rnnlab.cells.compiled.tile import matmul_packed
 # file calls changes in another file, this file must change too, or the old machine code
 # keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
 # tests/test_kernels.py fails until the record matches them.
-DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "b2bf47202da07ef7"}
-
-
-@njit(**JIT)
-def _normalize(a, gain, bias, eps, a_hat, out):
-    """out = gain * (a - mean a) / s + bias over one row, a_hat = (a - mean a) / s; returns
-    s = sqrt(var a + eps) (layer normalization, equations (1)-(3) of
-    :mod:`rnnlab.reference.layernorm`)."""
-    n = a.size
-    total = 0.0
-    for k in range(n):
-        total += a[k]
-    mean = total / n
-    total = 0.0
-    for k in range(n):
-        total += (a[k] - mean) * (a[k] - mean)
-    s = math.sqrt(total / n + eps)
-    for k in range(n):
-        a_hat[k] = (a[k] - mean) / s
-    for k in range(n):
-        out[k] = gain[k] * a_hat[k] + bias[k]
-    return s
-
-
-@njit(**JIT)
-def _normalize_back(dy, a_hat, s, gain, d_gain, d_bias, da):
-    """da from dy through one row's layer norm (its backward, (3)-(1)); d_gain += dy a_hat,
-    d_bias += dy."""
-    n = dy.size
-    mean_d = 0.0
-    mean_da = 0.0
-    for k in range(n):
-        d_hat = dy[k] * gain[k]
-        mean_d += d_hat
-        mean_da += d_hat * a_hat[k]
-        d_gain[k] += dy[k] * a_hat[k]
-        d_bias[k] += dy[k]
-    mean_d /= n
-    mean_da /= n
-    for k in range(n):
-        da[k] = flush((dy[k] * gain[k] - mean_d - a_hat[k] * mean_da) / s)
-
-
-@njit(**JIT)
-def normalize_rows(a, gain, bias, eps, a_hat, out, scale):
-    """LN over every row of ``a`` (R, n) at once (the input side, every step): out, a_hat
-    (R, n) and scale (R,) as :func:`_normalize` gives them row by row."""
-    for r in range(a.shape[0]):
-        scale[r] = _normalize(a[r], gain, bias, eps, a_hat[r], out[r])
-
-
-@njit(**JIT)
-def normalize_rows_back(dy, a_hat, scale, gain, d_gain, d_bias, da):
-    """The backward of :func:`normalize_rows`, row by row; d_gain and d_bias accumulate."""
-    for r in range(dy.shape[0]):
-        _normalize_back(dy[r], a_hat[r], scale[r], gain, d_gain, d_bias, da[r])
+DEPENDS = {"layernorm.py": "b5f468b42c7ee8f3", "scalar.py": "4596c690ac9375e3",
+           "tile.py": "b2bf47202da07ef7"}
 
 
 @njit(**JIT)
@@ -88,7 +33,7 @@ def forward_step(t, z_ih, hw, norms, eps, valid, h, c, gates, tanh_n, hh_hat, c_
     batch = hw.shape[0]
     for b in range(batch):
         row = gates[t, b]
-        scales[t, b, 0] = _normalize(hw[b], g_hh, b_hh, eps, hh_hat[t, b], row)  # LN_hh
+        scales[t, b, 0] = normalize(hw[b], g_hh, b_hh, eps, hh_hat[t, b], row)  # LN_hh
         z = z_ih[t, b]
         i, f, g, o = split4(row)
         z_i, z_f, z_g, z_o = split4(z)
@@ -103,7 +48,7 @@ def forward_step(t, z_ih, hw, norms, eps, valid, h, c, gates, tanh_n, hh_hat, c_
         c_prev, c_t, h_t, tn = c[t, b], c[t + 1, b], h[t + 1, b], tanh_n[t, b]
         for k in range(c_t.size):
             c_t[k] = flush(f[k] * c_prev[k] + i[k] * g[k])  # (3)
-        scales[t, b, 1] = _normalize(c_t, g_c, b_c, eps, c_hat[t, b], tn)  # LN_c
+        scales[t, b, 1] = normalize(c_t, g_c, b_c, eps, c_hat[t, b], tn)  # LN_c
         for k in range(tn.size):
             tn[k] = tanh(tn[k])  # (4)
             h_t[k] = flush(o[k] * tn[k])
@@ -141,7 +86,7 @@ def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat, c_hat, sc
         zero_row(carry_b)
         for k in range(hidden):
             dn[k] = dh[k] * o[k] * dtanh(tn[k])  # (4)
-        _normalize_back(dn, c_hat[t, b], scales[t, b, 1], g_c, dg_c, db_c, dc_t)  # LN_c
+        normalize_back(dn, c_hat[t, b], scales[t, b, 1], g_c, dg_c, db_c, dc_t)  # LN_c
         for k in range(hidden):
             dc_t[k] = flush(dc_t[k] + dc_b[k])  # (4): with dL/dc_t from the future
         for k in range(hidden):
@@ -155,7 +100,7 @@ def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat, c_hat, sc
         for k in range(hidden):
             dc_b[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
         accumulate(dbias, da[t, b])  # (1)
-        _normalize_back(da[t, b], hh_hat[t, b], scales[t, b, 0], g_hh, dg_hh, db_hh,
+        normalize_back(da[t, b], hh_hat[t, b], scales[t, b, 0], g_hh, dg_hh, db_hh,
                         dz_hh[t, b])  # (1) through LN_hh
 
 

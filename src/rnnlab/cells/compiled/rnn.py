@@ -23,7 +23,7 @@ TANH, RELU, SIGMOID = 0, 1, 2  # the nonlinearity codes the RNN kernels take
 
 
 @njit(**JIT)
-def _activate_row(a, code):
+def activate_row(a, code):
     """a = f(a) in place over one row; the branch on ``code`` stays outside the loops."""
     if code == TANH:
         for k in range(a.size):
@@ -37,7 +37,7 @@ def _activate_row(a, code):
 
 
 @njit(**JIT)
-def _derivative_row(y, out, code):
+def derivative_row(y, out, code):
     """out *= f'(a), written from y = f(a), over one row."""
     if code == TANH:
         for k in range(y.size):
@@ -64,7 +64,7 @@ def forward_step(t, a, hw, bias, valid, code, h):
         if valid[t, b]:
             for k in range(hidden):
                 h_t[k] = a_t[k] + bias[k] + hw_b[k]  # (1)
-            _activate_row(h_t, code)  # (2)
+            activate_row(h_t, code)  # (2)
         else:  # (3)
             copy_row(h[t, b], h_t)
 
@@ -87,7 +87,7 @@ def backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias):
                 dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (4)
             zero_row(carry_b)
             copy_row(dh, da_b)
-            _derivative_row(h[t + 1, b], da_b, code)  # (2)
+            derivative_row(h[t + 1, b], da_b, code)  # (2)
             accumulate(dbias, da_b)  # (1)
         else:  # (3)
             for k in range(hidden):
