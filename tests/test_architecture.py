@@ -22,8 +22,9 @@ FLOORS = [
     ("optimization", ["rnnlab.optim"]),
     ("training", ["rnnlab.data", "rnnlab.data.batching", "rnnlab._safetensors", "rnnlab.io",
                   "rnnlab.training"]),
-    ("applications", ["rnnlab.estimators", "rnnlab.datasets", "rnnlab.tasks",
-                      "rnnlab.diagnostics", "rnnlab.gradcheck", "rnnlab.explain"]),
+    ("applications", ["rnnlab.estimators", "rnnlab.estimator_inputs", "rnnlab.datasets",
+                      "rnnlab.tasks", "rnnlab.diagnostics", "rnnlab.gradcheck",
+                      "rnnlab.explain"]),
     ("laboratory", ["rnnlab.experiments"]),
     ("command line", ["rnnlab.cli"]),
 ]

@@ -20,6 +20,7 @@ from rnnlab import losses
 from rnnlab._checks import boolean, finite_number, one_of, positive_int
 from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
+from rnnlab.estimator_inputs import as_sequences, check_y_length, labels, targets_array
 from rnnlab.layers import (GRU, LSTM, RNN, Dropout, HierarchicalRNN, LastStep, Linear, MeanPool,
                            Sequential)
 from rnnlab.optim import OPTIMIZERS, CosineLR
@@ -33,69 +34,6 @@ PREDICT_BATCH = 256  # sequences per forward pass at prediction time
 
 class NotFittedError(ValueError, AttributeError):
     """The estimator is used before ``fit`` (as scikit-learn's NotFittedError)."""
-
-
-def as_sequences(X, name: str = "X", features: int | None = None) -> list:
-    """A list of (T_i, F) float64 arrays; refuses empty, non-finite, ragged-feature and
-    ambiguous input with a message saying how to write it.
-
-    The accepted forms of N sequences, and how one sequence ``x`` is written:
-
-    - a list (or tuple) of N arrays, each (T_i, F), or (T_i,) for one feature: ``[x]``;
-    - an (N, T, F) array: ``x[None]``;
-    - an (N, T) array, N sequences of one feature each, T >= 2 steps.
-
-    A 1-D array, and a 2-D array with one column, (T, 1), are refused: the first is one
-    sequence written without its list, the second is one sequence of T steps or T sequences
-    of one step. So is a 2-D array when ``features`` (what the estimator was fitted on) is
-    more than 1, since it reads as sequences of one feature: a (T, F) array is one sequence,
-    ``[x]``.
-    """
-    if isinstance(X, np.ndarray):
-        if X.ndim not in (2, 3):
-            hint = ("; a single sequence is written [x]" if X.ndim == 1 else "")
-            raise ValueError(f"{name} must be a list of (T_i, F) arrays, an (N, T, F) array or "
-                             f"an (N, T) array, got an array of shape {X.shape}{hint}")
-        if X.ndim == 2 and X.shape[1] == 1:
-            raise ValueError(f"{name} of shape {X.shape} is ambiguous: one sequence of "
-                             f"{X.shape[0]} steps, or {X.shape[0]} sequences of one step? "
-                             f"Write [x] for one sequence, or x.reshape(-1, 1, 1) for "
-                             f"sequences of one step")
-        if X.ndim == 2 and features is not None and features > 1:
-            raise ValueError(f"{name} of shape {X.shape} reads as {X.shape[0]} sequences of one "
-                             f"feature, but this estimator was fitted with "
-                             f"n_features_in_ = {features}; one (T, F) sequence is written [x], "
-                             f"N of them as an (N, T, F) array or a list")
-        X = list(X[..., None] if X.ndim == 2 else X)
-    if not isinstance(X, (list, tuple)):
-        raise TypeError(f"{name} must be a list of (T_i, F) arrays or an (N, T, F) array, "
-                        f"got {type(X).__name__}")
-    if len(X) == 0:
-        raise ValueError(f"{name} must hold at least one sequence, got none")
-    out = []
-    for k, seq in enumerate(X):
-        if np.iscomplexobj(seq):
-            raise TypeError(f"{name}[{k}] must be a real (T_i, F) array, got complex values")
-        try:
-            arr = np.asarray(seq, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name}[{k}] must be a numeric (T_i, F) array, "
-                            f"got {type(seq).__name__}") from None
-        if arr.ndim == 0:
-            raise ValueError(f"{name}[{k}] is a number, not a sequence: a single sequence of "
-                             f"numbers is written [x] (a list holding one sequence)")
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ValueError(f"{name}[{k}] must have shape (T_i, F) with T_i, F >= 1, "
-                             f"got {arr.shape}")
-        if out and arr.shape[1] != out[0].shape[1]:
-            raise ValueError(f"{name}[{k}] has {arr.shape[1]} features but {name}[0] has "
-                             f"{out[0].shape[1]}: every sequence needs the same F")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name}[{k}] holds NaN or infinite values; fill or drop them first")
-        out.append(arr)
-    return out
 
 
 class _RNNEstimator:
@@ -302,34 +240,6 @@ def _takes_norm(layer, norm: str) -> bool:
     return True
 
 
-def _labels(y):
-    """y as a 1-D array of labels that can be sorted (numbers, or strings), or raise."""
-    if y is None:
-        raise ValueError("y must be one label per sequence, shape (N,), got None")
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be one label per sequence, shape (N,), got {y.shape}")
-    if y.dtype.kind == "O":
-        kinds = {type(v).__name__ for v in y}
-        if not (all(isinstance(v, str) for v in y)
-                or all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                       for v in y)):
-            raise TypeError(f"y must hold labels of one kind (all numbers or all strings), "
-                            f"got {sorted(kinds)}")
-        y = y.astype(str if isinstance(y[0], str) else float)
-    if y.dtype.kind == "c":
-        raise TypeError("y must hold real labels, got complex values")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError("y holds NaN or infinite labels")
-    return y
-
-
-def _check_y_length(y, count: int, name: str = "y") -> None:
-    if len(y) != count:
-        raise ValueError(f"X and {name} must have the same number of sequences, got "
-                         f"{count} in X and {len(y)} in {name}")
-
-
 class RNNClassifier(_RNNEstimator):
     """Classify whole sequences with a recurrent network.
 
@@ -386,8 +296,8 @@ class RNNClassifier(_RNNEstimator):
         """Fit on sequences X (list of (T_i, F), (N, T, F) or (N, T)) and labels y (N,)."""
         self._check_params()
         sequences = as_sequences(X)
-        y = _labels(y)
-        _check_y_length(y, len(sequences))
+        y = labels(y)
+        check_y_length(y, len(sequences))
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y must hold at least two classes, got {self.classes_.tolist()}")
@@ -408,23 +318,14 @@ class RNNClassifier(_RNNEstimator):
     def score(self, X, y) -> float:
         """Accuracy on (X, y); labels unseen in fit are an error."""
         self._check_fitted()
-        y = _labels(y)
+        y = labels(y)
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(f"y holds labels not seen in fit: {unseen[:10].tolist()}; "
                              f"known classes_ are {self.classes_.tolist()}")
         predicted = self.predict(X)
-        _check_y_length(y, len(predicted))
+        check_y_length(y, len(predicted))
         return float(np.mean(predicted == y))
-
-
-def _targets_array(y):
-    """y as a float64 array of numbers, or a TypeError naming y."""
-    values = np.asarray(y)
-    if values.dtype.kind not in "biuf" and not (values.dtype.kind == "O" and all(
-            isinstance(v, (int, float, np.number)) for v in values.ravel())):
-        raise TypeError(f"y must hold numbers (regression targets), got dtype {values.dtype}")
-    return values.astype(np.float64)
 
 
 def _accuracy(logits, y, lengths) -> float:
@@ -465,7 +366,7 @@ class RNNRegressor(_RNNEstimator):
         """y as a float array (N, O) or padded (N, T, O), and whether it was 1-D per item."""
         if self.many_to_many:
             steps = as_sequences(y, "y")
-            _check_y_length(steps, len(lengths))
+            check_y_length(steps, len(lengths))
             for k, (s, n) in enumerate(zip(steps, lengths)):
                 if len(s) != n:
                     raise ValueError(f"y[{k}] must have one target per step of X[{k}], "
@@ -473,10 +374,10 @@ class RNNRegressor(_RNNEstimator):
             flat = isinstance(y, np.ndarray) and y.ndim == 2 or \
                 not isinstance(y, np.ndarray) and np.ndim(y[0]) == 1
             return pad_sequences(steps, np.float64)[0], flat
-        y = _targets_array(y)
+        y = targets_array(y)
         if y.ndim not in (1, 2):
             raise ValueError(f"y must have shape (N,) or (N, O), got {y.shape}")
-        _check_y_length(y, len(lengths))
+        check_y_length(y, len(lengths))
         if not np.isfinite(y).all():
             raise ValueError("y holds NaN or infinite values")
         return (y[:, None] if y.ndim == 1 else y), y.ndim == 1
@@ -512,7 +413,7 @@ class RNNRegressor(_RNNEstimator):
         predicted = self.predict(X)
         if self.many_to_many:
             truth = as_sequences(y, "y")
-            _check_y_length(truth, len(predicted))
+            check_y_length(truth, len(predicted))
             for k, (t, p) in enumerate(zip(truth, predicted)):
                 if len(t) != len(p):
                     raise ValueError(f"y[{k}] must have one target per step of X[{k}], "
@@ -520,10 +421,10 @@ class RNNRegressor(_RNNEstimator):
             truth = np.concatenate([t.ravel() for t in truth])
             predicted = np.concatenate([np.ravel(p) for p in predicted])
         else:
-            truth = _targets_array(y)
+            truth = targets_array(y)
             if not np.isfinite(truth).all():
                 raise ValueError("y holds NaN or infinite values")
-            _check_y_length(truth, len(predicted))
+            check_y_length(truth, len(predicted))
             if truth.size != predicted.size:
                 raise ValueError(f"y must have the shape of the predictions "
                                  f"{predicted.shape}, got {truth.shape}")
