@@ -55,6 +55,7 @@ class _Checkpoints(NamedTuple):
     lengths: object  # (B,) int or None
     batch: int
     steps: int
+    keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
 
 
 def _segment_bounds(steps: int, every: int) -> tuple:
@@ -121,7 +122,7 @@ class Checkpointed:
         batch, steps, _ = x.shape
         bounds = _segment_bounds(steps, self.checkpoint_every)
         hidden, directions = self.hidden_size, self.num_directions
-        inputs, starts, finals, layer_in = [], [], [], x
+        inputs, starts, finals, layer_in, keeps = [], [], [], x, []
         for layer in range(self.num_layers):
             out = get_xp(x).empty((batch, steps, directions * hidden), dtype=x.dtype)
             for direction in range(directions):
@@ -134,7 +135,11 @@ class Checkpointed:
                 finals.append(final)
             inputs.append(layer_in)
             layer_in = out
-        self._save_for_backward(_Checkpoints(inputs, starts, bounds, mask, lengths, batch, steps))
+            if layer < self.num_layers - 1:
+                layer_in, keep = self._drop(out)
+                keeps.append(keep)
+        self._save_for_backward(_Checkpoints(inputs, starts, bounds, mask, lengths, batch, steps,
+                                             keeps))
         return layer_in, self._stack_states(finals)
 
     def _run_segments(self, layer, direction, layer_in, state0, mask, lengths, bounds, out):
@@ -173,7 +178,7 @@ class Checkpointed:
                     cache, layer, direction, d_y_d, self._cell_state(d_last, index), d_in)
                 if self.track_state_grads:
                     traces[index] = self._state_trace(d_states, direction, cache.lengths)
-            d_y = d_in
+            d_y = d_in if layer == 0 else self._undrop(d_in, cache.keeps[layer - 1])
         self.state_grads = traces if self.track_state_grads else None
         return d_y, self._stack_states(d_states0)
 

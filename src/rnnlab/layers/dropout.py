@@ -24,6 +24,12 @@ from rnnlab.backend import resolve_dtype
 from rnnlab.layers.module import Module
 
 
+def keep_scaled(rng, shape, p: float, dtype):
+    """Inverted dropout's factor m / (1 - p), with m ~ Bernoulli(1 - p) drawn from ``rng``:
+    what multiplies the kept elements forward, and their gradients backward (1), (2)."""
+    return ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)
+
+
 class Dropout(Module):
     """y = x * m / (1 - p) in train mode, with m drawn afresh each forward; y = x in eval mode.
 
@@ -69,10 +75,9 @@ class Dropout(Module):
             self._save_for_backward((x.shape, x.dtype, None))
             return x
         if mask is None:
-            mask = self.rng.random(x.shape) >= self.p  # (1)
+            scaled = keep_scaled(self.rng, x.shape, self.p, x.dtype)  # (1)
         else:
-            mask = self._mask(mask, x.shape)
-        scaled = mask.astype(x.dtype) / x.dtype.type(1 - self.p)  # m / (1 - p)
+            scaled = self._mask(mask, x.shape).astype(x.dtype) / x.dtype.type(1 - self.p)
         self._save_for_backward((x.shape, x.dtype, scaled))
         return x * scaled  # (2)
 

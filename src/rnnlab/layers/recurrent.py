@@ -18,14 +18,15 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of,
-                            positive_int)
+from rnnlab._checks import (boolean, expect_shape, finite_number, float_array, lengths_array,
+                            one_of, positive_int)
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import gru, ln_gru, ln_lstm, ln_rnn, lstm, rnn
 from rnnlab.cells.common import Workspace, batch_first
 from rnnlab.data.padding import lengths_to_mask, reverse_padded
 from rnnlab.layers.checkpointed import Checkpointed, _Checkpoints
+from rnnlab.layers.dropout import keep_scaled
 from rnnlab.layers.module import Module
 from rnnlab.layers.recurrent_parameters import RecurrentParameters
 
@@ -35,6 +36,7 @@ class _Cache(NamedTuple):
     lengths: object  # (B,) int or None
     batch: int
     steps: int
+    keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
 
 
 class _Recurrent(RecurrentParameters, Checkpointed, Module):
@@ -53,9 +55,13 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  bidirectional=False, *, dtype=None, seed=None, init="default", init_hh=None,
-                 checkpoint_every=None, norm=None, eps=1e-5):
+                 checkpoint_every=None, norm=None, eps=1e-5, dropout=0.0):
         super().__init__(resolve_dtype(dtype))
         self._set_norm(norm, eps)  # read by _build
+        if not 0 <= finite_number(dropout, "dropout") < 1:
+            raise ValueError(f"dropout must lie in [0, 1), the probability of dropping an "
+                             f"output of every layer but the last, got {dropout!r}")
+        self.dropout = float(dropout)
         self.checkpoint_every = checkpoint_every  # checked by the property's setter
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
@@ -71,6 +77,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
         self.init, self.init_hh = init, init_hh
         rng = np.random.default_rng(check_seed(seed))  # an int, None, or a Generator as is
         self._build(rng)
+        self.rng = rng if self.dropout else None  # dropout's masks, after the weights
         self._workspaces = {}  # per (layer, direction) index: the cells' large arrays, reused
         self.state_grads = None
 
@@ -88,45 +95,20 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
         self._checkpoint_every = None if value is None else positive_int(value,
                                                                          "checkpoint_every")
 
-    # -- states ------------------------------------------------------------------------
-    def _state_components(self, state, name: str, batch: int, allow_none: bool) -> tuple:
-        """The public state (an array, or a pair for LSTM) -> a tuple of (L*D, B, H) arrays.
-
-        ``None`` gives zeros, or Nones when ``allow_none`` (for gradients).
-        """
-        n = len(self.state_names)
-        if state is None:
-            state = (None,) * n
-        elif n == 1:
-            state = (state,)
-        elif not isinstance(state, (tuple, list)) or len(state) != n:
-            raise TypeError(f"{name} must be a pair (h, c) of arrays of shape (L*D, B, H), "
-                            f"got {type(state).__name__}")
-        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
-        out = []
-        for k, component in enumerate(state):
-            label = name if n == 1 else f"{name}[{k}] ({self.state_names[k]})"
-            if component is None:
-                out.append(None if allow_none else np.zeros(shape, dtype=self.dtype))
-                continue
-            component = float_array(component, label, self.dtype, "(L*D, B, H)", ndim=3)
-            expect_shape(component, label, shape, "(L*D, B, H)")
-            out.append(component)
-        return tuple(out)
-
-    def _cell_state(self, components: tuple, index: int):
-        """The state of one (layer, direction): an array, or a pair for LSTM."""
-        parts = tuple(None if c is None else c[index] for c in components)
-        return parts[0] if len(parts) == 1 else parts
-
-    def _stack_states(self, states: list):
-        """Per-(layer, direction) states -> the public (L*D, B, H) array, or pair."""
-        xp = get_xp(states[0] if len(self.state_names) == 1 else states[0][0])
-        if len(self.state_names) == 1:
-            return xp.stack(states)
-        return tuple(xp.stack([s[k] for s in states]) for k in range(len(self.state_names)))
-
     # -- computation -------------------------------------------------------------------
+    def _drop(self, outputs):
+        """Dropout between stacked layers (PyTorch's ``dropout=``), in train mode with p > 0:
+        (outputs * keep, keep), keep = m / (1 - p) from ``rng``; else (outputs, None)."""
+        if not (self.training and self.dropout):
+            return outputs, None
+        keep = keep_scaled(self.rng, outputs.shape, self.dropout, outputs.dtype)
+        return outputs * keep, keep
+
+    @staticmethod
+    def _undrop(d_inputs, keep):
+        """The gradient through :meth:`_drop`: the same mask and scale."""
+        return d_inputs if keep is None else d_inputs * keep
+
     def _cell_forward(self, params, x, state0, mask, workspace=None):
         return self.cell.forward(params, x, state0, mask, workspace=workspace)
 
@@ -176,7 +158,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
         if self.checkpoint_every is not None:
             return self._forward_checkpointed(x, lengths, mask, states0)
 
-        caches, finals, inputs = [], [], x
+        caches, finals, inputs, keeps = [], [], x, []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
@@ -189,7 +171,10 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
                 caches.append(cache)
                 finals.append(self.cell.final_state(cache))
             inputs = outputs[0] if len(outputs) == 1 else get_xp(x).concatenate(outputs, axis=-1)
-        self._save_for_backward(_Cache(caches, lengths, batch, steps))
+            if layer < self.num_layers - 1:
+                inputs, keep = self._drop(inputs)
+                keeps.append(keep)
+        self._save_for_backward(_Cache(caches, lengths, batch, steps, keeps))
         return inputs, self._stack_states(finals)
 
     def backward(self, d_output, d_state=None):
@@ -247,7 +232,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
                 self._accumulate(layer, direction, grads)
                 if self.track_state_grads:
                     traces[index] = self._state_trace(grads.d_states, direction, lengths)
-            d_y = d_inputs
+            d_y = d_inputs if layer == 0 else self._undrop(d_inputs, cache.keeps[layer - 1])
         self.state_grads = traces if self.track_state_grads else None
         return d_y, self._stack_states(d_states0)
 
@@ -299,6 +284,8 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
             options += f", chrono={self.chrono}"
         if self.norm is not None:
             options += f", norm={self.norm!r}"
+        if self.dropout:
+            options += f", dropout={self.dropout:g}"
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}{extra}, bias={self.bias}, "
                 f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{options})")

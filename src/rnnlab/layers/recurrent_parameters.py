@@ -1,7 +1,7 @@
-"""The parameters of a recurrent layer: PyTorch's names and layout, their initialization
-(PyTorch's default or a named initializer per gate block, chrono's gate biases), layer
-normalization's gains and biases, and the view of one layer and direction that the cell
-functions take. :class:`RecurrentParameters` is the part of
+"""The parameters and states of a recurrent layer: PyTorch's names and layout, their
+initialization (PyTorch's default or a named initializer per gate block, chrono's gate
+biases), layer normalization's gains and biases; the public state (L*D, B, H) checked; and
+the view of one layer and direction, parameters and state, that the cell functions take. :class:`RecurrentParameters` is the part of
 :class:`rnnlab.layers.recurrent._Recurrent` that holds them.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import finite_number, one_of
+from rnnlab._checks import expect_shape, finite_number, float_array, one_of
+from rnnlab.backend import get_xp
 from rnnlab.cells import Params
 
 
@@ -106,3 +107,41 @@ class RecurrentParameters:
                 self._grads[name] += g
         for name in self._norm_names(layer, direction):
             self._grads[name] += grads.d_norm[name.rsplit("_l", 1)[0]]
+
+    # -- states: the public form and the per-(layer, direction) view --------------------
+    def _state_components(self, state, name: str, batch: int, allow_none: bool) -> tuple:
+        """The public state (an array, or a pair for LSTM) -> a tuple of (L*D, B, H) arrays.
+
+        ``None`` gives zeros, or Nones when ``allow_none`` (for gradients).
+        """
+        n = len(self.state_names)
+        if state is None:
+            state = (None,) * n
+        elif n == 1:
+            state = (state,)
+        elif not isinstance(state, (tuple, list)) or len(state) != n:
+            raise TypeError(f"{name} must be a pair (h, c) of arrays of shape (L*D, B, H), "
+                            f"got {type(state).__name__}")
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        out = []
+        for k, component in enumerate(state):
+            label = name if n == 1 else f"{name}[{k}] ({self.state_names[k]})"
+            if component is None:
+                out.append(None if allow_none else np.zeros(shape, dtype=self.dtype))
+                continue
+            component = float_array(component, label, self.dtype, "(L*D, B, H)", ndim=3)
+            expect_shape(component, label, shape, "(L*D, B, H)")
+            out.append(component)
+        return tuple(out)
+
+    def _cell_state(self, components: tuple, index: int):
+        """The state of one (layer, direction): an array, or a pair for LSTM."""
+        parts = tuple(None if c is None else c[index] for c in components)
+        return parts[0] if len(parts) == 1 else parts
+
+    def _stack_states(self, states: list):
+        """Per-(layer, direction) states -> the public (L*D, B, H) array, or pair."""
+        xp = get_xp(states[0] if len(self.state_names) == 1 else states[0][0])
+        if len(self.state_names) == 1:
+            return xp.stack(states)
+        return tuple(xp.stack([s[k] for s in states]) for k in range(len(self.state_names)))
