@@ -210,7 +210,7 @@ def test_bad_input_to_predict_and_score():
 @pytest.mark.parametrize("options, modules", [
     ({"norm": "layer"}, ["LSTM", "LastStep", "Linear"]),
     ({"dropout": 0.3, "num_layers": 2, "bidirectional": True},
-     ["GRU", "Dropout", "GRU", "LastStep", "Linear"]),
+     ["GRU", "LastStep", "Linear"]),  # the GRU's own dropout=, between its layers
     ({"dropout": 0.3}, ["GRU", "LastStep", "Linear"]),  # one layer: nothing between
     ({"hierarchical": 4}, ["HierarchicalRNN", "Linear"]),
     ({"hierarchical": 3, "num_layers": 2, "bidirectional": True, "pooling": "mean"},

@@ -21,7 +21,7 @@ from rnnlab._checks import boolean, finite_number, one_of, positive_int
 from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
 from rnnlab.estimator_inputs import as_sequences, check_y_length, labels, targets_array
-from rnnlab.layers import (GRU, LSTM, RNN, Dropout, HierarchicalRNN, LastStep, Linear, MeanPool,
+from rnnlab.layers import (GRU, LSTM, RNN, HierarchicalRNN, LastStep, Linear, MeanPool,
                            Sequential)
 from rnnlab.optim import OPTIMIZERS, CosineLR
 from rnnlab.training import TrainConfig, Trainer
@@ -192,10 +192,9 @@ class _RNNEstimator:
         return tuple(int(s) for s in rng.integers(0, 2**31, size=2))
 
     def _build_model(self, outputs: int, seed: int) -> Sequential:
-        """The recurrent layers, the many-to-one head (unless many-to-many), a linear layer;
-        with ``hierarchical``, a HierarchicalRNN (one output per sequence) and the linear
-        layer; with ``dropout`` and ``num_layers`` > 1, single-layer recurrent layers with
-        Dropout between them."""
+        """The recurrent layers (with ``dropout`` between them), the many-to-one head (unless
+        many-to-many), a linear layer; with ``hierarchical``, a HierarchicalRNN (one output
+        per sequence) and the linear layer."""
         directions = 2 if self.bidirectional else 1
         options = {"bidirectional": self.bidirectional, "dtype": self.dtype}
         if self.norm is not None:
@@ -204,17 +203,9 @@ class _RNNEstimator:
             layers = [HierarchicalRNN(self.n_features_in_, self.hidden_size, self.hierarchical,
                                       self.cell, num_layers=self.num_layers, seed=seed,
                                       **options)]
-        elif self.dropout and self.num_layers > 1:
-            rng = np.random.default_rng(seed)
-            layers = []
-            for k in range(self.num_layers):
-                if k:
-                    layers.append(Dropout(self.dropout, dtype=self.dtype, seed=rng))
-                inputs = self.n_features_in_ if k == 0 else directions * self.hidden_size
-                layers.append(CELLS[self.cell](inputs, self.hidden_size, seed=rng, **options))
         else:
             layers = [CELLS[self.cell](self.n_features_in_, self.hidden_size, self.num_layers,
-                                       seed=seed, **options)]
+                                       seed=seed, dropout=self.dropout, **options)]
         if not self.many_to_many and self.hierarchical is None:
             layers.append(POOLINGS[self.pooling]())
         layers.append(Linear(directions * self.hidden_size, outputs, dtype=self.dtype,
@@ -269,10 +260,8 @@ class RNNClassifier(_RNNEstimator):
         "layer": a layer-normalized recurrence (Ba, Kiros & Hinton 2016), for the cells whose
         layer has it (``LSTM(norm="layer")``).
     dropout : float in [0, 1)
-        Dropout between stacked layers (Zaremba et al. 2014), as ``torch.nn.LSTM``'s
-        ``dropout``: with ``num_layers`` > 1 the model is single-layer recurrent layers with
-        :class:`~rnnlab.layers.Dropout` between them; no effect with one layer. Off in
-        ``predict``.
+        Dropout between stacked layers (Zaremba et al. 2014): the recurrent layer's own
+        ``dropout=``, as ``torch.nn.LSTM``'s; no effect with one layer. Off in ``predict``.
     hierarchical : int or None
         K: the model is ``HierarchicalRNN(..., chunk=K)`` and a linear layer: a lower layer
         reads each chunk of K steps, an upper one the chunk summaries; ``pooling`` is unused
