@@ -60,6 +60,29 @@ def forward_step(t, a, hw, bias_ih, bias_hh, valid, h, h_n):
 
 
 @njit(**JIT)
+def gate_grads(dh, gates, h_n, h_prev, d_in, d_rec, carry):
+    """One row's gate gradients from dh = dL/dh_t: ``d_in`` (3H,) = [da_r, da_z, da_n] on the
+    input side, ``d_rec`` (3H,) = [da_r, da_z, dh_n] on the recurrent side, and ``carry`` <-
+    dh z, the direct path to h_{t-1}. Equations (5)-(3) backward (``h_n`` is the
+    candidate's recurrent term, normalized or not)."""
+    hidden = dh.size
+    r, z, n = split3(gates)
+    da_r, da_z, da_n = split3(d_in)
+    _, _, dh_n = split3(d_rec)
+    for k in range(hidden):
+        da_n[k] = flush(dh[k] * one_minus(z[k]) * dtanh(n[k]))  # (5), (4)
+    for k in range(hidden):
+        da_r[k] = flush(da_n[k] * h_n[k] * dsigmoid(r[k]))  # (4), (3)
+    for k in range(hidden):
+        da_z[k] = flush(dh[k] * (h_prev[k] - n[k]) * dsigmoid(z[k]))  # (5), (3)
+    copy_row(d_in[:2 * hidden], d_rec[:2 * hidden])  # r and z: the same on both sides
+    for k in range(hidden):
+        dh_n[k] = flush(da_n[k] * r[k])  # (4)
+    for k in range(hidden):
+        carry[k] = flush(dh[k] * z[k])  # (5) the direct path to h_{t-1}
+
+
+@njit(**JIT)
 def backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias_ih,
                       dbias_hh):
     """The backward equations of :mod:`rnnlab.cells.gru` for step t, up to (1) and (2).
@@ -97,24 +120,11 @@ def backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, dbias
             zero_row(da_x[t, b])
             zero_row(da_h[t, b])
             continue
-        r, z, n = split3(gates[t, b])
         dx_row, dh_row = da_x[t, b], da_h[t, b]
-        da_r, da_z, da_n = split3(dx_row)
-        _, _, dh_n = split3(dh_row)
         hn, h_prev = h_n[t, b], h[t, b]
         for k in range(hidden):
             dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (7)
-        for k in range(hidden):
-            da_n[k] = flush(dh[k] * one_minus(z[k]) * dtanh(n[k]))  # (5), (4)
-        for k in range(hidden):
-            da_r[k] = flush(da_n[k] * hn[k] * dsigmoid(r[k]))  # (4), (3)
-        for k in range(hidden):
-            da_z[k] = flush(dh[k] * (h_prev[k] - n[k]) * dsigmoid(z[k]))  # (5), (3)
-        copy_row(dx_row[:2 * hidden], dh_row[:2 * hidden])  # r and z: the same on both sides
-        for k in range(hidden):
-            dh_n[k] = flush(da_n[k] * r[k])  # (4)
-        for k in range(hidden):
-            carry_b[k] = flush(dh[k] * z[k])  # (5) the direct path to h_{t-1}
+        gate_grads(dh, gates[t, b], hn, h_prev, dx_row, dh_row, carry_b)  # (5)-(3)
         accumulate(dbias_ih, dx_row)  # (1)
         accumulate(dbias_hh, dh_row)  # (2)
 

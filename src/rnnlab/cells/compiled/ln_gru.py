@@ -10,17 +10,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from rnnlab.cells.compiled.gru import gate_grads
 from rnnlab.cells.compiled.layernorm import normalize, normalize_back
-from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
-                                          one_minus, sigmoid, split3, tanh, zero_row)
+from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, flush, sigmoid, split3, tanh,
+                                          zero_row)
 from rnnlab.cells.compiled.tile import matmul_packed
 
 # Numba's on-disk cache checks a compiled function's own file only: when a function this
 # file calls changes in another file, this file must change too, or the old machine code
 # keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
 # tests/test_kernels.py fails until the record matches them.
-DEPENDS = {"layernorm.py": "b5f468b42c7ee8f3", "scalar.py": "4596c690ac9375e3",
-           "tile.py": "b2bf47202da07ef7"}
+DEPENDS = {"gru.py": "7a6bea00547c4dd6", "layernorm.py": "b5f468b42c7ee8f3",
+           "scalar.py": "4596c690ac9375e3", "tile.py": "b2bf47202da07ef7"}
 
 
 @njit(**JIT)
@@ -75,24 +76,11 @@ def backward_step(t, dy, dh_next, carry, gates, h, h_n, valid, hh_hat, scales, g
             zero_row(d_in[t, b])
             zero_row(dz_hh[t, b])
             continue
-        r, z, n = split3(gates[t, b])
         in_row = d_in[t, b]
-        da_r, da_z, da_n = split3(in_row)
-        _, _, dh_n = split3(d_rec)
         hn, h_prev = h_n[t, b], h[t, b]
         for k in range(hidden):
             dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (7)
-        for k in range(hidden):
-            da_n[k] = flush(dh[k] * one_minus(z[k]) * dtanh(n[k]))  # (5), (4)
-        for k in range(hidden):
-            da_r[k] = flush(da_n[k] * hn[k] * dsigmoid(r[k]))  # (4), (3)
-        for k in range(hidden):
-            da_z[k] = flush(dh[k] * (h_prev[k] - n[k]) * dsigmoid(z[k]))  # (5), (3)
-        copy_row(in_row[:2 * hidden], d_rec[:2 * hidden])  # r and z: the same on both sides
-        for k in range(hidden):
-            dh_n[k] = flush(da_n[k] * r[k])  # (4)
-        for k in range(hidden):
-            carry_b[k] = flush(dh[k] * z[k])  # (5) the direct path to h_{t-1}
+        gate_grads(dh, gates[t, b], hn, h_prev, in_row, d_rec, carry_b)  # (5)-(3)
         accumulate(dbias_ih, in_row)  # (1)
         accumulate(dbias_hh, d_rec)  # (2)
         normalize_back(d_rec, hh_hat[t, b], scales[t, b], gain, dg_hh, db_hh,

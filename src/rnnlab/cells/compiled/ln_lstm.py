@@ -10,16 +10,17 @@ from __future__ import annotations
 from numba import njit
 
 from rnnlab.cells.compiled.layernorm import normalize, normalize_back
-from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
-                                          sigmoid, split4, tanh, zero_row)
+from rnnlab.cells.compiled.lstm import gate_grads
+from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dtanh, flush, sigmoid, split4,
+                                          tanh, zero_row)
 from rnnlab.cells.compiled.tile import matmul_packed
 
 # Numba's on-disk cache checks a compiled function's own file only: when a function this
 # file calls changes in another file, this file must change too, or the old machine code
 # keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
 # tests/test_kernels.py fails until the record matches them.
-DEPENDS = {"layernorm.py": "b5f468b42c7ee8f3", "scalar.py": "4596c690ac9375e3",
-           "tile.py": "b2bf47202da07ef7"}
+DEPENDS = {"lstm.py": "ccbc1900b9793e97", "layernorm.py": "b5f468b42c7ee8f3",
+           "scalar.py": "4596c690ac9375e3", "tile.py": "b2bf47202da07ef7"}
 
 
 @njit(**JIT)
@@ -78,8 +79,7 @@ def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat, c_hat, sc
             zero_row(da[t, b])
             zero_row(dz_hh[t, b])
             continue
-        i, f, g, o = split4(gates[t, b])
-        da_i, da_f, da_g, da_o = split4(da[t, b])
+        o = split4(gates[t, b])[3]
         tn, c_prev = tanh_n[t, b], c[t, b]
         for k in range(hidden):
             dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (6)
@@ -89,16 +89,7 @@ def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat, c_hat, sc
         normalize_back(dn, c_hat[t, b], scales[t, b, 1], g_c, dg_c, db_c, dc_t)  # LN_c
         for k in range(hidden):
             dc_t[k] = flush(dc_t[k] + dc_b[k])  # (4): with dL/dc_t from the future
-        for k in range(hidden):
-            da_o[k] = flush(dh[k] * tn[k] * dsigmoid(o[k]))  # (4), (2)
-        for k in range(hidden):
-            da_i[k] = flush(dc_t[k] * g[k] * dsigmoid(i[k]))  # (3), (2)
-        for k in range(hidden):
-            da_f[k] = flush(dc_t[k] * c_prev[k] * dsigmoid(f[k]))
-        for k in range(hidden):
-            da_g[k] = flush(dc_t[k] * i[k] * dtanh(g[k]))
-        for k in range(hidden):
-            dc_b[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
+        gate_grads(dh, dc_t, tn, c_prev, gates[t, b], da[t, b], dc_b)  # (4)-(2)
         accumulate(dbias, da[t, b])  # (1)
         normalize_back(da[t, b], hh_hat[t, b], scales[t, b, 0], g_hh, dg_hh, db_hh,
                         dz_hh[t, b])  # (1) through LN_hh

@@ -64,6 +64,25 @@ def forward_step(t, a, hw, bias, valid, h, c, tanh_c):
 
 
 @njit(**JIT)
+def gate_grads(dh, dc_t, tanh_c, c_prev, gates, da, dc):
+    """One row's gate gradients: da = dL/d(pre-activations) (4H,) from dh = dL/dh_t, dc_t =
+    dL/dc_t and the step's activated gates; dc <- dL/dc_{t-1}. Equations (4)-(2) backward
+    (``tanh_c`` is tanh of what (4) squashes: c_t, or LN_c(c_t) in the normalized LSTM)."""
+    i, f, g, o = split4(gates)
+    da_i, da_f, da_g, da_o = split4(da)
+    for k in range(dh.size):
+        da_o[k] = flush(dh[k] * tanh_c[k] * dsigmoid(o[k]))  # (4), (2)
+    for k in range(dh.size):
+        da_i[k] = flush(dc_t[k] * g[k] * dsigmoid(i[k]))  # (3), (2)
+    for k in range(dh.size):
+        da_f[k] = flush(dc_t[k] * c_prev[k] * dsigmoid(f[k]))
+    for k in range(dh.size):
+        da_g[k] = flush(dc_t[k] * i[k] * dtanh(g[k]))
+    for k in range(dh.size):
+        dc[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
+
+
+@njit(**JIT)
 def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all, dbias):
     """The backward equations of :mod:`rnnlab.cells.lstm` for step t, up to (1).
 
@@ -102,24 +121,14 @@ def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all
             copy_row(dc_b, dc_t)
             zero_row(da[t, b])
             continue
-        i, f, g, o = split4(gates[t, b])
-        da_i, da_f, da_g, da_o = split4(da[t, b])
+        o = split4(gates[t, b])[3]
         tc, c_prev = tanh_c[t, b], c[t, b]
         for k in range(hidden):
             dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (6)
         zero_row(carry_b)
         for k in range(hidden):
             dc_t[k] = flush(dc_b[k] + dh[k] * o[k] * dtanh(tc[k]))  # (4)
-        for k in range(hidden):
-            da_o[k] = flush(dh[k] * tc[k] * dsigmoid(o[k]))  # (4), (2)
-        for k in range(hidden):
-            da_i[k] = flush(dc_t[k] * g[k] * dsigmoid(i[k]))  # (3), (2)
-        for k in range(hidden):
-            da_f[k] = flush(dc_t[k] * c_prev[k] * dsigmoid(f[k]))
-        for k in range(hidden):
-            da_g[k] = flush(dc_t[k] * i[k] * dtanh(g[k]))
-        for k in range(hidden):
-            dc_b[k] = flush(dc_t[k] * f[k])  # (3) dL/dc_{t-1}
+        gate_grads(dh, dc_t, tc, c_prev, gates[t, b], da[t, b], dc_b)  # (4)-(2)
         accumulate(dbias, da[t, b])  # (1)
 
 
