@@ -255,6 +255,8 @@ CASES = {
         (["--chunk", "2", "--task", "copy"], "--chunk"),  # a target at every step
         (["--chunk", "2", "--cell", "rnn", "--lambda1", "2"], "--chunk"),
         (["--chunk", "2", "--task", "copy", "--tbptt", "2,4"], "--chunk"),
+        *[([option, value], option) for option in ("--dropout", "--recurrent-dropout")
+          for value in ("1", "-0.1", "nan", "half", "")],
         (["--db", "{d}"], "--db"),
         (["--db", "{d}/garbage.db"], "--db"),
         (["--db", "{d}/other-app.db"], "--db"),
@@ -323,6 +325,8 @@ CASES = {
         (["--eval-every", "x"], "--eval-every"),
         (["--n-train", "-1"], "--n-train"),
         (["--epochs", "2", "--n-train", "10", "--eval-every", "5"], "--eval-every"),
+        *[([option, value], option) for option in ("--dropout", "--recurrent-dropout")
+          for value in ("1", "-0.1", "nan", "half", "")],
         (["--keep-going=1"], "--keep-going"),
         (["--no-plot=1"], "--no-plot"),
         (["--json=1"], "--json"),

@@ -212,6 +212,9 @@ def test_bad_input_to_predict_and_score():
     ({"dropout": 0.3, "num_layers": 2, "bidirectional": True},
      ["GRU", "LastStep", "Linear"]),  # the GRU's own dropout=, between its layers
     ({"dropout": 0.3}, ["GRU", "LastStep", "Linear"]),  # one layer: nothing between
+    ({"recurrent_dropout": 0.3, "dropout": 0.2, "num_layers": 2},
+     ["GRU", "LastStep", "Linear"]),  # variational, in the GRU's recurrence
+    ({"hierarchical": 4, "recurrent_dropout": 0.25}, ["HierarchicalRNN", "Linear"]),
     ({"hierarchical": 4}, ["HierarchicalRNN", "Linear"]),
     ({"hierarchical": 3, "num_layers": 2, "bidirectional": True, "pooling": "mean"},
      ["HierarchicalRNN", "Linear"]),
@@ -225,6 +228,8 @@ def test_norm_dropout_and_hierarchical_models_fit_and_predict(options, modules):
     np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))  # dropout off
     assert clf.get_params() == {**clf.clone().get_params()}
     assert all(clf.get_params()[k] == v for k, v in options.items())
+    if "recurrent_dropout" in options and "hierarchical" not in options:
+        assert clf.model_.modules[0].recurrent_dropout == options["recurrent_dropout"]
     reg = RNNRegressor(cell=cell, **{**FAST, "epochs": 2, **options})
     reg.fit(X, np.array([len(x) for x in X], dtype=float))
     assert reg.predict(X).shape == (30,) and np.isfinite(reg.predict(X)).all()
@@ -232,8 +237,9 @@ def test_norm_dropout_and_hierarchical_models_fit_and_predict(options, modules):
 
 def test_norm_dropout_and_hierarchical_are_parameters():
     clf = RNNClassifier()
-    assert {k: clf.get_params()[k] for k in ("norm", "dropout", "hierarchical")} == {
-        "norm": None, "dropout": 0.0, "hierarchical": None}
+    names = ("norm", "dropout", "recurrent_dropout", "hierarchical")
+    assert {k: clf.get_params()[k] for k in names} == {
+        "norm": None, "dropout": 0.0, "recurrent_dropout": 0.0, "hierarchical": None}
     clf.set_params(norm="layer", dropout=0.2, hierarchical=5)
     assert clf.clone().get_params()["hierarchical"] == 5
     assert repr(RNNRegressor(hierarchical=5)) == "RNNRegressor(hierarchical=5)"
@@ -246,6 +252,9 @@ def test_norm_dropout_and_hierarchical_are_parameters():
     ({"dropout": -0.1}, ValueError, "dropout"),
     ({"dropout": "0.5"}, TypeError, "dropout"),
     ({"dropout": float("nan")}, (TypeError, ValueError), "dropout"),
+    ({"recurrent_dropout": 1.0}, ValueError, "recurrent_dropout"),
+    ({"recurrent_dropout": -0.5}, ValueError, "recurrent_dropout"),
+    ({"recurrent_dropout": None}, TypeError, "recurrent_dropout"),
     ({"hierarchical": 0}, ValueError, "hierarchical"),
     ({"hierarchical": 2.5}, TypeError, "hierarchical"),
     ({"hierarchical": True}, TypeError, "hierarchical"),

@@ -22,7 +22,8 @@ def test_gradcheck_command_passes_and_prints_a_row_per_cell(capsys):
     assert main(["gradcheck", "--layers", "1", "--no-bidirectional", "--steps", "4"]) == 0
     out = capsys.readouterr().out
     expected = [(cell, f) for cell in ("rnn", "ln-rnn") for f in ("tanh", "relu", "sigmoid")]
-    expected += [(cell, "tanh") for cell in ("lstm", "gru", "ln-lstm", "ln-gru", "hier-lstm")]
+    expected += [(cell, "tanh") for cell in ("lstm", "gru", "ln-lstm", "ln-gru", "hier-lstm",
+                                             "rnn-drop", "lstm-drop", "gru-drop")]
     for cell, f in expected:
         assert re.search(rf"^{cell} +{f} +\d+  \S", out, re.M), (cell, f)
     assert "All gradients match." in out and "FAIL" not in out
@@ -125,6 +126,18 @@ def test_train_with_norm_and_chunk(tmp_path, capsys):
     assert (configs[1]["chunk"], configs[1]["norm"]) == (None, "layer")
 
 
+def test_train_with_dropout_and_recurrent_dropout(tmp_path, capsys):
+    db = str(tmp_path / "runs.db")
+    assert main(["train", "--task", "adding", "--length", "8", "--hidden", "4", "--layers", "2",
+                 "--dropout", "0.2", "--recurrent-dropout", "0.3", "--updates", "4",
+                 "--eval-every", "2", "--db", db, "--save",
+                 str(tmp_path / "m.safetensors")]) == 0
+    assert "lstm, dropout 0.2, recurrent dropout 0.3, H = 4" in capsys.readouterr().out
+    with RunStore(db) as store:
+        config = store.runs()[0]["config"]
+    assert (config["dropout"], config["recurrent_dropout"]) == (0.2, 0.3)
+
+
 def test_a_checkpoint_folder_written_before_norm_and_chunk_still_resumes(tmp_path, capsys):
     db, ck = str(tmp_path / "runs.db"), str(tmp_path / "ck")
     args = ["train", "--task", "adding", "--length", "6", "--hidden", "4", "--eval-every", "5",
@@ -134,7 +147,8 @@ def test_a_checkpoint_folder_written_before_norm_and_chunk_still_resumes(tmp_pat
     path = os.path.join(ck, "run.json")
     with open(path) as f:
         info = json.load(f)
-    for name in ("norm", "chunk"):  # the fields an older rnnlab did not write
+    for name in ("norm", "chunk", "dropout", "recurrent_dropout"):  # fields an older
+        # rnnlab did not write
         del info["config"][name]
     with open(path, "w") as f:
         json.dump(info, f)

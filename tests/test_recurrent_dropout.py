@@ -6,19 +6,8 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.gradcheck import check_gradients
+from rnnlab.gradcheck import FixedDraws, check_gradients
 from helpers import rel_err
-
-
-class FixedDraws:
-    """Stands in for a layer's generator: the same uniform draws at every forward."""
-
-    def __init__(self, seed):
-        self.draws = {}
-        self.rng = np.random.default_rng(seed)
-
-    def random(self, shape):
-        return self.draws.setdefault(shape, self.rng.random(shape))
 
 
 @pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU])

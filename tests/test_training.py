@@ -227,12 +227,14 @@ def test_a_run_that_ended_resumes_as_ended(tmp_path, how):
 
 
 def test_a_run_with_dropout_resumes_bit_for_bit(tmp_path):
-    """Dropout draws its masks from its own generator: the generator's state is part of
-    the checkpoint, so a resumed run draws the masks the uninterrupted one drew."""
+    """Dropout (a module, a recurrent layer's dropout= and recurrent_dropout=) draws its
+    masks from its own generator: the generator's state is part of the checkpoint, so a
+    resumed run draws the masks the uninterrupted one drew."""
     train, val = sign_task(), sign_task(40, seed=1)
 
     def make(config, seed=0):
-        model = rnnlab.Sequential(rnnlab.GRU(2, 8, dtype="float64", seed=seed),
+        model = rnnlab.Sequential(rnnlab.GRU(2, 8, 2, dtype="float64", seed=seed, dropout=0.2,
+                                             recurrent_dropout=0.3),
                                   rnnlab.LastStep(), rnnlab.Dropout(0.3, seed=seed + 5),
                                   rnnlab.Linear(8, 2, dtype="float64", seed=seed + 1))
         return Trainer(model, cross_entropy, Adam(model, lr=2e-2), config)
@@ -244,3 +246,4 @@ def test_a_run_with_dropout_resumes_bit_for_bit(tmp_path):
     resumed.fit(train, val, resume=True)
     assert_same_run(whole, resumed)
     assert resumed.model[2].rng.bit_generator.state == whole.model[2].rng.bit_generator.state
+    assert resumed.model[0].rng.bit_generator.state == whole.model[0].rng.bit_generator.state

@@ -43,7 +43,7 @@ class _RNNEstimator:
                  epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
                  random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
                  validation_fraction=None, patience=None, dtype="float32", lr_schedule="constant",
-                 norm=None, dropout=0.0, hierarchical=None):
+                 norm=None, dropout=0.0, recurrent_dropout=0.0, hierarchical=None):
         self.cell = cell  # "lstm", "gru" or "rnn" (tanh)
         self.hidden_size = hidden_size  # H, units per layer and direction
         self.num_layers = num_layers  # stacked recurrent layers
@@ -63,6 +63,7 @@ class _RNNEstimator:
         self.lr_schedule = lr_schedule  # "constant", or "cosine": decay to 0 over the epochs
         self.norm = norm  # None, or "layer": layer-normalized recurrence (lstm)
         self.dropout = dropout  # drop probability between stacked layers (num_layers > 1)
+        self.recurrent_dropout = recurrent_dropout  # variational, on h_{t-1} into W_hh
         self.hierarchical = hierarchical  # K: HierarchicalRNN over chunks of K steps; None
 
     # -- scikit-learn protocol -------------------------------------------------------------
@@ -133,6 +134,10 @@ class _RNNEstimator:
         if not 0 <= finite_number(self.dropout, "dropout") < 1:
             raise ValueError(f"dropout must lie in [0, 1), the probability of dropping an "
                              f"element between stacked layers, got {self.dropout!r}")
+        if not 0 <= finite_number(self.recurrent_dropout, "recurrent_dropout") < 1:
+            raise ValueError(f"recurrent_dropout must lie in [0, 1), the probability of "
+                             f"dropping a unit of h_(t-1) in the recurrent product, got "
+                             f"{self.recurrent_dropout!r}")
         if self.hierarchical is not None:
             positive_int(self.hierarchical, "hierarchical")
             if self.dropout:
@@ -199,6 +204,8 @@ class _RNNEstimator:
         options = {"bidirectional": self.bidirectional, "dtype": self.dtype}
         if self.norm is not None:
             options["norm"] = self.norm
+        if self.recurrent_dropout:
+            options["recurrent_dropout"] = self.recurrent_dropout
         if self.hierarchical is not None:
             layers = [HierarchicalRNN(self.n_features_in_, self.hidden_size, self.hierarchical,
                                       self.cell, num_layers=self.num_layers, seed=seed,
@@ -262,6 +269,10 @@ class RNNClassifier(_RNNEstimator):
     dropout : float in [0, 1)
         Dropout between stacked layers (Zaremba et al. 2014): the recurrent layer's own
         ``dropout=``, as ``torch.nn.LSTM``'s; no effect with one layer. Off in ``predict``.
+    recurrent_dropout : float in [0, 1)
+        Variational recurrent dropout (Gal & Ghahramani 2016): one mask per sequence on
+        h_{t-1} where it enters the recurrent product, the same at every step; the layer's
+        own ``recurrent_dropout=`` (both levels of a hierarchical model). Off in ``predict``.
     hierarchical : int or None
         K: the model is ``HierarchicalRNN(..., chunk=K)`` and a linear layer: a lower layer
         reads each chunk of K steps, an upper one the chunk summaries; ``pooling`` is unused
@@ -342,13 +353,14 @@ class RNNRegressor(_RNNEstimator):
                  epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
                  random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
                  validation_fraction=None, patience=None, dtype="float32",
-                 lr_schedule="constant", norm=None, dropout=0.0, hierarchical=None,
-                 many_to_many=False):
+                 lr_schedule="constant", norm=None, dropout=0.0, recurrent_dropout=0.0,
+                 hierarchical=None, many_to_many=False):
         super().__init__(cell, hidden_size, num_layers, bidirectional, epochs, batch_size, lr,
                          optimizer, clip_norm, random_state, verbose, pooling=pooling,
                          weight_decay=weight_decay, validation_fraction=validation_fraction,
                          patience=patience, dtype=dtype, lr_schedule=lr_schedule, norm=norm,
-                         dropout=dropout, hierarchical=hierarchical)
+                         dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         hierarchical=hierarchical)
         self.many_to_many = many_to_many  # a target per step instead of per sequence
 
     def _targets(self, y, lengths) -> tuple:

@@ -13,6 +13,7 @@ meets, while a wrong derivative shows up as an error of order one.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
@@ -77,6 +78,42 @@ def numerical_gradient(loss, array, eps: float = 1e-6):
         flat[k] = saved
         gflat[k] = (plus - minus) / (2 * eps)
     return grad
+
+
+class FixedDraws:
+    """Stands in for a module's random generator: ``random(shape)`` returns the same uniform
+    draws every time that shape is asked for (drawn once from ``seed``), so that dropout's
+    masks stay fixed and the loss is a function of the weights alone. Every mask of one
+    shape is then the same one (e.g. each layer's and direction's recurrent mask)."""
+
+    def __init__(self, seed=0):
+        self._rng = np.random.default_rng(check_seed(seed))
+        self._draws = {}
+
+    def random(self, shape):
+        shape = tuple(int(n) for n in np.atleast_1d(shape))
+        if shape not in self._draws:
+            self._draws[shape] = self._rng.random(shape)
+        return self._draws[shape]
+
+
+@contextlib.contextmanager
+def fixed_masks(model, seed=0):
+    """Within the block, every module of ``model`` that draws dropout masks (its ``rng``:
+    :class:`~rnnlab.layers.Dropout`, a recurrent layer with ``dropout`` or
+    ``recurrent_dropout``) draws them from one :class:`FixedDraws`; the generators are put
+    back after. For ``check_gradients(..., training=True)``."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an rnnlab Module, got {type(model).__name__}")
+    draws = FixedDraws(seed)
+    saved = [(m, m.rng) for _, m in model.named_modules() if getattr(m, "rng", None) is not None]
+    for module, _ in saved:
+        module.rng = draws
+    try:
+        yield draws
+    finally:
+        for module, rng in saved:
+            module.rng = rng
 
 
 def _step(eps) -> float:

@@ -198,27 +198,62 @@ def bias_grads(params: Params, dbias_ih, dbias_hh=None) -> tuple:
     return dbias_ih, dbias_ih.copy() if dbias_hh is None else dbias_hh
 
 
-def recurrent_product(params: Params, batch: int):
-    """Forward's per-step product W_hh h_{t-1}, as h_{t-1} @ W_hh^T: (B, H) -> (B, G*H).
+def recurrent_product(params: Params, batch: int, keep=None):
+    """Forward's per-step product W_hh h_{t-1}, as h_{t-1} @ W_hh^T: (B, H) -> (B, G*H);
+    with variational recurrent dropout, W_hh (k * h_{t-1}) for the sequence's mask ``keep``
+    (B, H).
 
-    Returns a :class:`~rnnlab.cells.gemm.Product`; its ``out`` (B, G*H) holds the result.
+    Returns a :class:`~rnnlab.cells.gemm.Product` (or a :class:`MaskedProduct`); its
+    ``out`` (B, G*H) holds the result.
     """
-    return Product(params.weight_hh.T, batch)
+    product = Product(params.weight_hh.T, batch)
+    return product if keep is None else MaskedProduct(product, keep, on_input=True)
 
 
-def backward_product(params: Params, d_last, like):
+def backward_product(params: Params, d_last, like, keep=None):
     """Backward's per-step product, the part of dL/dh_{t-1} through W_hh: da_t @ W_hh,
-    (B, G*H) -> (B, H).
+    (B, G*H) -> (B, H); with recurrent dropout's mask ``keep`` (B, H), k * (da_t @ W_hh).
 
-    Returns a :class:`~rnnlab.cells.gemm.Product` whose ``out`` starts as ``d_last``
-    (dL/dh_T, zeros if None); ``like`` is h_0 (B, H). When BLAS computes it, it does so
-    feature-major (W_hh^T da_t^T into an (H, B) buffer), the orientation in which OpenBLAS
-    runs it faster at small B.
+    Returns a :class:`~rnnlab.cells.gemm.Product` (or a :class:`MaskedProduct`) whose
+    ``out`` starts as ``d_last`` (dL/dh_T, zeros if None); ``like`` is h_0 (B, H). When BLAS
+    computes it, it does so feature-major (W_hh^T da_t^T into an (H, B) buffer), the
+    orientation in which OpenBLAS runs it faster at small B.
     """
     product = Product(params.weight_hh, like.shape[0], feature_major=True)
     if d_last is not None:
         product.out[...] = d_last
-    return product
+    return product if keep is None else MaskedProduct(product, keep, on_input=False)
+
+
+class MaskedProduct:
+    """A :class:`~rnnlab.cells.gemm.Product` with variational recurrent dropout (Gal &
+    Ghahramani 2016): the same mask k (B, H), already scaled by 1 / (1 - p), at every step.
+
+    Forward (``on_input=True``) multiplies the state before the product, (k * h_{t-1}) @
+    W_hh^T; backward multiplies the product's result, k * (da_t @ W_hh), the gradient that
+    reaches h_{t-1} through it. The time loops see a product like any other, except that it
+    is never ``packed``: the loop runs in Python, each step's product still packed when small.
+    """
+
+    packed = False
+
+    def __init__(self, product, keep, on_input: bool):
+        self._product, self._keep, self._on_input = product, keep, on_input
+        self.out = product.out
+        self._masked = get_xp(keep).empty_like(keep) if on_input else None
+
+    def __call__(self, a):
+        if self._on_input:
+            return self._product(get_xp(a).multiply(a, self._keep, out=self._masked))
+        out = self._product(a)
+        out *= self._keep
+        return out
+
+
+def recurrent_inputs(h, keep):
+    """What multiplied W_hh at every step: h_{t-1} (T, B, H) for t = 1..T, or k * h_{t-1}
+    with recurrent dropout's mask ``keep`` (B, H); the right factor of dW_hh's sum."""
+    return h[:-1] if keep is None else h[:-1] * keep
 
 
 def final_state_grad(given, like):

@@ -41,7 +41,8 @@ from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import gru as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
                                  bias_grads, forward_steps, kernel_biases, masked_outputs,
-                                 recurrent_product, sequence_inputs, time_major, weight_grads)
+                                 recurrent_inputs, recurrent_product, sequence_inputs, time_major,
+                                 weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -60,9 +61,10 @@ class Cache(NamedTuple):
     gates: object  # (T, B, 3H) activated r, z, n
     h_n: object  # (T, B, H) W_hn h_{t-1} + b_hn, the candidate's recurrent part
     valid: object  # (T, B) bool, False at padded steps (all True without a mask)
+    keep: object = None  # (B, H) recurrent dropout's scaled mask on h_{t-1}, or None
 
 
-def forward(params: Params, x, h0, mask=None, workspace=None):
+def forward(params: Params, x, h0, mask=None, workspace=None, keep=None):
     """Equations (1)-(7) over a whole sequence: ``(y (B, T, H), cache)`` from x (B, T, I) and
     h0 (B, H), the initial state.
     The interface: :mod:`rnnlab.cells`; ``params``: weight_ih (3H, I), weight_hh (3H, H),
@@ -76,11 +78,11 @@ def forward(params: Params, x, h0, mask=None, workspace=None):
     h_n = ws.empty("h_n", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     # for t: (2) without b_hh into product.out (B, 3H), then (1)-(6) by the step kernel
     forward_steps(product, compiled, h, gates, product.out, bias_ih, bias_hh, valid, h, h_n)
     y = masked_outputs(h, valid, mask is not None)  # (7)
-    return y, Cache(x_tm, h, gates, h_n, valid)
+    return y, Cache(x_tm, h, gates, h_n, valid, keep)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -90,9 +92,9 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, gates, h_n, valid = cache
+    x_tm, h, gates, h_n, valid, keep = cache
     dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0])  # da_h_t @ W_hh; W_hh packed once if small
+    product = backward_product(params, d_last, h[0], keep)  # da_h_t @ W_hh, packed if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # the part of dL/dh_t that bypasses W_hh
     da_x = ws.empty("da_x", gates.shape, gates)  # (T, B, 3H) input-side pre-activations
@@ -103,7 +105,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     backward_steps(product, compiled, da_h, dy, dh_next, carry, gates, h, h_n, valid, da_x,
                    da_h, dbias_ih, dbias_hh)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da_x, da_h)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), da_x, da_h)
     db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)
     # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)

@@ -19,8 +19,8 @@ from typing import NamedTuple
 from rnnlab.backend import get_xp
 from rnnlab.cells.common import (Grads, Workspace, backward_product, backward_steps, bias_grads,
                                  forward_steps, kernel_biases, masked_outputs, normalized_inputs,
-                                 normalized_inputs_back, recurrent_product, sequence_inputs,
-                                 time_major, weight_grads)
+                                 normalized_inputs_back, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, time_major, weight_grads)
 from rnnlab.cells.compiled import ln_gru as compiled
 from rnnlab.cells.gru import GATES, split_gates
 
@@ -55,9 +55,10 @@ class Cache(NamedTuple):
     hh_hat: object  # (T, B, 3H) LN_hh's normalized rows
     scales: object  # (T, B) LN_hh's s = sqrt(var + eps)
     valid: object  # (T, B) bool
+    keep: object = None  # (B, H) recurrent dropout's scaled mask on h_{t-1}, or None
 
 
-def forward(params: LNParams, x, h0, mask=None, workspace=None):
+def forward(params: LNParams, x, h0, mask=None, workspace=None, keep=None):
     """Equations (1)-(7) over a whole sequence: ``(y (B, T, H), cache)``; the interface of
     :mod:`rnnlab.cells`."""
     ws = Workspace() if workspace is None else workspace
@@ -72,13 +73,13 @@ def forward(params: LNParams, x, h0, mask=None, workspace=None):
     hh_hat = ws.empty("hh_hat", gates.shape, x)
     h_n = ws.empty("h_n", (steps, batch, hidden), x)
     scales = ws.empty("scales", (steps, batch), x)
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     norms = (params.ln_hh_weight, params.ln_hh_bias)
     # for t: W_hh h_{t-1} into product.out, then (2)-(6) by the step kernel
     forward_steps(product, compiled, h, z_ih, product.out, norms, params.eps, b_hh, valid, h,
                   gates, h_n, hh_hat, scales)
     y = masked_outputs(h, valid, mask is not None)  # (7)
-    return y, Cache(x_tm, h, gates, h_n, ln_ih, hh_hat, scales, valid)
+    return y, Cache(x_tm, h, gates, h_n, ln_ih, hh_hat, scales, valid, keep)
 
 
 def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -87,9 +88,9 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     gradients; ``Grads.d_states``: dL/dh_t, time-major (T, B, H)."""
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, gates, h_n, ln_ih, hh_hat, scales, valid = cache
+    x_tm, h, gates, h_n, ln_ih, hh_hat, scales, valid, keep = cache
     dy = time_major(d_out, ws.empty("dy", h_n.shape, h_n))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0])  # dz_hh_t @ W_hh
+    product = backward_product(params, d_last, h[0], keep)  # dz_hh_t @ W_hh
     dh_next = product.out  # dL/dh_T, then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # the part of dL/dh_t that bypasses W_hh
     d_in = ws.empty("d_in", gates.shape, gates)  # (T, B, 3H) input side, (1)
@@ -102,7 +103,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
                    scales, params.ln_hh_weight, d_norms, d_in, dz_hh, dbias_ih, dbias_hh)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, d_in)  # (1), every t
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], dz_ih, dz_hh)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))
     # dy now holds dh_t (7), the total gradient at every step: kept for diagnostics.

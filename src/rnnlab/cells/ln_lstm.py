@@ -18,8 +18,8 @@ from typing import NamedTuple
 from rnnlab.backend import get_xp
 from rnnlab.cells.common import (Grads, Workspace, backward_product, backward_steps, bias_grads,
                                  final_state_grad, forward_steps, masked_outputs, normalized_inputs,
-                                 normalized_inputs_back, recurrent_product, sequence_inputs,
-                                 time_major, weight_grads)
+                                 normalized_inputs_back, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, time_major, weight_grads)
 from rnnlab.cells.compiled import ln_lstm as compiled
 
 GATES = ("i", "f", "g", "o")
@@ -63,13 +63,14 @@ class Cache(NamedTuple):
     c_hat: object  # (T, B, H) LN_c's normalized rows
     scales: object  # (T, B, 2) their s = sqrt(var + eps): LN_hh's, LN_c's
     valid: object  # (T, B) bool
+    keep: object = None  # (B, H) recurrent dropout's scaled mask on h_{t-1}, or None
 
 
 def _norms(params: LNParams) -> tuple:
     return params.ln_hh_weight, params.ln_hh_bias, params.ln_c_weight, params.ln_c_bias
 
 
-def forward(params: LNParams, x, state0, mask=None, workspace=None):
+def forward(params: LNParams, x, state0, mask=None, workspace=None, keep=None):
     """Equations (1)-(6) over a whole sequence: ``(y (B, T, H), cache)``; the interface of
     :mod:`rnnlab.cells`."""
     ws = Workspace() if workspace is None else workspace
@@ -86,12 +87,12 @@ def forward(params: LNParams, x, state0, mask=None, workspace=None):
     tanh_n = ws.empty("tanh_n", (steps, batch, hidden), x)
     c_hat = ws.empty("c_hat", tanh_n.shape, x)
     scales = ws.empty("scales", (steps, batch, 2), x)
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     # for t: W_hh h_{t-1} into product.out, then (1)-(5) by the step kernel
     forward_steps(product, compiled, h, z_ih, product.out, _norms(params), params.eps, valid,
                   h, c, gates, tanh_n, hh_hat, c_hat, scales)
     y = masked_outputs(h, valid, mask is not None)  # (6)
-    return y, Cache(x_tm, h, c, gates, tanh_n, ln_ih, hh_hat, c_hat, scales, valid)
+    return y, Cache(x_tm, h, c, gates, tanh_n, ln_ih, hh_hat, c_hat, scales, valid, keep)
 
 
 def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -99,10 +100,10 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     the loop. ``Grads.d_norm`` holds the layer norms' gains' and biases' gradients."""
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, c, gates, tanh_n, ln_ih, hh_hat, c_hat, scales, valid = cache
+    x_tm, h, c, gates, tanh_n, ln_ih, hh_hat, c_hat, scales, valid, keep = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_n.shape, tanh_n))  # (T, B, H), our own copy
-    product = backward_product(params, dh_last, h[0])  # dz_hh_t @ W_hh
+    product = backward_product(params, dh_last, h[0], keep)  # dz_hh_t @ W_hh
     dh_next = product.out  # dL/dh_T, then the part of dL/dh_{t-1} through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T, then dL/dc_{t-1}, in place
     carry = xp.zeros_like(dc)  # what padded steps pass straight through
@@ -117,7 +118,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
                    c_hat, scales, norms, d_norms, valid, da, dz_hh, dc_all, dbias)
     dh0 = dh_next + carry  # dL/dh_0
     dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da)  # (1) LN_ih', every t
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], dz_ih, dz_hh)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))
     # dy now holds dh_t, the total gradient at every step: kept with dc_t for diagnostics.

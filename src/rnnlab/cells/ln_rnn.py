@@ -18,8 +18,8 @@ from typing import NamedTuple
 from rnnlab.backend import get_xp
 from rnnlab.cells.common import (Grads, Workspace, backward_product, backward_steps, bias_grads,
                                  forward_steps, masked_outputs, normalized_inputs,
-                                 normalized_inputs_back, recurrent_product, sequence_inputs,
-                                 time_major, weight_grads)
+                                 normalized_inputs_back, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, time_major, weight_grads)
 from rnnlab.cells.compiled import ln_rnn as compiled
 from rnnlab.cells.rnn import CODES
 
@@ -51,9 +51,11 @@ class Cache(NamedTuple):
     scales: object  # (T, B) LN_hh's s = sqrt(var + eps)
     valid: object  # (T, B) bool
     nonlinearity: str
+    keep: object = None  # (B, H) recurrent dropout's scaled mask on h_{t-1}, or None
 
 
-def forward(params: LNParams, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None):
+def forward(params: LNParams, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None,
+            keep=None):
     """Equations (1)-(4) over a whole sequence: ``(y (B, T, H), cache)``; the interface of
     :mod:`rnnlab.cells`, ``nonlinearity`` f as :func:`rnnlab.cells.rnn.forward`'s."""
     ws = Workspace() if workspace is None else workspace
@@ -65,13 +67,13 @@ def forward(params: LNParams, x, h0, mask=None, nonlinearity: str = "tanh", work
     h[0] = h0
     hh_hat = ws.empty("hh_hat", (steps, batch, hidden), x)
     scales = ws.empty("scales", (steps, batch), x)
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     norms = (params.ln_hh_weight, params.ln_hh_bias)
     # for t: W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
     forward_steps(product, compiled, h, z_ih, product.out, norms, params.eps, valid,
                   CODES[nonlinearity], h, hh_hat, scales)
     y = masked_outputs(h, valid, mask is not None)  # (4)
-    return y, Cache(x_tm, h, ln_ih, hh_hat, scales, valid, nonlinearity)
+    return y, Cache(x_tm, h, ln_ih, hh_hat, scales, valid, nonlinearity, keep)
 
 
 def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -80,9 +82,9 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     ``Grads.d_states``: dL/dh_t, time-major (T, B, H)."""
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, ln_ih, hh_hat, scales, valid, nonlinearity = cache
+    x_tm, h, ln_ih, hh_hat, scales, valid, nonlinearity, keep = cache
     dy = time_major(d_out, ws.empty("dy", hh_hat.shape, hh_hat))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0])  # dz_hh_t @ W_hh
+    product = backward_product(params, d_last, h[0], keep)  # dz_hh_t @ W_hh
     dh_next = product.out  # dL/dh_T, then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H) dL/d(pre-activations)
@@ -94,7 +96,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
                    hh_hat, scales, params.ln_hh_weight, d_norms, da, dz_hh, dbias)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
     dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da)  # (1), every t
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], dz_ih, dz_hh)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.

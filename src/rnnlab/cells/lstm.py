@@ -43,8 +43,8 @@ from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import lstm as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
                                  bias_grads, final_state_grad, forward_steps, kernel_biases,
-                                 masked_outputs, recurrent_product, sequence_inputs, time_major,
-                                 weight_grads)
+                                 masked_outputs, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, time_major, weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -64,9 +64,10 @@ class Cache(NamedTuple):
     gates: object  # (T, B, 4H) activated gates i, f, g, o
     tanh_c: object  # (T, B, H) tanh(c_t)
     valid: object  # (T, B) bool, False at padded steps (all True without a mask)
+    keep: object = None  # (B, H) recurrent dropout's scaled mask on h_{t-1}, or None
 
 
-def forward(params: Params, x, state0, mask=None, workspace=None):
+def forward(params: Params, x, state0, mask=None, workspace=None, keep=None):
     """Equations (1)-(6) over a whole sequence: ``(y (B, T, H), cache)`` from x (B, T, I) and
     state0 = (h_0, c_0), each (B, H).
     The interface: :mod:`rnnlab.cells`; ``params``: weight_ih (4H, I), weight_hh (4H, H),
@@ -84,11 +85,11 @@ def forward(params: Params, x, state0, mask=None, workspace=None):
     tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     c[0] = c0
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     # for t: (1) W_hh h_{t-1} into product.out (B, 4H), then (1)-(5) by the step kernel
     forward_steps(product, compiled, h, gates, product.out, bias, valid, h, c, tanh_c)
     y = masked_outputs(h, valid, mask is not None)  # (6)
-    return y, Cache(x_tm, h, c, gates, tanh_c, valid)
+    return y, Cache(x_tm, h, c, gates, tanh_c, valid, keep)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -98,10 +99,10 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, c, gates, tanh_c, valid = cache
+    x_tm, h, c, gates, tanh_c, valid, keep = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
-    product = backward_product(params, dh_last, h[0])  # da_t @ W_hh; W_hh packed once if small
+    product = backward_product(params, dh_last, h[0], keep)  # da_t @ W_hh, packed if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)
@@ -112,7 +113,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     backward_steps(product, compiled, da, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
                    dc_all, dbias)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), da, da)
     db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
     return Grads(dx, (dh0, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))

@@ -34,7 +34,8 @@ from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import rnn as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
                                  bias_grads, forward_steps, kernel_biases, masked_outputs,
-                                 recurrent_product, sequence_inputs, time_major, weight_grads)
+                                 recurrent_inputs, recurrent_product, sequence_inputs, time_major,
+                                 weight_grads)
 
 CODES = {"tanh": compiled.TANH, "relu": compiled.RELU, "sigmoid": compiled.SIGMOID}
 
@@ -46,9 +47,11 @@ class Cache(NamedTuple):
     h: object  # (T+1, B, H) states h_0..h_T; h_t = f(a_t) at valid steps
     valid: object  # (T, B) bool, False at padded steps (all True without a mask)
     nonlinearity: str
+    keep: object = None  # (B, H) recurrent dropout's scaled mask on h_{t-1}, or None
 
 
-def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None):
+def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None,
+            keep=None):
     """Equations (1)-(4) over a whole sequence: ``(y (B, T, H), cache)`` from x (B, T, I) and
     h0 (B, H), the initial state.
     The interface: :mod:`rnnlab.cells`; ``params``: weight_ih (H, I), weight_hh (H, H),
@@ -62,11 +65,11 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     bias = b_ih + b_hh  # (H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, h0.shape[-1]), x)  # (T+1, B, H)
     h[0] = h0
-    product = recurrent_product(params, batch)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
     # for t: (1) W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
     forward_steps(product, compiled, h, a, product.out, bias, valid, CODES[nonlinearity], h)
     y = masked_outputs(h, valid, mask is not None)  # (4)
-    return y, Cache(x_tm, h, valid, nonlinearity)
+    return y, Cache(x_tm, h, valid, nonlinearity, keep)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:
@@ -76,9 +79,9 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     """
     xp = get_xp(d_out)
     ws = Workspace() if workspace is None else workspace
-    x_tm, h, valid, nonlinearity = cache
+    x_tm, h, valid, nonlinearity, keep = cache
     dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0])  # da_t @ W_hh; W_hh packed once if small
+    product = backward_product(params, d_last, h[0], keep)  # da_t @ W_hh; W_hh packed once if small
     dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
@@ -87,7 +90,7 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     backward_steps(product, compiled, da, dy, dh_next, carry, h, valid, CODES[nonlinearity],
                    da, dbias)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, h[:-1], da, da)
+    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), da, da)
     db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)

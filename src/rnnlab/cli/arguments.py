@@ -30,6 +30,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """argparse type: a dropout probability, a number in [0, 1)."""
+    value = finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
+    return value
+
+
 def float_list(text: str) -> tuple:
     """argparse type: comma-separated finite numbers, e.g. ``1,-0.5,0.3``."""
     parts = [p.strip() for p in text.split(",")]

@@ -29,7 +29,8 @@ FIELD_OPTIONS = {"task": "--task", "data": "--data", "test_data": "--test-data",
                  "lr": "--lr", "seed": "--seed", "lambda_1": "--lambda1", "chrono": "--chrono",
                  "length": "--length", "tbptt": "--tbptt", "nonlinearity": "--nonlinearity",
                  "forget_bias": "--forget-bias", "clip_norm": "--clip", "norm": "--norm",
-                 "chunk": "--chunk"}
+                 "chunk": "--chunk", "dropout": "--dropout",
+                 "recurrent_dropout": "--recurrent-dropout"}
 
 
 COMPARE_OPTIONS = {**FIELD_OPTIONS, "cell": "--cells", "length": "--lengths", "seed": "--seeds",
@@ -185,7 +186,8 @@ def run_config(args, options: dict = FIELD_OPTIONS, **fields) -> RunConfig:
                          epochs=args.epochs,
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
-                         stop_when_solved=not args.keep_going, **fields)
+                         stop_when_solved=not args.keep_going, dropout=args.dropout,
+                         recurrent_dropout=args.recurrent_dropout, **fields)
     except (TypeError, ValueError, OSError) as err:
         raise config_error(args, err, options) from None
 

@@ -28,7 +28,7 @@ from rnnlab.experiments.records import new_study_id
 from rnnlab.experiments.runs_table import format_runs
 from rnnlab.experiments.store import RunStore
 from rnnlab.explain import format_trace, to_json, trace
-from rnnlab.gradcheck import check_gradients
+from rnnlab.gradcheck import check_gradients, fixed_masks
 from rnnlab.io import load_weights
 from rnnlab.layers import GRU, LSTM, RNN, HierarchicalRNN
 from rnnlab.tasks import make_task
@@ -47,13 +47,17 @@ def _hierarchical(cell: str):
     return make
 
 
-# gradcheck's cells: (layer, nonlinearities, keywords)
+# gradcheck's cells: (layer, nonlinearities, keywords); with dropout, in train mode with
+# fixed masks (rnnlab.gradcheck.fixed_masks)
 LAYER_NORM = {"norm": "layer"}
+DROPOUT = {"dropout": 0.3, "recurrent_dropout": 0.3}
 KINDS = {"rnn": (RNN, ("tanh", "relu", "sigmoid"), {}), "lstm": (LSTM, ("tanh",), {}),
          "gru": (GRU, ("tanh",), {}),
          "ln-rnn": (RNN, ("tanh", "relu", "sigmoid"), LAYER_NORM),
          "ln-lstm": (LSTM, ("tanh",), LAYER_NORM), "ln-gru": (GRU, ("tanh",), LAYER_NORM),
-         "hier-lstm": (_hierarchical("lstm"), ("tanh",), {})}
+         "hier-lstm": (_hierarchical("lstm"), ("tanh",), {}),
+         "rnn-drop": (RNN, ("tanh",), DROPOUT), "lstm-drop": (LSTM, ("tanh",), DROPOUT),
+         "gru-drop": (GRU, ("tanh",), DROPOUT)}
 CELL_WIDTH = max(8, 1 + max(len(kind) for kind in KINDS))  # gradcheck's first column
 NAME_WIDTH = 28  # its worst array: up to "upper.weight_hh_l1_reverse"
 
@@ -94,7 +98,9 @@ def gradcheck(args) -> int:
                                            args.hidden)) for _ in layer.state_names]
             state = tuple(states) if len(states) > 1 else states[0]
             start = time.perf_counter()
-            checks = check_gradients(layer, x, lengths, state, seed=args.seed)
+            with fixed_masks(layer, seed=args.seed):  # dropout's masks, where it has them
+                checks = check_gradients(layer, x, lengths, state, seed=args.seed,
+                                         training=keywords is DROPOUT)
             worst = max(checks, key=lambda c: c.relative_error)
             n = sum(int(np.size(v)) for v in layer.parameters().values()) + x.size + sum(
                 s.size for s in states)
@@ -277,11 +283,15 @@ def train(args) -> int:
 
 
 def _model_name(config) -> str:
-    """The cell, with its normalization and hierarchy: "lstm", "layer-normalized lstm",
-    "hierarchical gru (chunks of 10 steps)"."""
+    """The cell, with its normalization, hierarchy and dropout: "lstm", "layer-normalized
+    lstm", "hierarchical gru (chunks of 10 steps)", "lstm, recurrent dropout 0.25"."""
     name = config.cell if config.norm is None else f"{config.norm}-normalized {config.cell}"
     if config.chunk is not None:
         name = f"hierarchical {name} (chunks of {config.chunk} steps)"
+    if config.dropout:
+        name += f", dropout {config.dropout:g}"
+    if config.recurrent_dropout:
+        name += f", recurrent dropout {config.recurrent_dropout:g}"
     return name
 
 

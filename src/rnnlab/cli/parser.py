@@ -7,8 +7,8 @@ import argparse
 from rnnlab import __version__
 from rnnlab.cli import commands
 from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr_list,
-                                  names_among, positive_float, positive_int, seed, shapes,
-                                  tbptt)
+                                  names_among, positive_float, positive_int, probability, seed,
+                                  shapes, tbptt)
 from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
 from rnnlab.experiments.bench import GRID as BENCH_GRID
 from rnnlab.experiments.compare import DEFAULT_CHUNK, LR_GRID, VARIANTS
@@ -54,6 +54,12 @@ def add_training_options(p, task="adding", lr=3e-3) -> None:
                         "sequence length (default off)")
     p.add_argument("--lambda1", type=positive_float,
                    help="rnn: rescale W_hh to this largest singular value at init")
+    p.add_argument("--dropout", type=probability, default=0.0, metavar="P",
+                   help="dropout between stacked layers, as torch.nn.LSTM's (with --layers "
+                        "> 1; default 0)")
+    p.add_argument("--recurrent-dropout", type=probability, default=0.0, metavar="P",
+                   help="variational recurrent dropout: one mask per sequence on h_{t-1} "
+                        "into the recurrent product (Gal & Ghahramani 2016; default 0)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     if lr is None:
         p.add_argument("--lr", type=positive_float,
@@ -127,7 +133,9 @@ def _add_gradcheck(sub) -> None:
                    help="comma-separated: rnn, lstm, gru, ln-rnn, ln-lstm, ln-gru (with "
                         "norm='layer'), "
                         f"hier-lstm (HierarchicalRNN of LSTMs, chunks of "
-                        f"{commands.HIER_CHUNK} steps); default all")
+                        f"{commands.HIER_CHUNK} steps), rnn-drop, lstm-drop, gru-drop "
+                        f"(dropout=0.3 and recurrent_dropout=0.3, in train mode with fixed "
+                        f"masks); default all")
     p.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
                    help="check both directions (default on)")

@@ -5,6 +5,7 @@ resumes from it (``rnnlab train --checkpoint-dir DIR --resume``)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 
@@ -56,7 +57,10 @@ def check_checkpoints(config, checkpoint_dir, resume: bool = False) -> dict | No
                               f"of a run (newest {os.path.basename(found[-1])}): resume it, "
                               f"or choose another folder")
     info = read_run_file(directory)
-    saved, current = info["config"], config.to_json()
+    # a field that an older rnnlab did not write had its default value there
+    defaults = {f.name: f.default for f in dataclasses.fields(config)
+                if f.default is not dataclasses.MISSING}
+    saved, current = {**defaults, **info["config"]}, config.to_json()
     changed = sorted(k for k in set(saved) | set(current)
                      if k not in BUDGET_FIELDS and saved.get(k) != current.get(k))
     if changed:

@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnlab import init as initializers
 from rnnlab import io
-from rnnlab._checks import one_of, positive_int
+from rnnlab._checks import finite_number, one_of, positive_int
 from rnnlab.diagnostics import scale_recurrent_weights
 from rnnlab.experiments.run_folder import (close_abandoned_runs, load_checkpoint, locked,
                                            write_run_file)
@@ -91,6 +91,8 @@ class RunConfig:
     test_data: str | None = None  # task "file": a separate test file
     norm: str | None = None  # "layer": layer-normalized recurrence (lstm; see norm_cells)
     chunk: int | None = None  # K: a hierarchical model over chunks of K steps; None: flat
+    dropout: float = 0.0  # between stacked layers (num_layers > 1), as torch.nn.LSTM's
+    recurrent_dropout: float = 0.0  # variational, on h_{t-1} into W_hh (Gal & Ghahramani)
 
     def __post_init__(self):
         with _about("task"):
@@ -149,6 +151,11 @@ class RunConfig:
         if self.chunk is not None:
             with _about("chunk"):
                 positive_int(self.chunk, "chunk")
+        for name in ("dropout", "recurrent_dropout"):
+            with _about(name):
+                if not 0 <= finite_number(getattr(self, name), name) < 1:
+                    raise ValueError(f"{name} must lie in [0, 1), a probability of dropping, "
+                                     f"got {getattr(self, name)!r}")
         with _about("length", "task_options", "data", "test_data"):
             task = self.make_task()  # checks length and task_options, reads a data file
         with _about("chunk", "task"):
@@ -199,7 +206,8 @@ def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int
                 nonlinearity: str = "tanh", forget_bias: float = 1.0, seed: int = 0,
                 dtype: str = "float32", lambda_1: float | None = None,
                 chrono: int | None = None, init_hh: str | None = None,
-                norm: str | None = None, chunk: int | None = None) -> Sequential:
+                norm: str | None = None, chunk: int | None = None, dropout: float = 0.0,
+                recurrent_dropout: float = 0.0) -> Sequential:
     """cell -> (LastStep, unless the task wants an output per step) -> Linear head; with
     ``chunk``, HierarchicalRNN -> Linear head.
 
@@ -208,7 +216,9 @@ def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int
     added; ``init_hh`` initializes W_hh ("identity" with a ReLU RNN is Le et al.'s IRNN);
     ``norm="layer"`` layer-normalizes the recurrence (Ba, Kiros & Hinton 2016); ``chunk`` = K
     builds a two-level model, a lower layer over each chunk of K steps and an upper one over
-    the chunks (:class:`rnnlab.layers.HierarchicalRNN`; tasks with one target per sequence).
+    the chunks (:class:`rnnlab.layers.HierarchicalRNN`; tasks with one target per sequence);
+    ``dropout`` (between stacked layers) and ``recurrent_dropout`` (variational, on h_{t-1})
+    are the recurrent layers' own, drawn from the model's seed, off in evaluation mode.
     """
     rng = np.random.default_rng(seed)
     kwargs = {"dtype": dtype, "seed": rng}
@@ -222,6 +232,10 @@ def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int
         kwargs["forget_bias"] = forget_bias
     if norm is not None:
         kwargs["norm"] = norm
+    if dropout:
+        kwargs["dropout"] = dropout
+    if recurrent_dropout:
+        kwargs["recurrent_dropout"] = recurrent_dropout
     if chunk is not None:
         if task.per_step:
             raise ValueError(f"chunk (a hierarchical model) needs a task with one target per "
@@ -340,7 +354,7 @@ def _trainer(config: RunConfig, task, checkpoint_dir, progress: bool) -> Trainer
     model = build_model(task, config.cell, config.hidden_size, config.num_layers,
                         config.nonlinearity, config.forget_bias, config.seed, config.dtype,
                         config.lambda_1, config.chrono_steps(task), config.init_hh,
-                        config.norm, config.chunk)
+                        config.norm, config.chunk, config.dropout, config.recurrent_dropout)
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
     train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
                                tbptt=config.tbptt, seed=config.seed,

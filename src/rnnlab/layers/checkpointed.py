@@ -56,6 +56,7 @@ class _Checkpoints(NamedTuple):
     batch: int
     steps: int
     keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
+    recurrent_keeps: list  # per (layer, direction): recurrent dropout's mask (B, H), or None
 
 
 def _segment_bounds(steps: int, every: int) -> tuple:
@@ -122,15 +123,16 @@ class Checkpointed:
         batch, steps, _ = x.shape
         bounds = _segment_bounds(steps, self.checkpoint_every)
         hidden, directions = self.hidden_size, self.num_directions
-        inputs, starts, finals, layer_in, keeps = [], [], [], x, []
+        inputs, starts, finals, layer_in, keeps, recurrent_keeps = [], [], [], x, [], []
         for layer in range(self.num_layers):
             out = get_xp(x).empty((batch, steps, directions * hidden), dtype=x.dtype)
             for direction in range(directions):
                 index = layer * directions + direction
                 columns = out[..., direction * hidden:(direction + 1) * hidden]  # (B, T, H)
+                recurrent_keeps.append(self._recurrent_keep(batch))
                 checkpoints, final = self._run_segments(
                     layer, direction, layer_in, self._cell_state(states0, index), mask,
-                    lengths, bounds, columns)
+                    lengths, bounds, columns, recurrent_keeps[-1])
                 starts.append(checkpoints)
                 finals.append(final)
             inputs.append(layer_in)
@@ -139,16 +141,18 @@ class Checkpointed:
                 layer_in, keep = self._drop(out)
                 keeps.append(keep)
         self._save_for_backward(_Checkpoints(inputs, starts, bounds, mask, lengths, batch, steps,
-                                             keeps))
+                                             keeps, recurrent_keeps))
         return layer_in, self._stack_states(finals)
 
-    def _run_segments(self, layer, direction, layer_in, state0, mask, lengths, bounds, out):
+    def _run_segments(self, layer, direction, layer_in, state0, mask, lengths, bounds, out,
+                      keep):
         """Run one layer and direction segment by segment, each from the last one's end.
 
         Writes the outputs into ``out`` (B, T, H), in input time order, and returns the state
         at the start of every segment (copies, so that no segment's cache stays alive) and
         the final state. A padded step carries the state, so each segment's final state is
-        right even for sequences that ended before it.
+        right even for sequences that ended before it. ``keep``: recurrent dropout's mask,
+        the same in every segment, or None.
         """
         params = self._cell_params(layer, direction)
         steps = layer_in.shape[1]
@@ -157,7 +161,8 @@ class Checkpointed:
             checkpoints.append(state)
             where = _step_index(steps, lengths, direction, start, stop)
             seg_mask = None if mask is None else mask[:, start:stop]
-            y, cache = self._cell_forward(params, _take_steps(layer_in, where), state, seg_mask)
+            y, cache = self._cell_forward(params, _take_steps(layer_in, where), state, seg_mask,
+                                          keep=keep)
             _put_steps(out, where, y)
             state = _copy_state(self.cell.final_state(cache))  # not a view into the cache
         return checkpoints, state
@@ -201,13 +206,14 @@ class Checkpointed:
         params = self._cell_params(layer, direction)
         steps, lengths = cache.steps, cache.lengths
         layer_in = cache.inputs[layer]
-        starts = cache.starts[layer * self.num_directions + direction]
+        index = layer * self.num_directions + direction
+        starts, keep = cache.starts[index], cache.recurrent_keeps[index]
         pieces, d_state = [], d_last
         for (start, stop), state0 in zip(reversed(cache.bounds), reversed(starts)):
             where = _step_index(steps, lengths, direction, start, stop)
             seg_mask = None if cache.mask is None else cache.mask[:, start:stop]
             _, seg_cache = self._cell_forward(params, _take_steps(layer_in, where), state0,
-                                              seg_mask)  # the recomputation
+                                              seg_mask, keep=keep)  # the recomputation
             d_y_seg = _take_steps(d_y, where)  # (B, n, H)
             if isinstance(where, slice):
                 # The cells' backward writes into its time-major "copy" of d_out, which
@@ -234,12 +240,13 @@ class Checkpointed:
         """The activated gates (T, B, G*H), time-major, recomputed segment by segment."""
         params = self._cell_params(layer, direction)
         layer_in = cache.inputs[layer]
-        starts = cache.starts[layer * self.num_directions + direction]
+        index = layer * self.num_directions + direction
+        starts, keep = cache.starts[index], cache.recurrent_keeps[index]
         pieces = []
         for (start, stop), state0 in zip(cache.bounds, starts):
             where = _step_index(cache.steps, cache.lengths, direction, start, stop)
             seg_mask = None if cache.mask is None else cache.mask[:, start:stop]
             _, seg_cache = self._cell_forward(params, _take_steps(layer_in, where), state0,
-                                              seg_mask)
+                                              seg_mask, keep=keep)
             pieces.append(seg_cache.gates)  # (n, B, G*H)
         return get_xp(layer_in).concatenate(pieces, axis=0)

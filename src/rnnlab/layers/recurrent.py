@@ -39,6 +39,14 @@ class _Cache(NamedTuple):
     keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
 
 
+def _probability(value, name: str, what: str) -> float:
+    """A dropout probability in [0, 1) as a float, or raise naming the argument."""
+    if not 0 <= finite_number(value, name) < 1:
+        raise ValueError(f"{name} must lie in [0, 1), the probability of dropping {what}, "
+                         f"got {value!r}")
+    return float(value)
+
+
 class _Recurrent(RecurrentParameters, Checkpointed, Module):
     """What RNN, LSTM and GRU share: parameters, stacking, directions, lengths, states."""
 
@@ -55,13 +63,13 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  bidirectional=False, *, dtype=None, seed=None, init="default", init_hh=None,
-                 checkpoint_every=None, norm=None, eps=1e-5, dropout=0.0):
+                 checkpoint_every=None, norm=None, eps=1e-5, dropout=0.0,
+                 recurrent_dropout=0.0):
         super().__init__(resolve_dtype(dtype))
         self._set_norm(norm, eps)  # read by _build
-        if not 0 <= finite_number(dropout, "dropout") < 1:
-            raise ValueError(f"dropout must lie in [0, 1), the probability of dropping an "
-                             f"output of every layer but the last, got {dropout!r}")
-        self.dropout = float(dropout)
+        self.dropout = _probability(dropout, "dropout", "an output of every layer but the last")
+        self.recurrent_dropout = _probability(recurrent_dropout, "recurrent_dropout",
+                                              "a unit of h_{t-1} in the recurrent product")
         self.checkpoint_every = checkpoint_every  # checked by the property's setter
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
@@ -77,7 +85,8 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
         self.init, self.init_hh = init, init_hh
         rng = np.random.default_rng(check_seed(seed))  # an int, None, or a Generator as is
         self._build(rng)
-        self.rng = rng if self.dropout else None  # dropout's masks, after the weights
+        # dropout's masks, drawn after the weights
+        self.rng = rng if self.dropout or self.recurrent_dropout else None
         self._workspaces = {}  # per (layer, direction) index: the cells' large arrays, reused
         self.state_grads = None
 
@@ -104,13 +113,22 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
         keep = keep_scaled(self.rng, outputs.shape, self.dropout, outputs.dtype)
         return outputs * keep, keep
 
+    def _recurrent_keep(self, batch: int):
+        """Variational recurrent dropout's mask for one layer and direction, (B, H) scaled by
+        1 / (1 - p), drawn from ``rng`` in train mode with p > 0; else None (the cells then
+        run their plain loops)."""
+        if not (self.training and self.recurrent_dropout):
+            return None
+        return keep_scaled(self.rng, (batch, self.hidden_size), self.recurrent_dropout,
+                           self.dtype)
+
     @staticmethod
     def _undrop(d_inputs, keep):
         """The gradient through :meth:`_drop`: the same mask and scale."""
         return d_inputs if keep is None else d_inputs * keep
 
-    def _cell_forward(self, params, x, state0, mask, workspace=None):
-        return self.cell.forward(params, x, state0, mask, workspace=workspace)
+    def _cell_forward(self, params, x, state0, mask, workspace=None, keep=None):
+        return self.cell.forward(params, x, state0, mask, workspace=workspace, keep=keep)
 
     def _workspace(self, index: int) -> Workspace:
         """The arrays of (layer, direction) ``index``, reused from call to call while the
@@ -166,7 +184,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
                 params = self._cell_params(layer, direction)
                 x_d = inputs if direction == 0 else reverse_padded(inputs, lengths)
                 y, cache = self._cell_forward(params, x_d, self._cell_state(states0, index), mask,
-                                              self._workspace(index))
+                                              self._workspace(index), self._recurrent_keep(batch))
                 outputs.append(y if direction == 0 else reverse_padded(y, lengths))
                 caches.append(cache)
                 finals.append(self.cell.final_state(cache))
@@ -286,6 +304,8 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
             options += f", norm={self.norm!r}"
         if self.dropout:
             options += f", dropout={self.dropout:g}"
+        if self.recurrent_dropout:
+            options += f", recurrent_dropout={self.recurrent_dropout:g}"
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}{extra}, bias={self.bias}, "
                 f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{options})")
@@ -345,9 +365,9 @@ class RNN(_Recurrent):
         :mod:`rnnlab.cells.ln_rnn`."""
         return rnn if self.norm is None else ln_rnn
 
-    def _cell_forward(self, params, x, state0, mask, workspace=None):
+    def _cell_forward(self, params, x, state0, mask, workspace=None, keep=None):
         return self.cell.forward(params, x, state0, mask, self.nonlinearity,
-                                 workspace=workspace)
+                                 workspace=workspace, keep=keep)
 
 
 class LSTM(_Recurrent):

@@ -1,8 +1,9 @@
 """The parameters and states of a recurrent layer: PyTorch's names and layout, their
 initialization (PyTorch's default or a named initializer per gate block, chrono's gate
 biases), layer normalization's gains and biases; the public state (L*D, B, H) checked; and
-the view of one layer and direction, parameters and state, that the cell functions take. :class:`RecurrentParameters` is the part of
-:class:`rnnlab.layers.recurrent._Recurrent` that holds them.
+the view of one layer and direction, parameters and state, that the cell functions take.
+:class:`RecurrentParameters` is the part of :class:`rnnlab.layers.recurrent._Recurrent`
+that holds them.
 """
 
 from __future__ import annotations
