@@ -264,28 +264,29 @@ def final_state_grad(given, like):
     return xp.array(given, dtype=like.dtype, copy=True)
 
 
-def normalized_inputs(params, a_ih, with_bias_hh: bool = True):
+def normalized_inputs(params, a_ih, ws: Workspace, with_bias_hh: bool = True):
     """The input side of a layer-normalized cell, every step at once: LN_ih(W_ih x_t) + b_ih
     (+ b_hh, which the GRU adds on its recurrent side instead) for ``a_ih`` (T, B, G*H) =
-    W_ih x_t, and the cache of its backward (the layer norm is compiled, row by row:
-    :mod:`rnnlab.cells.compiled.layernorm`)."""
+    W_ih x_t, into the workspace, and the cache of its backward (the layer norm is compiled,
+    row by row: :mod:`rnnlab.cells.compiled.layernorm`; the biases are added to LN_ih's own
+    bias first, so that one pass writes the sum)."""
     steps, batch, width = a_ih.shape
     rows = a_ih.reshape(steps * batch, width)
-    z, a_hat = np.empty_like(rows), np.empty_like(rows)
-    scale = np.empty(steps * batch, a_ih.dtype)
-    layernorm.normalize_rows(rows, params.ln_ih_weight, params.ln_ih_bias, params.eps, a_hat,
-                             z, scale)
+    z = ws.empty("z_ih", rows.shape, rows)
+    a_hat = ws.empty("a_hat_ih", rows.shape, rows)
+    scale = ws.empty("scale_ih", (steps * batch,), rows)
     b_ih, b_hh = kernel_biases(params)
-    z += b_ih + b_hh if with_bias_hh else b_ih
+    bias = params.ln_ih_bias + (b_ih + b_hh if with_bias_hh else b_ih)
+    layernorm.normalize_rows(rows, params.ln_ih_weight, bias, params.eps, a_hat, z, scale)
     return z.reshape(a_ih.shape), (a_hat, scale)
 
 
-def normalized_inputs_back(params, cache, d_z):
+def normalized_inputs_back(params, cache, d_z, ws: Workspace):
     """dL/d(W_ih x_t) (T, B, G*H) from d_z, the gradient of :func:`normalized_inputs`' output,
     and the input norm's (d gain, d bias)."""
     a_hat, scale = cache
     rows = d_z.reshape(-1, d_z.shape[-1])
-    d_a = np.empty_like(rows)
+    d_a = ws.empty("d_a_ih", rows.shape, rows)
     d_gain, d_bias = np.zeros_like(params.ln_ih_weight), np.zeros_like(params.ln_ih_bias)
     layernorm.normalize_rows_back(rows, a_hat, scale, params.ln_ih_weight, d_gain, d_bias, d_a)
     return d_a.reshape(d_z.shape), d_gain, d_bias

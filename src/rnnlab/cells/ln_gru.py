@@ -65,7 +65,7 @@ def forward(params: LNParams, x, h0, mask=None, workspace=None, keep=None):
     batch, steps, _ = x.shape
     hidden = h0.shape[-1]
     x_tm, valid, a_ih = sequence_inputs(params, x, mask, ws, "a_ih")  # W_ih x_t, every t
-    z_ih, ln_ih = normalized_inputs(params, a_ih, with_bias_hh=False)  # (1), every t
+    z_ih, ln_ih = normalized_inputs(params, a_ih, ws, with_bias_hh=False)  # (1), every t
     _, b_hh = kernel_biases(params)  # added on the recurrent side, (2)
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h[0] = h0
@@ -102,7 +102,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     backward_steps(product, compiled, dz_hh, dy, dh_next, carry, gates, h, h_n, valid, hh_hat,
                    scales, params.ln_hh_weight, d_norms, d_in, dz_hh, dbias_ih, dbias_hh)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, d_in)  # (1), every t
+    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, d_in, ws)  # (1), every t
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias_ih, dbias_hh)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))

@@ -78,7 +78,7 @@ def forward(params: LNParams, x, state0, mask=None, workspace=None, keep=None):
     batch, steps, _ = x.shape
     hidden = h0.shape[-1]
     x_tm, valid, a_ih = sequence_inputs(params, x, mask, ws, "a_ih")  # W_ih x_t, every t
-    z_ih, ln_ih = normalized_inputs(params, a_ih)  # (1), the input side and b, every t
+    z_ih, ln_ih = normalized_inputs(params, a_ih, ws)  # (1), the input side and b, every t
     h = ws.empty("h", (steps + 1, batch, hidden), x)
     c = ws.empty("c", h.shape, x)
     h[0], c[0] = h0, c0
@@ -117,7 +117,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     backward_steps(product, compiled, dz_hh, dy, dh_next, carry, dc, gates, c, tanh_n, hh_hat,
                    c_hat, scales, norms, d_norms, valid, da, dz_hh, dc_all, dbias)
     dh0 = dh_next + carry  # dL/dh_0
-    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da)  # (1) LN_ih', every t
+    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da, ws)  # (1) LN_ih', every t
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))

@@ -62,7 +62,7 @@ def forward(params: LNParams, x, h0, mask=None, nonlinearity: str = "tanh", work
     batch, steps, _ = x.shape
     hidden = h0.shape[-1]
     x_tm, valid, a_ih = sequence_inputs(params, x, mask, ws, "a_ih")  # W_ih x_t, every t
-    z_ih, ln_ih = normalized_inputs(params, a_ih)  # (1), the input side and b, every t
+    z_ih, ln_ih = normalized_inputs(params, a_ih, ws)  # (1), the input side and b, every t
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
     h[0] = h0
     hh_hat = ws.empty("hh_hat", (steps, batch, hidden), x)
@@ -95,7 +95,7 @@ def backward(params: LNParams, cache: Cache, d_out, d_last=None, workspace=None)
     backward_steps(product, compiled, dz_hh, dy, dh_next, carry, h, valid, CODES[nonlinearity],
                    hh_hat, scales, params.ln_hh_weight, d_norms, da, dz_hh, dbias)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da)  # (1), every t
+    dz_ih, dg_ih, db_ih_ln = normalized_inputs_back(params, ln_ih, da, ws)  # (1), every t
     dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), dz_ih, dz_hh)
     db_ih, db_hh = bias_grads(params, dbias)
     d_norm = dict(zip(NORMS, (dg_ih, db_ih_ln) + d_norms))

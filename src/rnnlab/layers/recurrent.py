@@ -351,6 +351,15 @@ class RNN(_Recurrent):
         PyTorch has no such layers.
     eps : float > 0, keyword-only
         Layer normalization's epsilon (1e-5).
+    dropout : float in [0, 1), keyword-only
+        As PyTorch's: in train mode, inverted dropout on the outputs of every layer but the
+        last (no effect with one layer); the masks come from the layer's own generator
+        (``rng``, seeded by ``seed``, saved in the Trainer's checkpoints).
+    recurrent_dropout : float in [0, 1), keyword-only
+        Variational recurrent dropout (Gal & Ghahramani 2016), which PyTorch does not have:
+        in train mode one mask k (B, H), scaled by 1 / (1 - p), per forward, layer and
+        direction multiplies h_{t-1} where it enters the recurrent product, W_hh (k *
+        h_{t-1}), the same at every step; the identity in evaluation mode (docs/layers.md).
 
     Notes
     -----

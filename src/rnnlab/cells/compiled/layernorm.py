@@ -16,8 +16,13 @@ from rnnlab.cells.compiled.scalar import JIT, flush
 # docstring; tests/test_kernels.py checks the record).
 DEPENDS = {"scalar.py": "4596c690ac9375e3"}
 
+# The sums over a row (its mean and variance, and the two of the backward) may be summed in
+# any order, so that they vectorize (fastmath "reassoc" on these functions alone): a row's
+# statistics then differ from the specification's ordered sums in the last bits.
+SUMS = {**JIT, "fastmath": {"contract", "reassoc"}}
 
-@njit(**JIT)
+
+@njit(**SUMS)
 def normalize(a, gain, bias, eps, a_hat, out):
     """out = gain * (a - mean a) / s + bias over one row, a_hat = (a - mean a) / s; returns
     s = sqrt(var a + eps) (layer normalization, equations (1)-(3) of
@@ -31,14 +36,14 @@ def normalize(a, gain, bias, eps, a_hat, out):
     for k in range(n):
         total += (a[k] - mean) * (a[k] - mean)
     s = math.sqrt(total / n + eps)
+    inv_s = 1.0 / s
     for k in range(n):
-        a_hat[k] = (a[k] - mean) / s
-    for k in range(n):
+        a_hat[k] = (a[k] - mean) * inv_s
         out[k] = gain[k] * a_hat[k] + bias[k]
     return s
 
 
-@njit(**JIT)
+@njit(**SUMS)
 def normalize_back(dy, a_hat, s, gain, d_gain, d_bias, da):
     """da from dy through one row's layer norm (its backward, (3)-(1)); d_gain += dy a_hat,
     d_bias += dy."""
@@ -53,8 +58,9 @@ def normalize_back(dy, a_hat, s, gain, d_gain, d_bias, da):
         d_bias[k] += dy[k]
     mean_d /= n
     mean_da /= n
+    inv_s = 1.0 / s
     for k in range(n):
-        da[k] = flush((dy[k] * gain[k] - mean_d - a_hat[k] * mean_da) / s)
+        da[k] = flush((dy[k] * gain[k] - mean_d - a_hat[k] * mean_da) * inv_s)
 
 
 @njit(**JIT)
