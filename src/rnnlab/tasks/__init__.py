@@ -22,8 +22,10 @@ from rnnlab.tasks.base import Task
 from rnnlab.tasks.copy import CopyTask
 from rnnlab.tasks.file import FileTask
 from rnnlab.tasks.language import LanguageTask
+from rnnlab.tasks.seq2seq import ReverseTask, Seq2SeqTask, SeqCopyTask, SortTask
 
-TASKS = {"adding": AddingTask, "copy": CopyTask, "language": LanguageTask}
+TASKS = {"adding": AddingTask, "copy": CopyTask, "language": LanguageTask,
+         "reverse": ReverseTask, "sort": SortTask, "seq-copy": SeqCopyTask}
 
 
 def make_task(name: str, length: int, **options) -> Task:
@@ -31,11 +33,13 @@ def make_task(name: str, length: int, **options) -> Task:
 
     Parameters
     ----------
-    name : {"adding", "copy", "language"}
+    name : {"adding", "copy", "language", "reverse", "sort", "seq-copy"}
     length : int
-        T for adding, the blank span T for copy, N filler words for language.
+        T for adding, the blank span T for copy, N filler words for language, the longest
+        string N for the sequence-to-sequence tasks (reverse, sort, seq-copy).
     **options
-        The task's own options (language: ``pairs``).
+        The task's own options (language: ``pairs``; the sequence-to-sequence tasks:
+        ``digits``).
 
     Raises
     ------
@@ -55,4 +59,5 @@ def make_task(name: str, length: int, **options) -> Task:
     return task_class(length, **options)
 
 
-__all__ = ["Task", "AddingTask", "CopyTask", "LanguageTask", "FileTask", "TASKS", "make_task"]
+__all__ = ["Task", "AddingTask", "CopyTask", "LanguageTask", "FileTask", "Seq2SeqTask",
+           "ReverseTask", "SortTask", "SeqCopyTask", "TASKS", "make_task"]
