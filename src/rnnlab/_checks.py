@@ -137,6 +137,15 @@ def non_negative_int(value, name: str) -> int:
     return int(value)
 
 
+def probability(value, name: str, what: str = "an element") -> float:
+    """Return ``value`` as a float if it is a dropout probability, a number in [0, 1), else
+    raise naming it; ``what`` says what is dropped, for the message."""
+    if not 0 <= finite_number(value, name) < 1:
+        raise ValueError(f"{name} must lie in [0, 1), the probability of dropping {what}, "
+                         f"got {value!r}")
+    return float(value)
+
+
 def finite_number(value, name: str) -> float:
     """Return ``value`` as a float if it is a finite real number, else raise naming it:
     ``TypeError`` for a bool, a str or another kind, ``ValueError`` for NaN or infinity."""

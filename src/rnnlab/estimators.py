@@ -17,7 +17,7 @@ import inspect
 import numpy as np
 
 from rnnlab import losses
-from rnnlab._checks import boolean, finite_number, one_of, positive_int
+from rnnlab._checks import boolean, finite_number, one_of, positive_int, probability
 from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
 from rnnlab.estimator_inputs import as_sequences, check_y_length, labels, targets_array
@@ -131,13 +131,9 @@ class _RNNEstimator:
         if self.norm is not None and not _takes_norm(CELLS[self.cell], self.norm):
             raise ValueError(f"norm={self.norm!r} is not available for cell={self.cell!r}: "
                              f"its layer has no such normalization (lstm has)")
-        if not 0 <= finite_number(self.dropout, "dropout") < 1:
-            raise ValueError(f"dropout must lie in [0, 1), the probability of dropping an "
-                             f"element between stacked layers, got {self.dropout!r}")
-        if not 0 <= finite_number(self.recurrent_dropout, "recurrent_dropout") < 1:
-            raise ValueError(f"recurrent_dropout must lie in [0, 1), the probability of "
-                             f"dropping a unit of h_(t-1) in the recurrent product, got "
-                             f"{self.recurrent_dropout!r}")
+        probability(self.dropout, "dropout", "an element between stacked layers")
+        probability(self.recurrent_dropout, "recurrent_dropout",
+                    "a unit of h_(t-1) in the recurrent product")
         if self.hierarchical is not None:
             positive_int(self.hierarchical, "hierarchical")
             if self.dropout:

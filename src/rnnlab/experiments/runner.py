@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnlab import init as initializers
 from rnnlab import io
-from rnnlab._checks import finite_number, one_of, positive_int
+from rnnlab._checks import one_of, positive_int, probability
 from rnnlab.diagnostics import scale_recurrent_weights
 from rnnlab.experiments.run_folder import (close_abandoned_runs, load_checkpoint, locked,
                                            write_run_file)
@@ -153,9 +153,7 @@ class RunConfig:
                 positive_int(self.chunk, "chunk")
         for name in ("dropout", "recurrent_dropout"):
             with _about(name):
-                if not 0 <= finite_number(getattr(self, name), name) < 1:
-                    raise ValueError(f"{name} must lie in [0, 1), a probability of dropping, "
-                                     f"got {getattr(self, name)!r}")
+                probability(getattr(self, name), name)
         with _about("length", "task_options", "data", "test_data"):
             task = self.make_task()  # checks length and task_options, reads a data file
         with _about("chunk", "task"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab._checks import expect_shape, finite_number, float_array
+from rnnlab._checks import expect_shape, float_array, probability
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import resolve_dtype
 from rnnlab.layers.module import Module
@@ -50,11 +50,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, *, dtype=None, seed=None):
         super().__init__(None if dtype is None else resolve_dtype(dtype))
-        p = finite_number(p, "p")
-        if not 0 <= p < 1:
-            raise ValueError(f"p must lie in [0, 1), the probability of dropping an element, "
-                             f"got {p!r}")
-        self.p = p
+        self.p = probability(p, "p")
         self.rng = np.random.default_rng(check_seed(seed))  # an int, None, or a Generator
 
     def forward(self, x, mask=None):

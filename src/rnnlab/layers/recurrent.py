@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import (boolean, expect_shape, finite_number, float_array, lengths_array,
-                            one_of, positive_int)
+from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of, positive_int,
+                            probability)
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import gru, ln_gru, ln_lstm, ln_rnn, lstm, rnn
@@ -37,14 +37,6 @@ class _Cache(NamedTuple):
     batch: int
     steps: int
     keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
-
-
-def _probability(value, name: str, what: str) -> float:
-    """A dropout probability in [0, 1) as a float, or raise naming the argument."""
-    if not 0 <= finite_number(value, name) < 1:
-        raise ValueError(f"{name} must lie in [0, 1), the probability of dropping {what}, "
-                         f"got {value!r}")
-    return float(value)
 
 
 class _Recurrent(RecurrentParameters, Checkpointed, Module):
@@ -67,8 +59,8 @@ class _Recurrent(RecurrentParameters, Checkpointed, Module):
                  recurrent_dropout=0.0):
         super().__init__(resolve_dtype(dtype))
         self._set_norm(norm, eps)  # read by _build
-        self.dropout = _probability(dropout, "dropout", "an output of every layer but the last")
-        self.recurrent_dropout = _probability(recurrent_dropout, "recurrent_dropout",
+        self.dropout = probability(dropout, "dropout", "an output of every layer but the last")
+        self.recurrent_dropout = probability(recurrent_dropout, "recurrent_dropout",
                                               "a unit of h_{t-1} in the recurrent product")
         self.checkpoint_every = checkpoint_every  # checked by the property's setter
         self.input_size = positive_int(input_size, "input_size")
