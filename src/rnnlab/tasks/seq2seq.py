@@ -104,6 +104,7 @@ class Seq2SeqTask(Task):
 
     @property
     def threshold(self) -> float:
+        """0.95: solved when at least this share of the answer symbols is right."""
         return SOLVED_ACCURACY
 
     def generate(self, n: int, seed) -> SequenceData:
