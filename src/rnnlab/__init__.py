@@ -10,8 +10,10 @@
 
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, reverse_padded
 from rnnlab.estimators import RNNClassifier, RNNRegressor
-from rnnlab.layers import (GRU, LSTM, RNN, Dropout, Embedding, LastStep, LayerNorm, Linear,
-                           MeanPool, Module, ReLU, Sequential, Sigmoid, Tanh)
+from rnnlab.layers import (GRU, LSTM, RNN, AdditiveAttention, DotAttention, Dropout, Embedding,
+                           HierarchicalRNN, LastStep, LayerNorm, Linear, MeanPool, Module,
+                           MultiheadAttention, PositionalEncoding, ReLU, Seq2Seq, Sequential,
+                           Sigmoid, Tanh, TransformerEncoder, TransformerEncoderLayer)
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
 
@@ -19,7 +21,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential", "Module",
-    "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
+    "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid", "HierarchicalRNN",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "PositionalEncoding",
+    "AdditiveAttention", "DotAttention", "Seq2Seq",
     "mse_loss", "bce_with_logits", "cross_entropy",
     "pad_sequences", "lengths_to_mask", "reverse_padded", "SequenceData",
     "Trainer", "TrainConfig", "TrainingDiverged", "RNNClassifier", "RNNRegressor",

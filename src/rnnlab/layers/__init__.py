@@ -1,6 +1,8 @@
 """Stateful layers that own their parameters, gradients and caches."""
 
 from rnnlab.layers.activations import ReLU, Sigmoid, Tanh
+from rnnlab.layers.attention import MultiheadAttention
+from rnnlab.layers.attention_pooling import AdditiveAttention, DotAttention
 from rnnlab.layers.dropout import Dropout
 from rnnlab.layers.embedding import Embedding
 from rnnlab.layers.hierarchical import HierarchicalRNN
@@ -8,9 +10,14 @@ from rnnlab.layers.linear import Linear
 from rnnlab.layers.module import Module
 from rnnlab.layers.norm import LayerNorm
 from rnnlab.layers.pooling import LastStep, MeanPool
+from rnnlab.layers.positional import PositionalEncoding
 from rnnlab.layers.recurrent import GRU, LSTM, RNN
+from rnnlab.layers.seq2seq import Seq2Seq
 from rnnlab.layers.sequential import Sequential
+from rnnlab.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = ["Module", "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential",
            "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
-           "HierarchicalRNN"]
+           "HierarchicalRNN", "MultiheadAttention", "TransformerEncoderLayer",
+           "TransformerEncoder", "PositionalEncoding", "AdditiveAttention", "DotAttention",
+           "Seq2Seq"]
