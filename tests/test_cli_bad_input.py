@@ -18,7 +18,8 @@ import pytest
 
 from rnnlab import io
 from rnnlab.cli import build_parser, commands, main
-from rnnlab.experiments.runner import CELLS, RunConfig, build_model, norm_cells, run_task
+from rnnlab.experiments.models import CELLS, build_model, norm_cells
+from rnnlab.experiments.runner import RunConfig, run_task
 from rnnlab.experiments.store import RunStore
 from rnnlab.tasks import make_task
 
@@ -257,6 +258,18 @@ CASES = {
         (["--chunk", "2", "--task", "copy", "--tbptt", "2,4"], "--chunk"),
         *[([option, value], option) for option in ("--dropout", "--recurrent-dropout")
           for value in ("1", "-0.1", "nan", "half", "")],
+        (["--attention", "bahdanau"], "--attention"),
+        (["--attention"], "--attention"),
+        (["--attention", "additive", "--task", "copy"], "--attention"),
+        (["--attention", "additive", "--cell", "transformer"], "--attention"),
+        (["--attention", "dot", "--task", "reverse", "--norm", "layer"], "--attention"),
+        (["--attention", "dot", "--chunk", "3"], "--attention"),
+        (["--heads", "0"], "--heads"),
+        (["--heads", "2.5"], "--heads"),
+        (["--cell", "transformer", "--heads", "3"], "--heads"),
+        (["--cell", "transformer", "--chunk", "3"], "--chunk"),
+        (["--cell", "transformer", "--recurrent-dropout", "0.2"], "--recurrent-dropout"),
+        (["--cell", "transformer", "--task", "copy", "--tbptt", "2,4"], "--tbptt"),
         (["--db", "{d}"], "--db"),
         (["--db", "{d}/garbage.db"], "--db"),
         (["--db", "{d}/other-app.db"], "--db"),
@@ -327,6 +340,9 @@ CASES = {
         (["--epochs", "2", "--n-train", "10", "--eval-every", "5"], "--eval-every"),
         *[([option, value], option) for option in ("--dropout", "--recurrent-dropout")
           for value in ("1", "-0.1", "nan", "half", "")],
+        (["--heads", "0"], "--heads"),
+        (["--heads", "x"], "--heads"),
+        (["--cells", "transformer", "--heads", "3"], "--heads"),
         (["--keep-going=1"], "--keep-going"),
         (["--no-plot=1"], "--no-plot"),
         (["--json=1"], "--json"),

@@ -14,7 +14,8 @@ from rnnlab.experiments import RunStore, demo, runner
 from rnnlab.experiments.compare import (ROW_KEYS, compare, format_table, plan, select,
                                        study_rows, summarize, variant_config, variant_of)
 from rnnlab.experiments.gradflow import bar_chart, gradient_flow
-from rnnlab.experiments.runner import RunConfig, build_model, run_task
+from rnnlab.experiments.models import build_model
+from rnnlab.experiments.runner import RunConfig, run_task
 from rnnlab.tasks import make_task
 from rnnlab.training import TrainingDiverged
 

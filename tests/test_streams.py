@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnnlab.data import SequenceData, SequenceStream
-from rnnlab.experiments.runner import build_model
+from rnnlab.experiments.models import build_model
 from rnnlab.optim import Adam
 from rnnlab.tasks import make_task
 from rnnlab.training import TrainConfig, Trainer

@@ -30,11 +30,13 @@ FIELD_OPTIONS = {"task": "--task", "data": "--data", "test_data": "--test-data",
                  "length": "--length", "tbptt": "--tbptt", "nonlinearity": "--nonlinearity",
                  "forget_bias": "--forget-bias", "clip_norm": "--clip", "norm": "--norm",
                  "chunk": "--chunk", "dropout": "--dropout",
-                 "recurrent_dropout": "--recurrent-dropout"}
+                 "recurrent_dropout": "--recurrent-dropout", "attention": "--attention",
+                 "heads": "--heads"}
 
 
 COMPARE_OPTIONS = {**FIELD_OPTIONS, "cell": "--cells", "length": "--lengths", "seed": "--seeds",
-                   "lr": "--lr-grid", "norm": "--cells", "chunk": "--cells"}
+                   "lr": "--lr-grid", "norm": "--cells", "chunk": "--cells",
+                   "attention": "--cells"}
 
 
 def _variants_of(cells) -> tuple:
@@ -187,7 +189,7 @@ def run_config(args, options: dict = FIELD_OPTIONS, **fields) -> RunConfig:
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
                          stop_when_solved=not args.keep_going, dropout=args.dropout,
-                         recurrent_dropout=args.recurrent_dropout, **fields)
+                         recurrent_dropout=args.recurrent_dropout, heads=args.heads, **fields)
     except (TypeError, ValueError, OSError) as err:
         raise config_error(args, err, options) from None
 

@@ -223,7 +223,7 @@ def check_train(args) -> tuple:
         args.task = "file"
     config = run_config(args, cell=args.cell, length=args.length, seed=args.seed,
                          data=args.data, test_data=args.test_data, chrono=args.chrono,
-                         norm=args.norm, chunk=args.chunk)
+                         norm=args.norm, chunk=args.chunk, attention=args.attention)
     resumed = None
     if args.checkpoint_dir is not None:
         try:
@@ -288,6 +288,10 @@ def _model_name(config) -> str:
     name = config.cell if config.norm is None else f"{config.norm}-normalized {config.cell}"
     if config.chunk is not None:
         name = f"hierarchical {name} (chunks of {config.chunk} steps)"
+    if config.cell == "transformer":
+        name += f" ({config.heads} heads)"
+    if config.attention is not None:
+        name += f", {config.attention} attention"
     if config.dropout:
         name += f", dropout {config.dropout:g}"
     if config.recurrent_dropout:

@@ -12,7 +12,7 @@ from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr
 from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
 from rnnlab.experiments.bench import GRID as BENCH_GRID
 from rnnlab.experiments.compare import DEFAULT_CHUNK, LR_GRID, VARIANTS
-from rnnlab.experiments.runner import CELLS, NORMS, norm_cells
+from rnnlab.experiments.models import ATTENTIONS, CELLS, DEFAULT_HEADS, MODELS, NORMS, norm_cells
 from rnnlab.experiments.store import DEFAULT_PATH, STATUSES
 from rnnlab.explain import ACTIVATION_NAMES
 from rnnlab.optim import OPTIMIZERS
@@ -60,6 +60,9 @@ def add_training_options(p, task="adding", lr=3e-3) -> None:
     p.add_argument("--recurrent-dropout", type=probability, default=0.0, metavar="P",
                    help="variational recurrent dropout: one mask per sequence on h_{t-1} "
                         "into the recurrent product (Gal & Ghahramani 2016; default 0)")
+    p.add_argument("--heads", type=positive_int, default=DEFAULT_HEADS,
+                   help=f"transformer: attention heads, dividing --hidden (default "
+                        f"{DEFAULT_HEADS})")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     if lr is None:
         p.add_argument("--lr", type=positive_float,
@@ -218,7 +221,15 @@ def _add_train(sub) -> None:
     """``rnnlab train`` and its options."""
     p = sub.add_parser("train", help="train one model on a task and record the run",
                        description=commands.train.__doc__)
-    p.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    p.add_argument("--cell", choices=MODELS, default="lstm",
+                   help="a recurrent cell, or transformer (a pre-norm Transformer encoder of "
+                        "width --hidden, --heads heads and --layers layers, causal on tasks "
+                        "with a target at every step; default lstm)")
+    p.add_argument("--attention", choices=ATTENTIONS,
+                   help="additive (Bahdanau et al. 2015) or dot (Luong et al. 2015): on a "
+                        "task with one target per sequence, attention pooling over the "
+                        "cell's outputs; on reverse, sort and seq-copy, an encoder-decoder "
+                        "with that attention; default none")
     p.add_argument("--length", type=positive_int, help="the task's length (default 50)")
     p.add_argument("--seed", type=seed, default=0, help="(default 0)")
     p.add_argument("--data", metavar="FILE",
@@ -256,8 +267,10 @@ def _add_compare(sub) -> None:
                         "init with T_max the task's length: Tallec & Ollivier 2018), ln-lstm "
                         "(layer-normalized LSTM: Ba, Kiros & Hinton 2016), hier-lstm, "
                         "hier-gru (two levels: a lower layer over chunks of --chunk steps, an "
-                        "upper one over the chunks; tasks with one target per sequence); "
-                        "default rnn,lstm,gru")
+                        "upper one over the chunks; tasks with one target per sequence), "
+                        "lstm-attn, gru-attn (additive attention: pooling on tasks with one "
+                        "target, an encoder-decoder on reverse, sort and seq-copy), "
+                        "transformer (pre-norm, --heads heads); default rnn,lstm,gru")
     p.add_argument("--chunk", type=positive_int, metavar="K",
                    help=f"the steps per chunk of hier-lstm and hier-gru (default "
                         f"{DEFAULT_CHUNK})")

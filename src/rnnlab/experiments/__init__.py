@@ -2,8 +2,9 @@
 and the run store (SQLite) they write to."""
 
 from rnnlab.experiments.compare import compare, format_table, summarize
-from rnnlab.experiments.runner import RunConfig, build_model, run_task
+from rnnlab.experiments.models import build_model
 from rnnlab.experiments.records import new_study_id
+from rnnlab.experiments.runner import RunConfig, run_task
 from rnnlab.experiments.runs_table import format_runs
 from rnnlab.experiments.store import RunStore, Recording, epoch_callback
 

@@ -35,6 +35,10 @@ VARIANTS = {
     "ln-lstm": {"cell": "lstm", "norm": "layer"},  # layer-normalized: Ba, Kiros & Hinton 2016
     "hier-lstm": {"cell": "lstm", "chunk": DEFAULT_CHUNK},  # two levels: K-step chunks, and
     "hier-gru": {"cell": "gru", "chunk": DEFAULT_CHUNK},  # the chunks (El Hihi & Bengio 1995)
+    # attention: pooling (one target), or an encoder-decoder (reverse, sort, seq-copy)
+    "lstm-attn": {"cell": "lstm", "attention": "additive"},  # Bahdanau et al. 2015
+    "gru-attn": {"cell": "gru", "attention": "additive"},
+    "transformer": {"cell": "transformer"},  # Vaswani et al. 2017, pre-norm
 }
 HIERARCHICAL = tuple(v for v, fields in VARIANTS.items() if "chunk" in fields)
 LR_GRID = (1e-3, 3e-3, 1e-2)  # the default learning rates tried per variant and length
@@ -58,6 +62,7 @@ def variant_config(base: RunConfig, variant: str, chrono=None, chunk=None) -> tu
     fields.setdefault("chrono", None)
     fields.setdefault("norm", None)
     fields.setdefault("chunk", None)
+    fields.setdefault("attention", None)
     fields.setdefault("nonlinearity", base.nonlinearity if fields["cell"] == "rnn" else "tanh")
     fields.setdefault("init_hh", None)
     return label, dataclasses.replace(base, **fields)
@@ -242,6 +247,10 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
 
 def variant_of(config: RunConfig) -> str:
     """The :data:`VARIANTS` label of a run's config (the inverse of :func:`variant_config`)."""
+    if config.cell == "transformer":
+        return "transformer"
+    if config.attention is not None:
+        return f"{config.cell}-attn"
     if config.cell == "rnn" and config.chunk is None:
         irnn = config.nonlinearity == "relu" and config.init_hh == "identity"
         return "irnn" if irnn else "rnn"

@@ -19,33 +19,15 @@ import numpy as np
 from rnnlab import init as initializers
 from rnnlab import io
 from rnnlab._checks import one_of, positive_int, probability
-from rnnlab.diagnostics import scale_recurrent_weights
+from rnnlab.experiments.models import (ATTENTIONS, DEFAULT_HEADS, GATED, MODELS, NORMS,
+                                       build_model, encoder_decoder_task, norm_cells)
 from rnnlab.experiments.run_folder import (close_abandoned_runs, load_checkpoint, locked,
                                            write_run_file)
-from rnnlab.layers import GRU, LSTM, RNN, HierarchicalRNN, LastStep, Linear, Sequential
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS, FileTask, make_task
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
 
 EVAL_BATCH = 256  # sequences per batch when measuring (no gradients: larger is faster)
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-GATED = ("lstm", "gru")  # the cells chrono initialization applies to
-NORMS = ("layer",)  # the values of RunConfig.norm, besides None
-
-
-def norm_cells() -> tuple:
-    """The cells whose layer takes ``norm="layer"`` (the layer-normalized LSTM of Ba, Kiros
-    & Hinton 2016; the others as their layers gain it)."""
-    found = []
-    for name, layer in CELLS.items():
-        try:
-            layer(1, 1, norm="layer", dtype="float64", seed=0)
-        except (TypeError, ValueError):
-            continue
-        found.append(name)
-    return tuple(found)
-
-
 @contextlib.contextmanager
 def _about(*fields):
     """Tag a failed check with the config fields it is about (``err.fields``), so that a
@@ -93,6 +75,9 @@ class RunConfig:
     chunk: int | None = None  # K: a hierarchical model over chunks of K steps; None: flat
     dropout: float = 0.0  # between stacked layers (num_layers > 1), as torch.nn.LSTM's
     recurrent_dropout: float = 0.0  # variational, on h_{t-1} into W_hh (Gal & Ghahramani)
+    attention: str | None = None  # "additive" or "dot": attention pooling, or with a
+    # sequence-to-sequence task an encoder-decoder (see experiments.models.build_model)
+    heads: int = DEFAULT_HEADS  # cell "transformer": attention heads (hidden_size divisible)
 
     def __post_init__(self):
         with _about("task"):
@@ -104,7 +89,7 @@ class RunConfig:
         with _about("test_data"):
             if self.test_data is not None and self.data is None:
                 raise ValueError("test_data needs data")
-        for name, choices in (("cell", sorted(CELLS)), ("optimizer", sorted(OPTIMIZERS)),
+        for name, choices in (("cell", MODELS), ("optimizer", sorted(OPTIMIZERS)),
                               ("dtype", ("float32", "float64"))):
             with _about(name):
                 one_of(getattr(self, name), name, choices)
@@ -156,6 +141,7 @@ class RunConfig:
                 probability(getattr(self, name), name)
         with _about("length", "task_options", "data", "test_data"):
             task = self.make_task()  # checks length and task_options, reads a data file
+        self._check_model(task)
         with _about("chunk", "task"):
             if self.chunk is not None and task.per_step:
                 raise ValueError(f"chunk (a hierarchical model, one output per sequence) needs "
@@ -183,6 +169,48 @@ class RunConfig:
                                      f"(copy), got the {task.name} task, whose one target "
                                      f"comes at the end")
 
+    def _check_model(self, task) -> None:
+        """The checks of attention and of the Transformer, which depend on the task."""
+        if self.attention is not None:
+            with _about("attention"):
+                one_of(self.attention, "attention", ATTENTIONS)
+            with _about("attention", "task"):
+                if task.per_step and not encoder_decoder_task(task):
+                    raise ValueError(f"attention pools a sequence into one output, or drives "
+                                     f"an encoder-decoder on a sequence-to-sequence task "
+                                     f"(reverse, sort, seq-copy); the {task.name} task has "
+                                     f"neither form")
+            options = {"cell": self.cell == "transformer", "chunk": self.chunk is not None,
+                       "tbptt": self.tbptt is not None}
+            if encoder_decoder_task(task):  # the encoder-decoder takes none of these
+                options.update(norm=self.norm is not None, chrono=self.chrono is not None,
+                               lambda_1=self.lambda_1 is not None,
+                               init_hh=self.init_hh is not None, dropout=bool(self.dropout),
+                               recurrent_dropout=bool(self.recurrent_dropout))
+            for name, given in options.items():
+                with _about("attention", name):
+                    if given:
+                        raise ValueError(f"attention={self.attention!r} does not combine with "
+                                         f"{name}={getattr(self, name)!r} on the {task.name} "
+                                         f"task")
+        with _about("heads"):
+            positive_int(self.heads, "heads")
+        if self.cell == "transformer":
+            for name in ("chunk", "init_hh", "tbptt"):
+                with _about(name, "cell"):
+                    if getattr(self, name) is not None:
+                        raise ValueError(f"{name} applies to the recurrent cells, not to "
+                                         f"cell='transformer'")
+            with _about("recurrent_dropout", "cell"):
+                if self.recurrent_dropout:
+                    raise ValueError("recurrent_dropout applies to the recurrent cells, not to "
+                                     "cell='transformer' (its dropout is `dropout`)")
+            with _about("heads", "hidden_size"):
+                if self.hidden_size % self.heads:
+                    raise ValueError(f"hidden_size (the Transformer's d_model) must be "
+                                     f"divisible by heads, got {self.hidden_size} and "
+                                     f"{self.heads}")
+
     def make_task(self):
         if self.task == "file":
             return FileTask(path=self.data, test_path=self.test_data)
@@ -198,57 +226,6 @@ class RunConfig:
         out = dataclasses.asdict(self)
         out["tbptt"] = list(self.tbptt) if self.tbptt is not None else None
         return out
-
-
-def build_model(task, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
-                nonlinearity: str = "tanh", forget_bias: float = 1.0, seed: int = 0,
-                dtype: str = "float32", lambda_1: float | None = None,
-                chrono: int | None = None, init_hh: str | None = None,
-                norm: str | None = None, chunk: int | None = None, dropout: float = 0.0,
-                recurrent_dropout: float = 0.0) -> Sequential:
-    """cell -> (LastStep, unless the task wants an output per step) -> Linear head; with
-    ``chunk``, HierarchicalRNN -> Linear head.
-
-    ``lambda_1`` (rnn only) rescales every W_hh to that largest singular value; ``chrono``
-    (lstm, gru) is chrono initialization's T_max, and an LSTM with it has no forget bias
-    added; ``init_hh`` initializes W_hh ("identity" with a ReLU RNN is Le et al.'s IRNN);
-    ``norm="layer"`` layer-normalizes the recurrence (Ba, Kiros & Hinton 2016); ``chunk`` = K
-    builds a two-level model, a lower layer over each chunk of K steps and an upper one over
-    the chunks (:class:`rnnlab.layers.HierarchicalRNN`; tasks with one target per sequence);
-    ``dropout`` (between stacked layers) and ``recurrent_dropout`` (variational, on h_{t-1})
-    are the recurrent layers' own, drawn from the model's seed, off in evaluation mode.
-    """
-    rng = np.random.default_rng(seed)
-    kwargs = {"dtype": dtype, "seed": rng}
-    if init_hh is not None:
-        kwargs["init_hh"] = init_hh
-    if cell == "rnn":
-        kwargs["nonlinearity"] = nonlinearity
-    if chrono is not None:
-        kwargs["chrono"] = chrono
-    elif cell == "lstm":
-        kwargs["forget_bias"] = forget_bias
-    if norm is not None:
-        kwargs["norm"] = norm
-    if dropout:
-        kwargs["dropout"] = dropout
-    if recurrent_dropout:
-        kwargs["recurrent_dropout"] = recurrent_dropout
-    if chunk is not None:
-        if task.per_step:
-            raise ValueError(f"chunk (a hierarchical model) needs a task with one target per "
-                             f"sequence, got the {task.name} task")
-        recurrent = HierarchicalRNN(task.input_size, hidden_size, chunk, cell,
-                                    num_layers=num_layers, **kwargs)
-        return Sequential(recurrent, Linear(hidden_size, task.output_size, dtype=dtype,
-                                            seed=rng))
-    recurrent = CELLS[cell](task.input_size, hidden_size, num_layers, **kwargs)
-    if lambda_1 is not None:
-        scale_recurrent_weights(recurrent, lambda_1)
-    head = Linear(hidden_size, task.output_size, dtype=dtype, seed=rng)
-    if task.per_step:
-        return Sequential(recurrent, head)
-    return Sequential(recurrent, LastStep(), head)
 
 
 def updates_to_solve(history: list, task) -> int | None:
@@ -352,7 +329,8 @@ def _trainer(config: RunConfig, task, checkpoint_dir, progress: bool) -> Trainer
     model = build_model(task, config.cell, config.hidden_size, config.num_layers,
                         config.nonlinearity, config.forget_bias, config.seed, config.dtype,
                         config.lambda_1, config.chrono_steps(task), config.init_hh,
-                        config.norm, config.chunk, config.dropout, config.recurrent_dropout)
+                        config.norm, config.chunk, config.dropout, config.recurrent_dropout,
+                        config.attention, config.heads)
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
     train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
                                tbptt=config.tbptt, seed=config.seed,

@@ -435,11 +435,18 @@ class LSTM(_Recurrent):
         self.chrono = chrono  # read by _build
         super().__init__(input_size, hidden_size, num_layers, nonlinearity, bias, bidirectional,
                          **kwargs)
-        self.forget_bias = float(forget_bias)
-        f = lstm.GATES.index("f")
-        for name, value in self._params.items():
+        self.forget_bias = 0.0
+        self.add_forget_bias(forget_bias)
+
+    def add_forget_bias(self, value: float) -> None:
+        """Add ``value`` to the forget gate's block of every ``bias_ih`` (what the
+        ``forget_bias`` keyword does at construction; ``forget_bias`` keeps the total)."""
+        f, hidden = lstm.GATES.index("f"), self.hidden_size
+        for name, array in self._params.items():
             if name.startswith("bias_ih"):
-                value[f * hidden_size:(f + 1) * hidden_size] += forget_bias
+                array[f * hidden:(f + 1) * hidden] += value
+        self.forget_bias += float(value)
+        self.mark_changed()
 
 
 class GRU(_Recurrent):
