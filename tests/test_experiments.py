@@ -49,7 +49,7 @@ def test_build_model_heads_and_recurrent_scaling():
     with pytest.raises(ValueError, match="lambda_1"):
         RunConfig(cell="lstm", lambda_1=0.5)
     with pytest.raises(ValueError, match="cell"):
-        RunConfig(cell="transformer")
+        RunConfig(cell="mamba")
 
 
 def test_clipping_stops_an_exploding_rnn_that_otherwise_diverges():
@@ -199,7 +199,7 @@ def test_variants_and_chrono_in_a_comparison():
     with pytest.raises(ValueError, match="each variant once"):
         plan(TINY, ["lstm", "lstm-chrono"], [2], [0], chrono="auto")
     with pytest.raises(ValueError, match="cells must name"):
-        plan(TINY, ["transformer"], [2], [0])
+        plan(TINY, ["mamba"], [2], [0])
     with pytest.raises(ValueError, match="chrono"):
         RunConfig(cell="rnn", chrono=10)
     with pytest.raises(ValueError, match="chrono"):
