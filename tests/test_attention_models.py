@@ -123,3 +123,30 @@ def test_train_command_with_attention_and_transformer(tmp_path, capsys):
                      "--updates", "4", "--eval-every", "2", "--db", db, "--save",
                      str(tmp_path / "m.safetensors")] + extra) == 0
         assert words in capsys.readouterr().out
+
+
+def test_train_draws_the_attention_it_learned(tmp_path, capsys):
+    assert main(["train", "--task", "reverse", "--length", "3", "--hidden", "8", "--updates",
+                 "4", "--eval-every", "2", "--attention", "dot", "--db",
+                 str(tmp_path / "runs.db"), "--save", str(tmp_path / "m.safetensors"),
+                 "--plot-attention", str(tmp_path / "pics")]) == 0
+    assert f"Attention: {tmp_path / 'pics' / 'attention-reverse.png'}" in capsys.readouterr().out
+    assert (tmp_path / "pics" / "attention-reverse.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("task", ["language", "reverse"])
+def test_attention_weights_are_distributions(task):
+    from rnnlab.experiments.attention_plots import attention_weights
+    task = make_task(task, 4)
+    model = build_model(task, "gru", 8, attention="additive", seed=0)
+    data = task.generate(16, seed=1)
+    kind, weights = attention_weights(model, data.x, data.lengths)
+    assert kind == ("pooling" if task.name == "language" else "encoder-decoder")
+    sums = weights.sum(axis=-1)
+    if kind == "pooling":
+        np.testing.assert_allclose(sums, 1, rtol=1e-5)
+    else:  # answer steps past a string's length are padding
+        for k, length in enumerate(data.lengths):
+            np.testing.assert_allclose(sums[k, :length // 2], 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="no attention"):
+        attention_weights(build_model(task, "gru", 8), data.x, data.lengths)

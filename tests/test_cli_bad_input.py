@@ -258,6 +258,10 @@ CASES = {
         (["--chunk", "2", "--task", "copy", "--tbptt", "2,4"], "--chunk"),
         *[([option, value], option) for option in ("--dropout", "--recurrent-dropout")
           for value in ("1", "-0.1", "nan", "half", "")],
+        (["--plot-attention", "{d}"], "--plot-attention"),  # no --attention
+        (["--attention", "dot", "--plot-attention", "{d}/a-file"], "--plot-attention"),
+        (["--attention", "dot", "--plot-attention", "{d}", "--data", "{d}/good.npz"],
+         "--plot-attention"),
         (["--attention", "bahdanau"], "--attention"),
         (["--attention"], "--attention"),
         (["--attention", "additive", "--task", "copy"], "--attention"),

@@ -16,6 +16,7 @@ from rnnlab.cli.checks import (DATA_EPOCHS, COMPARE_OPTIONS, UsageError, check_c
                                check_data, check_file_target, check_folder, check_lengths,
                                check_pictures, check_training_options, config_error, described,
                                fill_defaults, open_store, refuse, run_config, say)
+from rnnlab.experiments.attention_plots import plot_attention
 from rnnlab.experiments.bench import format_bench, run_bench
 from rnnlab.experiments.compare import HIERARCHICAL, LR_GRID, ROW_KEYS, format_table, plan
 from rnnlab.experiments.compare import compare as compare_cells
@@ -224,6 +225,17 @@ def check_train(args) -> tuple:
     config = run_config(args, cell=args.cell, length=args.length, seed=args.seed,
                          data=args.data, test_data=args.test_data, chrono=args.chrono,
                          norm=args.norm, chunk=args.chunk, attention=args.attention)
+    if args.plot_attention is not None:
+        if config.attention is None:
+            raise refuse(args, "--plot-attention", "needs a model with attention: pass "
+                                                   "--attention additive (or dot)")
+        if args.data is not None:
+            raise refuse(args, "--plot-attention", "draws fresh sequences of a task; it does "
+                                                   "not apply with --data")
+        check_folder(args, "--plot-attention", args.plot_attention)
+        if importlib.util.find_spec("matplotlib") is None:
+            raise refuse(args, "--plot-attention", 'the picture needs matplotlib: pip install '
+                                                   '"rnnlab[plot]"')
     resumed = None
     if args.checkpoint_dir is not None:
         try:
@@ -263,6 +275,10 @@ def train(args) -> int:
                                   "db": args.db}))
             return 1
     row = {k: v for k, v in result.items() if k not in ("model",)}
+    if args.plot_attention is not None:
+        row["attention_picture"] = plot_attention(
+            result["model"], config.make_task(),
+            os.path.join(args.plot_attention, f"attention-{config.task}.png"), config.seed)
     if args.json:
         print(json.dumps(row))
         return 0
@@ -278,6 +294,8 @@ def train(args) -> int:
     print(f"{_model_name(config)}, H = {config.hidden_size}, {result['params']} parameters: "
           f"test {result['metric_name']} {result['metric']:.4g} ({task.baseline_name} "
           f"{result['baseline']:.4g}){verdict}")
+    if args.plot_attention is not None:
+        print(f"Attention: {row['attention_picture']}")
     print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
     return 0
 

@@ -254,6 +254,9 @@ def _add_train(sub) -> None:
                         "every epoch), keeping the last two; a folder that holds checkpoints "
                         "already needs --resume")
     p.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    p.add_argument("--plot-attention", metavar="DIR",
+                   help="with --attention: draw the trained model's attention weights on "
+                        "test sequences into DIR/attention-TASK.png")
     p.set_defaults(run=commands.train)
 
 

@@ -191,6 +191,10 @@ class LanguageTask(Task):
         target = class_target(target, self.output_size)
         return float(np.mean(np.asarray(prediction).argmax(axis=-1) == target))
 
+    def marked_steps(self) -> tuple:
+        """((step, label), ...): the steps that carry the answer, for pictures."""
+        return ((COUNTRY_STEP, "the country"),)
+
     def describe(self) -> str:
         return (f"long-gap language: 'i grew up in <country> . <{self.length} filler words> "
                 f"i speak fluent' -> the language, {self.pairs} pairs; accuracy baseline "
