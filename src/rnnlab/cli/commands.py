@@ -291,7 +291,7 @@ def train(args) -> int:
     print(f"\n{task.describe()}")
     verdict = "" if math.isnan(task.threshold) else \
         (": solved" if result["solved"] else ": not solved")
-    print(f"{_model_name(config)}, H = {config.hidden_size}, {result['params']} parameters: "
+    print(f"{_model_name(config)}, H = {config.hidden_size}, {result['model_params']} parameters: "
           f"test {result['metric_name']} {result['metric']:.4g} ({task.baseline_name} "
           f"{result['baseline']:.4g}){verdict}")
     if args.plot_attention is not None:
@@ -331,6 +331,8 @@ def compare(args) -> int:
     fill_defaults(args, "language", None)
     check_lengths(args, args.task, args.lengths, "--lengths")
     check_pictures(args)
+    if (args.workers or 1) > 1 and importlib.util.find_spec("distributed") is None:
+        raise refuse(args, "--workers", 'parallel runs need Dask: pip install "rnnlab[sweep]"')
     base = run_config(args, COMPARE_OPTIONS)
     lrs = (args.lr,) if args.lr is not None else (args.lr_grid or LR_GRID)
     try:
@@ -346,7 +348,8 @@ def compare(args) -> int:
                    f"{len(args.lengths)} lengths x {len(lrs)} learning rates x {args.seeds} "
                    f"seeds), each recorded in {args.db} as it finishes.")
         rows = compare_cells(base, args.cells, args.lengths, range(args.seeds), lrs, args.chrono,
-                             store=store, study=study, progress=True, chunk=args.chunk)
+                             store=store, study=study, progress=True, chunk=args.chunk,
+                             workers=args.workers)
     if args.json:
         print(json.dumps([{k: r[k] for k in ROW_KEYS + JSON_EXTRA} for r in rows]))
     else:

@@ -14,6 +14,7 @@ recorded in the run store as it finishes (an interrupted study keeps what is don
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 
@@ -88,7 +89,8 @@ def plan(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, chunk=No
 
 
 def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store=None,
-            study: str | None = None, progress: bool = True, chunk=None) -> list:
+            study: str | None = None, progress: bool = True, chunk=None,
+            workers: int | None = None) -> list:
     """Train every variant at every length with every learning rate and seed; return one
     row per (variant, length), for the learning rate chosen on validation data.
 
@@ -114,6 +116,11 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     chunk : int, optional
         K, the steps per chunk of the hierarchical variants (hier-lstm, hier-gru);
         :data:`DEFAULT_CHUNK` by default.
+    workers : int, optional
+        With 2 or more, the runs train in parallel on a Dask LocalCluster of this many
+        worker processes (the sweep engine, :mod:`rnnlab.experiments.engine`; the ``sweep``
+        extra), each recorded as it comes back; the rows are those one process gives, but
+        for the timings. None or 1: one run after another, in this process.
 
     Returns
     -------
@@ -135,6 +142,8 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     the others).
     """
     runs = plan(base, cells, lengths, seeds, lrs, chrono, chunk)  # every config checked first
+    if workers is not None and workers > 1:
+        return _compare_on_workers(runs, workers, store, study, progress)
     expected = collections.Counter((label, length) for label, length, *_ in runs)
     bar = _bar(len(runs)) if progress else None
     groups: dict = {}
@@ -158,6 +167,56 @@ def compare(base: RunConfig, cells, lengths, seeds, lrs=None, chrono=None, store
     return rows
 
 
+def _compare_on_workers(runs: list, workers: int, store, study, progress: bool) -> list:
+    """:func:`compare` of the planned ``runs`` on ``workers`` Dask worker processes: each
+    run recorded as it comes back, each row chosen once its runs are all back (from them
+    in planned order, as one process would), the rows returned in planned order."""
+    from rnnlab.experiments.engine import run_points
+
+    indices: dict = {}
+    for index, (label, length, *_) in enumerate(runs):
+        indices.setdefault((label, length), []).append(index)
+    results: list = [None] * len(runs)
+    rows = {}
+    bar = _bar(len(runs)) if progress else None
+    try:
+        with contextlib.closing(run_points([r[-1] for r in runs], workers)) as returned:
+            for index, outcome in returned:
+                label, length, *_, config = runs[index]
+                results[index] = dict(_returned(config, outcome, store, study), variant=label)
+                if bar is not None:
+                    bar.update(1)
+                mine = indices[label, length]
+                if all(results[i] is not None for i in mine):
+                    rows[label, length] = select([results[i] for i in mine], runs[mine[-1]][-1],
+                                                 store, study)
+    finally:
+        if bar is not None:
+            bar.close()
+    return [rows[key] for key in indices]
+
+
+def _returned(config: RunConfig, outcome: dict, store, study) -> dict:
+    """A run trained on a worker (:func:`rnnlab.experiments.engine.run_point`), recorded as
+    ``run_task`` records one; its result as :func:`_run` gives it."""
+    run_id = None
+    if store is not None:
+        run_id = store.start_run(config.to_json(), seed=config.seed, study=study,
+                                 kind="compare", task=config.task, cell=config.cell)
+        store.finish_point(run_id, outcome["status"], outcome["metrics"], outcome["error"],
+                           outcome["worker"], outcome["started"], outcome["epochs"])
+    error = outcome["error"] or ""
+    if outcome["status"] == "finished":
+        result = dict(outcome["metrics"], diverged=None)
+    elif error.startswith("TrainingDiverged: "):
+        result = _diverged(config, error[len("TrainingDiverged: "):])
+    else:
+        raise RuntimeError(f"a run of the comparison failed (run {run_id}): {error}")
+    if run_id is not None:
+        result["run_id"] = run_id
+    return result
+
+
 def _run(config: RunConfig, store, study) -> dict:
     """One run; a run that diverges is a result (not solved), and the store marks it
     failed with the reason."""
@@ -178,7 +237,7 @@ def _diverged(config: RunConfig, reason: str) -> dict:
             "seed": config.seed, "lr": float(config.lr), "metric_name": task.metric_name,
             "metric": math.nan, "baseline": float(task.baseline), "solved": False,
             "val_metric": math.nan, "updates_to_solve": None, "updates": None,
-            "params": None, "seconds": math.nan, "update_ms": math.nan,
+            "params": None, "model_params": None, "seconds": math.nan, "update_ms": math.nan,
             "chrono": config.chrono_steps(task), "diverged": reason}
 
 
@@ -215,6 +274,8 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
     median_steps = float(np.median(steps))  # finite when most seeds solved
     first = chosen[0]
     params = next((r["params"] for r in group if r["params"] is not None), None)
+    model_params = next((r.get("model_params") for r in group
+                         if r.get("model_params") is not None), None)
     row = {
         "cell": first["cell"], "variant": first["variant"], "length": first["length"],
         "lr": winner, "metric": float(np.mean(metrics)) if metrics.size else math.nan,
@@ -222,7 +283,7 @@ def select(group: list, config: RunConfig, store=None, study: str | None = None)
         "solved": sum(r["solved"] for r in chosen), "runs": len(chosen),
         "diverged": len(chosen) - metrics.size,
         "updates_to_solve": median_steps if math.isfinite(median_steps) else None,
-        "baseline": first["baseline"], "params": params,
+        "baseline": first["baseline"], "params": params, "model_params": model_params,
         "update_ms": float(np.nanmean([r["update_ms"] for r in group]))
         if any(np.isfinite(r["update_ms"]) for r in group) else math.nan,
         "seconds": float(np.nansum([r["seconds"] for r in group])),
@@ -322,7 +383,8 @@ def format_table(rows: list, task_line: str = "") -> str:
     lines += [header, "-" * len(header)]
     for variant, info in summary.items():
         for length, r in info["lengths"].items():
-            lines.append(f"{variant:<{width}} {length:>6} {_number(r['params']):>7} "
+            size = r.get("model_params") or r["params"]  # the whole model's, where recorded
+            lines.append(f"{variant:<{width}} {length:>6} {_number(size):>7} "
                          f"{r['update_ms']:>7.2f} {r['lr']:>6g} {r['metric']:>13.4g} +- "
                          f"{r['std']:<8.2g} {r['baseline']:>9.4g} "
                          f"{r['solved']:>3}/{r['runs']:<3} {_steps_text(r):>17}"
@@ -336,6 +398,7 @@ def format_table(rows: list, task_line: str = "") -> str:
         ratios = ", ".join(f"{v} {p / params['rnn']:.2f}x" for v, p in params.items()
                            if v != "rnn" and p)
         lines.append(f"parameters of the recurrent layer relative to rnn: {ratios}")
+    lines.append("params: the whole model's (recurrent layer or Transformer, attention, head)")
     tried = {len(r["grid"]) for r in rows}
     lines.append(("lr: chosen per row on the validation set from the grid; " if max(tried) > 1
                   else "lr: fixed; ")

@@ -381,6 +381,7 @@ def _result(config: RunConfig, task, trainer, metric: float, resumed) -> dict:
         "val_metric": float(trainer.history[-1]["val_metric"]),
         "updates_to_solve": updates_to_solve(trainer.history, task),
         "updates": trainer.updates, "params": int(trainer.model[0].num_parameters()),
+        "model_params": int(trainer.model.num_parameters()),
         "seconds": seconds, "update_ms": 1e3 * seconds / max(trainer.updates, 1),
         "epochs": len(trainer.history),
         "resumed_from": None if resumed is None else resumed["checkpoint"],
