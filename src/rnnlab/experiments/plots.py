@@ -10,6 +10,8 @@ import tempfile
 
 import numpy as np
 
+from rnnlab.tasks import TASKS
+
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 VARIANT_COLORS = {**COLORS, "irnn": "tab:orange", "lstm-chrono": "tab:purple",
                   "gru-chrono": "tab:olive"}
@@ -122,7 +124,9 @@ def plot_compare(rows: list, path, title: str = "") -> str:
                           marker="^", facecolors="none", edgecolors=color, s=30,
                           label=None if solved else f"{variant} (never solved)")
     baselines = [next(r["baseline"] for r in rows if r["length"] == n) for n in lengths]
-    left.plot(lengths, baselines, color="gray", linestyle=":", label="memoryless baseline")
+    task_class = TASKS.get((rows[0].get("task") or {}).get("name"))
+    baseline_name = task_class.baseline_name if task_class is not None else "baseline"
+    left.plot(lengths, baselines, color="gray", linestyle=":", label=baseline_name)
     budget = max(r["budget"] for r in rows)
     right.axhline(budget, color="gray", linestyle=":", linewidth=1)
     right.text(lengths[0], budget, " budget (open triangles: never solved)", fontsize=7,
@@ -143,7 +147,7 @@ def plot_compare(rows: list, path, title: str = "") -> str:
             ax.set_xlim(lengths[0] / 1.3, lengths[-1] * 1.3)
         ax.set_xticks(lengths, [str(n) for n in lengths])
         ax.minorticks_off()
-        ax.set_xlabel("length (gap)")
+        ax.set_xlabel("length (the task's difficulty: gap, steps or string length)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     left.set_ylabel(f"test {rows[0]['metric_name']}")
