@@ -10,6 +10,8 @@ from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr
                                   names_among, positive_float, positive_int, probability, seed,
                                   shapes, tbptt)
 from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
+from rnnlab.cli.report import add_parser as add_report
+from rnnlab.cli.sweep import add_parser as add_sweep
 from rnnlab.experiments.bench import GRID as BENCH_GRID
 from rnnlab.experiments.compare import DEFAULT_CHUNK, LR_GRID, VARIANTS
 from rnnlab.experiments.models import ATTENTIONS, CELLS, DEFAULT_HEADS, MODELS, NORMS, norm_cells
@@ -123,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradflow(sub)
     _add_train(sub)
     _add_compare(sub)
+    add_report(sub)
+    add_sweep(sub)
     _add_bench(sub)
     _add_demo(sub)
     return parser
@@ -280,6 +284,10 @@ def _add_compare(sub) -> None:
     p.add_argument("--lengths", type=int_list, default=(10, 20, 50, 100, 200),
                    help="the task's lengths: T, or N filler words (default 10,20,50,100,200)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--workers", type=positive_int,
+                   help="train the runs in parallel on this many Dask worker processes (a "
+                        "local cluster, as rnnlab sweep; needs rnnlab[sweep]); default: one "
+                        "after another in this process")
     p.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
     p.add_argument("--no-plot", action="store_true", help="no PNG file")
     add_training_options(p, task="language", lr=None)

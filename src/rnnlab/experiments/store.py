@@ -13,9 +13,15 @@ runs
     id, study (groups the runs of one ``compare``; may be NULL), kind ("train", "compare",
     ...), task, cell, seed, config (JSON), code_version, status ("running", "finished",
     "failed", "interrupted"), started and ended (UTC ISO-8601), metrics (JSON: the final
-    metrics), error (text).
+    metrics), error (text), config_hash and worker (a sweep's points: see
+    :mod:`rnnlab.experiments.study_store`).
 epochs
     run_id, epoch, metrics (JSON), time (UTC ISO-8601); one row per (run_id, epoch).
+studies
+    name, spec (JSON), created, code_version: the sweeps (``study_store``).
+
+A store of an older schema version is brought up to this one when it is opened, in one
+transaction (:data:`rnnlab.experiments.study_store.MIGRATIONS`), its runs kept as they were.
 
 The values (strict JSON, with NaN and infinities kept as strings; UTC times; the code
 version) are :mod:`rnnlab.experiments.records`'; ``rnnlab runs`` prints them with
@@ -43,16 +49,17 @@ import time
 import numpy as np
 
 from rnnlab.experiments.records import code_version, from_json, new_study_id, to_json, utc_now
+from rnnlab.experiments.study_store import MIGRATIONS, STUDY_SCHEMA, Studies
 
 DEFAULT_PATH = "rnnlab-runs.db"
-SCHEMA_VERSION = 1  # PRAGMA user_version of the files this code writes
+SCHEMA_VERSION = 2  # PRAGMA user_version of the files this code writes
 APPLICATION_ID = 0x726E6E6C  # PRAGMA application_id: "rnnl", marks a file as an rnnlab store
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction to end
 RETRY_DELAY = (0.001, 0.05)  # first and longest sleep between retries of a busy statement
 STATUSES = ("running", "finished", "failed", "interrupted")
 END_STATUSES = ("finished", "failed", "interrupted")
 RUN_COLUMNS = ("id", "study", "kind", "task", "cell", "seed", "status", "started", "ended",
-               "code_version", "config", "metrics", "error")
+               "code_version", "config", "metrics", "error", "config_hash", "worker")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,7 +75,9 @@ CREATE TABLE IF NOT EXISTS runs (
     started TEXT NOT NULL,
     ended TEXT,
     metrics TEXT,
-    error TEXT
+    error TEXT,
+    config_hash TEXT,
+    worker TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -78,7 +87,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     time TEXT NOT NULL,
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
-"""
+""" + STUDY_SCHEMA
 
 
 # -- argument checks -----------------------------------------------------------------------
@@ -116,7 +125,7 @@ def _store_path(path) -> str:
 
 
 # -- the store -----------------------------------------------------------------------------
-class RunStore:
+class RunStore(Studies):
     """The runs of rnnlab experiments and their epochs, in one SQLite file.
 
     Parameters
@@ -180,15 +189,20 @@ class RunStore:
 
     # -- opening -----------------------------------------------------------------------
     def _open(self) -> None:
-        """Check the file is an rnnlab store (or empty), switch to WAL, create the schema."""
-        empty = self._check_identity() == "empty"
+        """Check the file is an rnnlab store (or empty), switch to WAL, create the schema
+        (or bring an older one up to date)."""
+        current = self._check_identity() == "store" and self._version() == SCHEMA_VERSION
         self._use_wal()
         self._conn.execute("PRAGMA foreign_keys = ON")
-        if empty:
+        if not current:
             self._create_schema()
 
+    def _version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
     def _create_schema(self) -> None:
-        """Create the tables, unless another process has just done so (checked under lock)."""
+        """Create the tables, or migrate those of an older version, unless another process
+        has just done so (checked under lock)."""
         self._conn.execute("BEGIN IMMEDIATE")  # one process creates the schema, others wait
         try:
             if self._check_identity() == "empty":
@@ -197,6 +211,11 @@ class RunStore:
                         self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                for version in range(self._version() + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[version]:
+                        self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {version}")
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -388,7 +407,8 @@ class RunStore:
         -------
         list of dict
             Each with id, study, kind, task, cell, seed, status, started, ended,
-            code_version, config (a dict), metrics (a dict or None) and error.
+            code_version, config (a dict), metrics (a dict or None), error, and
+            config_hash (a sweep's points) and worker (runs trained on Dask), else None.
         """
         if status is not None:
             _choice(status, "status", STATUSES)
