@@ -67,7 +67,7 @@ TOLERANCE = 1e-6
 
 
 JSON_EXTRA = ("diverged", "metric_name", "task", "seconds", "budget", "chrono", "grid",
-              "per_seed")  # + ROW_KEYS
+              "per_seed", "model_params")  # + ROW_KEYS
 
 
 def gradcheck(args) -> int:
