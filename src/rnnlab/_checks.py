@@ -119,6 +119,23 @@ def one_of(value, name: str, choices) -> None:
         raise ValueError(f"{name} must be one of {shown}, got {value!r}")
 
 
+def optional_text(value, name: str):
+    """Return ``value`` if it is a str or None, else raise ``TypeError`` naming it."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {type(value).__name__} {value!r}")
+    return value
+
+
+def integer(value, name: str, minimum=None) -> int:
+    """Return ``value`` as an int if it is an integer (>= ``minimum`` when given), else raise
+    naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
 def positive_int(value, name: str) -> int:
     """Return ``value`` if it is an int >= 1, else raise naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -46,8 +46,8 @@ import random
 import sqlite3
 import time
 
-import numpy as np
 
+from rnnlab._checks import integer, one_of, optional_text
 from rnnlab.experiments.records import code_version, from_json, new_study_id, to_json, utc_now
 from rnnlab.experiments.study_store import MIGRATIONS, STUDY_SCHEMA, Studies
 
@@ -88,27 +88,6 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 """ + STUDY_SCHEMA
-
-
-# -- argument checks -----------------------------------------------------------------------
-def _optional_text(value, name: str):
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{name} must be a str or None, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _integer(value, name: str, minimum=None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _choice(value, name: str, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
 
 
 def _store_path(path) -> str:
@@ -301,11 +280,11 @@ class RunStore(Studies):
             The task's and the recurrent cell's names, for filtering.
         """
         config_json = to_json(config, "config")
-        seed = None if seed is None else _integer(seed, "seed")
+        seed = None if seed is None else integer(seed, "seed")
         if not isinstance(kind, str) or not kind:
             raise TypeError(f"kind must be a non-empty str, got {type(kind).__name__} {kind!r}")
         for name, value in (("study", study), ("task", task), ("cell", cell)):
-            _optional_text(value, name)
+            optional_text(value, name)
         cursor = self._execute(
             "INSERT INTO runs (study, kind, task, cell, seed, config, code_version, status,"
             " started) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
@@ -324,7 +303,7 @@ class RunStore(Studies):
             May hold an "epoch" entry, if it equals ``epoch`` (a Trainer record does).
         """
         run_id = self._known_run(run_id)
-        epoch = _integer(epoch, "epoch", minimum=0)
+        epoch = integer(epoch, "epoch", minimum=0)
         if isinstance(metrics, dict) and "epoch" in metrics:
             if metrics["epoch"] != epoch:
                 raise ValueError(f"metrics['epoch'] must equal epoch = {epoch}, "
@@ -351,8 +330,8 @@ class RunStore(Studies):
         """
         run_id = self._known_run(run_id)
         metrics_json = None if metrics is None else to_json(metrics, "metrics")
-        _choice(status, "status", END_STATUSES)
-        _optional_text(error, "error")
+        one_of(status, "status", END_STATUSES)
+        optional_text(error, "error")
         cursor = self._execute(
             "UPDATE runs SET status = ?, ended = ?, metrics = ?, error = ?"
             " WHERE id = ? AND status = 'running'",
@@ -411,10 +390,10 @@ class RunStore(Studies):
             config_hash (a sweep's points) and worker (runs trained on Dask), else None.
         """
         if status is not None:
-            _choice(status, "status", STATUSES)
+            one_of(status, "status", STATUSES)
         filters = {"status": status, "study": study, "task": task, "cell": cell, "kind": kind}
         for name in ("study", "task", "cell", "kind"):
-            _optional_text(filters[name], name)
+            optional_text(filters[name], name)
         where = [(f"{name} = ?", value) for name, value in filters.items() if value is not None]
         sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
         if where:
@@ -423,13 +402,13 @@ class RunStore(Studies):
         params = [value for _, value in where]
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(_integer(limit, "limit", minimum=1))
+            params.append(integer(limit, "limit", minimum=1))
         return [_run_dict(row) for row in self._rows(sql, params)]
 
     def get(self, run_id: int) -> dict:
         """One run, as ``runs()`` returns it."""
         rows = self._rows(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?",
-                          (_integer(run_id, "run_id"),))
+                          (integer(run_id, "run_id"),))
         if not rows:
             raise ValueError(self._unknown(run_id))
         return _run_dict(rows[0])
@@ -442,7 +421,7 @@ class RunStore(Studies):
         return [{"epoch": epoch, **json.loads(metrics)} for epoch, metrics in rows]
 
     def _known_run(self, run_id) -> int:
-        run_id = _integer(run_id, "run_id")
+        run_id = integer(run_id, "run_id")
         if not self._rows("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
             raise ValueError(self._unknown(run_id))
         return run_id
