@@ -46,7 +46,6 @@ import random
 import sqlite3
 import time
 
-
 from rnnlab._checks import integer, one_of, optional_text
 from rnnlab.experiments.records import code_version, from_json, new_study_id, to_json, utc_now
 from rnnlab.experiments.study_store import MIGRATIONS, STUDY_SCHEMA, Studies
