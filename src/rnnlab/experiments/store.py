@@ -201,10 +201,11 @@ class RunStore(Studies):
 
     def _check_identity(self) -> str:
         """"store" for an rnnlab store, "empty" for an empty database; raise otherwise."""
-        try:
-            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        try:  # one statement, one snapshot: never a creation half seen by another process
+            app_id, version, tables = self._conn.execute(
+                "SELECT (SELECT application_id FROM pragma_application_id), "
+                "(SELECT user_version FROM pragma_user_version), "
+                "(SELECT count(*) FROM sqlite_master)").fetchone()
         except sqlite3.OperationalError:  # e.g. locked: not a verdict on the file
             raise
         except sqlite3.DatabaseError as err:
