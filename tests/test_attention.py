@@ -88,8 +88,9 @@ def compare(torch, ours, twin, heads, kind, self_attention):
     d = ours.backward(r)
     t_out, t_weights, t_d, t_grads = torch_run(torch, twin, query, key, value, padding, mask,
                                                r, self_attention)
-    if self_attention:  # the documented convention: dL/dx is the sum of the three
-        d = [d[0] + d[1] + d[2]]
+    if self_attention:  # the documented convention: d_query is dL/dx, the others zero
+        assert not d[1].any() and not d[2].any()
+        d = [d[0]]
         t_d = t_d[:1]
     assert sorted(t_grads) == sorted(ours.grad_dict())
     grads = ours.grad_dict()
@@ -161,8 +162,9 @@ def fd_worst(model, arrays, run):
     run()
     d = model.backward(r)
     analytic = dict(model.grad_dict())
-    if len(arrays) == 1:  # self-attention: the sum of the three roles' gradients
-        analytic["x"] = d[0] + d[1] + d[2]
+    if len(arrays) == 1:  # self-attention: d_query is the whole gradient
+        analytic["x"] = d[0]
+        assert not d[1].any() and not d[2].any()
     else:
         analytic.update(zip(arrays, d))
     targets = dict(model.parameters())

@@ -28,8 +28,11 @@ m / (1 - p) with m ~ Bernoulli(1 - p) per weight (one in evaluation mode or with
 W_o (E, E) and b_o (E,) ``out_proj.weight`` and ``out_proj.bias``, and y (B, L, E)
 ``attn_output``. The heads are batched matrix products over (B, h): no loop over either.
 
-Self-attention (the same array as query, key and value) projects with one (3E, E) product;
-its gradient is the sum of the three that :meth:`MultiheadAttention.backward` returns.
+Self-attention (one array passed as query, key and value, the same object) projects with
+one (3E, E) product, and :meth:`MultiheadAttention.backward` returns that array's whole
+gradient as ``d_query`` (the three roles' paths summed, as autograd sums them for a tensor
+used three times), with ``d_key`` and ``d_value`` zero: ``d_query + d_key + d_value`` is the
+array's gradient either way.
 """
 
 from __future__ import annotations
@@ -268,8 +271,10 @@ class MultiheadAttention(Module):
         d_query : (B, L, E)
         d_key, d_value : (B, S, E)
 
-        For self-attention (one array x passed as query, key and value), dL/dx is
-        ``d_query + d_key + d_value``: the three returned gradients are each role's path.
+        After a self-attention forward (one array x passed as query, key and value, the
+        same object), ``d_query`` is the whole dL/dx, the three roles' paths summed, and
+        ``d_key``, ``d_value`` are zeros; so ``d_query + d_key + d_value`` is dL/dx for a
+        self-attention and a cross-attention alike.
         """
         cache = self._saved()
         E, h, D = self.embed_dim, self.num_heads, self.head_dim
@@ -300,8 +305,8 @@ class MultiheadAttention(Module):
             d_weight += d_qkv.T @ cache.query.reshape(B * L, E)  # (1)
             if has_bias:
                 self._grads["in_proj_bias"] += d_qkv.sum(axis=0)  # (1)
-            return tuple((d_qkv[:, n * E:(n + 1) * E] @ weight[n * E:(n + 1) * E])
-                         .reshape(B, L, E) for n in range(3))  # (1)
+            d_x = (d_qkv @ weight).reshape(B, L, E)  # (1) the three paths at once
+            return d_x, np.zeros_like(d_x), np.zeros_like(d_x)
         grads = []
         for n, (dpart, x) in enumerate(((dq, cache.query), (dk, cache.key), (dv, cache.value))):
             rows = slice(n * E, (n + 1) * E)

@@ -17,7 +17,7 @@ Backward: (5) dt = LayerNorm2'(dy),  df = Dropout2'(dt)
           (4) dg = Dropout'(df W2)  (with dW2, db2)
           (3) dz = dg act'(z),  du = dt + dz W1  (with dW1, db1)
           (2) ds = LayerNorm1'(du),  da = Dropout1'(ds)
-          (1) dx = ds + d_query + d_key + d_value, from SelfAttention'(da)
+          (1) dx = ds + d_query, from SelfAttention'(da) (self-attention: d_query is the whole)
 
 Pre-norm (``norm_first=True``):
 
@@ -30,7 +30,7 @@ Backward: (5) df = Dropout2'(dy)
           (4) dg = Dropout'(df W2)  (with dW2, db2)
           (3) dz = dg act'(z),  du = dy + LayerNorm2'(dz W1)  (with dW1, db1)
           (2) da = Dropout1'(du)
-          (1) dx = du + LayerNorm1'(d_query + d_key + d_value), from SelfAttention'(da)
+          (1) dx = du + LayerNorm1'(d_query), from SelfAttention'(da)
 
 where x (B, T, E) is the input, SelfAttention the ``self_attn`` module with x (or its
 normalization) as query, key and value (:mod:`rnnlab.layers.attention`), z (B, T, F) the
@@ -199,14 +199,13 @@ class TransformerEncoderLayer(Module):
         if self.norm_first:
             du = dt + self.norm2.backward(self.linear1.backward(dz))  # (3)
             da = _dropout_backward(self.dropout1, du)  # (2)
-            d_query, d_key, d_value = self.self_attn.backward(da)  # (1)
-            d_n1 = d_query + d_key + d_value  # (1) query, key and value were one array
+            d_n1, _, _ = self.self_attn.backward(da)  # (1) self-attention: all in d_query
             return du + self.norm1.backward(d_n1)  # (1)
         du = dt + self.linear1.backward(dz)  # (3)
         ds = self.norm1.backward(du)  # (2)
         da = _dropout_backward(self.dropout1, ds)  # (2)
-        d_query, d_key, d_value = self.self_attn.backward(da)  # (1)
-        return ds + d_query + d_key + d_value  # (1) query, key and value were one array
+        d_query, _, _ = self.self_attn.backward(da)  # (1) self-attention: all in d_query
+        return ds + d_query  # (1)
 
     def _check(self, src, padding_mask, mask, names=("src_key_padding_mask", "src_mask"),
                src_name="src"):
