@@ -157,5 +157,5 @@ def test_bad_paths_are_named(tmp_path):
         FileTask(path=path, test_path=str(tmp_path / "wide.npz"))
     with pytest.raises(ValueError, match="data must be given exactly when task='file'"):
         RunConfig(task="file")
-    with pytest.raises(SystemExit, match="--test-data needs --data"):
+    with pytest.raises(SystemExit, match="--test-data: needs --data"):
         main(["train", "--test-data", other])

@@ -95,6 +95,20 @@ def check_file_target(args, option: str, path: str) -> None:
         raise refuse(args, option, f"cannot write in {folder!r} (permission denied)")
 
 
+def check_data_options(args) -> None:
+    """--test-data needs --data; --data excludes --task, --length and --n-train (the file is
+    the task) and sets the budget to DATA_EPOCHS epochs unless --updates or --epochs does."""
+    if args.test_data is not None and args.data is None:
+        raise refuse(args, "--test-data", "needs --data")
+    if args.data is not None:
+        for option, given in (("--task", args.task), ("--length", args.length),
+                              ("--n-train", args.n_train)):
+            if given is not None:
+                raise refuse(args, option, "excludes --data (the file is the task)")
+        if args.epochs is None and args.updates is None:
+            args.epochs = DATA_EPOCHS
+
+
 def check_pictures(args) -> None:
     """--out can take the PNGs, and Matplotlib is there to draw them (unless --no-plot)."""
     if getattr(args, "no_plot", False):

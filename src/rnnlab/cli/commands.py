@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from rnnlab.cli.checks import (DATA_EPOCHS, COMPARE_OPTIONS, UsageError, check_cell_options,
-                               check_data, check_file_target, check_folder, check_lengths,
-                               check_pictures, check_training_options, config_error, described,
-                               fill_defaults, open_store, refuse, run_config, say)
+from rnnlab.cli.checks import (COMPARE_OPTIONS, check_cell_options, check_data, check_data_options,
+                               check_file_target, check_folder, check_lengths, check_pictures,
+                               check_training_options, config_error, described, fill_defaults,
+                               open_store, refuse, run_config, say)
 from rnnlab.experiments.attention_plots import plot_attention
 from rnnlab.experiments.bench import format_bench, run_bench
 from rnnlab.experiments.compare import HIERARCHICAL, LR_GRID, ROW_KEYS, format_table, plan
@@ -197,15 +197,7 @@ def gradflow(args) -> int:
 def check_train(args) -> tuple:
     """Every check of ``rnnlab train``, before any work; return the run's config and what
     it resumes from (see ``check_checkpoints``)."""
-    if args.test_data is not None and args.data is None:
-        raise UsageError("rnnlab train: --test-data needs --data")
-    if args.data is not None:
-        for option, given in (("--task", args.task), ("--length", args.length),
-                              ("--n-train", args.n_train)):
-            if given is not None:
-                raise refuse(args, option, "excludes --data (the file is the task)")
-        if args.epochs is None and args.updates is None:
-            args.epochs = DATA_EPOCHS
+    check_data_options(args)
     if args.resume and args.checkpoint_dir is None:
         raise refuse(args, "--resume", "needs --checkpoint-dir, the folder to resume from")
     check_training_options(args)

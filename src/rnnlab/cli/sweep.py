@@ -18,7 +18,7 @@ import socket
 import sqlite3
 
 from rnnlab.cli.arguments import positive_int
-from rnnlab.cli.checks import (DATA_EPOCHS, UsageError, check_cell_options, check_data,
+from rnnlab.cli.checks import (UsageError, check_cell_options, check_data, check_data_options,
                                check_file_target, check_lengths, check_training_options,
                                described, fill_defaults, open_store, refuse, run_config, say)
 from rnnlab.experiments.store import DEFAULT_PATH, RunStore
@@ -195,15 +195,7 @@ def _parse(args, train, keys: dict, point: dict, where: str):
 def _point_config(args, point):
     """A point's RunConfig, by the checks of ``rnnlab train`` (but its outputs')."""
     try:
-        if point.test_data is not None and point.data is None:
-            raise refuse(point, "--test-data", "needs --data")
-        if point.data is not None:
-            for option, given in (("--task", point.task), ("--length", point.length),
-                                  ("--n-train", point.n_train)):
-                if given is not None:
-                    raise refuse(point, option, "excludes --data (the file is the task)")
-            if point.epochs is None and point.updates is None:
-                point.epochs = DATA_EPOCHS
+        check_data_options(point)
         check_training_options(point)
         check_cell_options(point, (point.cell,))
         fill_defaults(point, "adding", 50)
