@@ -54,8 +54,24 @@ class Workspace:
     allocates afresh, as NumPy would.
     """
 
-    def __init__(self):
+    def __init__(self, keep_products: bool = False):
         self._arrays = {}
+        # For a caller that runs one step at a time with weights it knows are unchanged (a
+        # layer's ``step``, which starts a new workspace when its weights change): the
+        # recurrent product, W_hh packed, is kept from call to call instead of built anew.
+        self.keep_products = keep_products
+        self._products = {}
+
+    def product(self, w, rows: int):
+        """The :class:`~rnnlab.cells.gemm.Product` of ``w`` for ``rows`` rows: kept from
+        call to call with ``keep_products`` (W must not change meanwhile), else new."""
+        if not self.keep_products:
+            return Product(w, rows)
+        # the memory w views (a new view of the same weights each call: W_hh.T)
+        key = (w.__array_interface__["data"][0], w.shape, w.strides, rows)
+        if key not in self._products:
+            self._products[key] = (w, Product(w, rows))  # w kept: its memory stays its own
+        return self._products[key][1]
 
     def empty(self, name: str, shape: tuple, like):
         """An uninitialized array of ``shape`` with ``like``'s dtype and array module."""
@@ -198,15 +214,16 @@ def bias_grads(params: Params, dbias_ih, dbias_hh=None) -> tuple:
     return dbias_ih, dbias_ih.copy() if dbias_hh is None else dbias_hh
 
 
-def recurrent_product(params: Params, batch: int, keep=None):
+def recurrent_product(params: Params, batch: int, keep=None, ws: Workspace | None = None):
     """Forward's per-step product W_hh h_{t-1}, as h_{t-1} @ W_hh^T: (B, H) -> (B, G*H);
     with variational recurrent dropout, W_hh (k * h_{t-1}) for the sequence's mask ``keep``
     (B, H).
 
     Returns a :class:`~rnnlab.cells.gemm.Product` (or a :class:`MaskedProduct`); its
-    ``out`` (B, G*H) holds the result.
+    ``out`` (B, G*H) holds the result. From ``ws`` (see :meth:`Workspace.product`) if given.
     """
-    product = Product(params.weight_hh.T, batch)
+    product = Product(params.weight_hh.T, batch) if ws is None else \
+        ws.product(params.weight_hh.T, batch)
     return product if keep is None else MaskedProduct(product, keep, on_input=True)
 
 

@@ -78,7 +78,7 @@ def forward(params: Params, x, h0, mask=None, workspace=None, keep=None):
     h_n = ws.empty("h_n", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     bias_ih, bias_hh = kernel_biases(params)  # (3H,) each, added by the kernel
-    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
     # for t: (2) without b_hh into product.out (B, 3H), then (1)-(6) by the step kernel
     forward_steps(product, compiled, h, gates, product.out, bias_ih, bias_hh, valid, h, h_n)
     y = masked_outputs(h, valid, mask is not None)  # (7)

@@ -73,7 +73,7 @@ def forward(params: LNParams, x, h0, mask=None, workspace=None, keep=None):
     hh_hat = ws.empty("hh_hat", gates.shape, x)
     h_n = ws.empty("h_n", (steps, batch, hidden), x)
     scales = ws.empty("scales", (steps, batch), x)
-    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
     norms = (params.ln_hh_weight, params.ln_hh_bias)
     # for t: W_hh h_{t-1} into product.out, then (2)-(6) by the step kernel
     forward_steps(product, compiled, h, z_ih, product.out, norms, params.eps, b_hh, valid, h,

@@ -87,7 +87,7 @@ def forward(params: LNParams, x, state0, mask=None, workspace=None, keep=None):
     tanh_n = ws.empty("tanh_n", (steps, batch, hidden), x)
     c_hat = ws.empty("c_hat", tanh_n.shape, x)
     scales = ws.empty("scales", (steps, batch, 2), x)
-    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
     # for t: W_hh h_{t-1} into product.out, then (1)-(5) by the step kernel
     forward_steps(product, compiled, h, z_ih, product.out, _norms(params), params.eps, valid,
                   h, c, gates, tanh_n, hh_hat, c_hat, scales)

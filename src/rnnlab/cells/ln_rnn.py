@@ -67,7 +67,7 @@ def forward(params: LNParams, x, h0, mask=None, nonlinearity: str = "tanh", work
     h[0] = h0
     hh_hat = ws.empty("hh_hat", (steps, batch, hidden), x)
     scales = ws.empty("scales", (steps, batch), x)
-    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
     norms = (params.ln_hh_weight, params.ln_hh_bias)
     # for t: W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
     forward_steps(product, compiled, h, z_ih, product.out, norms, params.eps, valid,

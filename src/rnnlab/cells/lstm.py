@@ -85,7 +85,7 @@ def forward(params: Params, x, state0, mask=None, workspace=None, keep=None):
     tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     c[0] = c0
-    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
     # for t: (1) W_hh h_{t-1} into product.out (B, 4H), then (1)-(5) by the step kernel
     forward_steps(product, compiled, h, gates, product.out, bias, valid, h, c, tanh_c)
     y = masked_outputs(h, valid, mask is not None)  # (6)

@@ -65,7 +65,7 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     bias = b_ih + b_hh  # (H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, h0.shape[-1]), x)  # (T+1, B, H)
     h[0] = h0
-    product = recurrent_product(params, batch, keep)  # h_{t-1} @ W_hh^T; W_hh packed once if small
+    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
     # for t: (1) W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
     forward_steps(product, compiled, h, a, product.out, bias, valid, CODES[nonlinearity], h)
     y = masked_outputs(h, valid, mask is not None)  # (4)

@@ -22,6 +22,8 @@ from rnnlab.reference.activations import ACTIVATIONS
 class _Activation(Module):
     """y = f(x) elementwise; backward from the output y."""
 
+    steps_pointwise = True  # step: the forward of one step (see Module.step)
+
     nonlinearity = ""  # the key of f in rnnlab.reference.activations.ACTIVATIONS
 
     def __init__(self, *, dtype=None):

@@ -48,6 +48,8 @@ class Dropout(Module):
     ignored downstream, but the draws of the valid steps depend on the padded shape.
     """
 
+    steps_pointwise = True  # step: the forward of one step (see Module.step)
+
     def __init__(self, p=0.5, *, dtype=None, seed=None):
         super().__init__(None if dtype is None else resolve_dtype(dtype))
         self.p = probability(p, "p")

@@ -43,6 +43,8 @@ class Embedding(Module):
     and passes (B, T, D) on; ``lengths`` then describe the (B, T) ids.
     """
 
+    steps_pointwise = True  # step: the forward of one step (see Module.step)
+
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, dtype=None,
                  seed=None):
         super().__init__(resolve_dtype(dtype))

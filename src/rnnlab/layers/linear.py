@@ -38,6 +38,8 @@ class Linear(Module):
         of ``rnnlab.init.NAMES`` sets the weight, with a zero bias.
     """
 
+    steps_pointwise = True  # step: the forward of one step (see Module.step)
+
     def __init__(self, in_features, out_features, bias=True, *, dtype=None, seed=None,
                  init="default"):
         super().__init__(resolve_dtype(dtype))

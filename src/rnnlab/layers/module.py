@@ -71,7 +71,7 @@ class Module:
 
     # What a forward pass leaves behind for backward, and buffers reused between batches:
     # never part of a module's pickled state (a fitted model pickles as its parameters).
-    transient = ("_cache", "_workspaces", "state_grads")
+    transient = ("_cache", "_workspaces", "state_grads", "_step_state")
 
     def __getstate__(self) -> dict:
         """The module's state for pickle (and joblib, deepcopy): everything but the caches of
@@ -217,6 +217,29 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    # Whether the output at a step depends on the input at that step alone (a linear layer,
+    # an activation, an embedding, a layer norm, dropout): then ``step`` is its forward.
+    steps_pointwise = False
+
+    def step(self, x, state=None):
+        """One step of inference: ``(output, state)`` for one time step's input.
+
+        Recurrent layers carry a state (:mod:`rnnlab.layers.stepping`); a module whose output
+        at a step depends on that step's input alone (``steps_pointwise``) runs its forward
+        in evaluation mode and gives None as its state, leaving the cache of an earlier
+        forward, and its mode, as they were. Other modules (pooling over the steps, a
+        bidirectional or hierarchical layer, attention) have no step: ``TypeError``.
+        """
+        if not self.steps_pointwise:
+            raise TypeError(f"{type(self).__name__} has no step: its output at a step depends "
+                            f"on other steps (use forward on the whole sequence)")
+        kept = (self._cache, self._cache_version, self._cache_read, self.training)
+        try:
+            self.training = False
+            return self.forward(x), None
+        finally:
+            self._cache, self._cache_version, self._cache_read, self.training = kept
 
     def _save_for_backward(self, cache) -> None:
         """Keep ``cache``, what this forward's backward needs, with the parameters' version."""

@@ -50,6 +50,8 @@ class LayerNorm(Module):
         Accepted as every module's is; the initialization (ones and zeros) uses no randomness.
     """
 
+    steps_pointwise = True  # step: the forward of one step (see Module.step)
+
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *,
                  dtype=None, seed=None):
         super().__init__(resolve_dtype(dtype))

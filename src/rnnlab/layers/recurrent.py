@@ -29,6 +29,7 @@ from rnnlab.layers.checkpointed import Checkpointed, _Checkpoints
 from rnnlab.layers.dropout import keep_scaled
 from rnnlab.layers.module import Module
 from rnnlab.layers.recurrent_parameters import RecurrentParameters
+from rnnlab.layers.stepping import Stepping
 
 
 class _Cache(NamedTuple):
@@ -39,7 +40,7 @@ class _Cache(NamedTuple):
     keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
 
 
-class _Recurrent(RecurrentParameters, Checkpointed, Module):
+class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
     """What RNN, LSTM and GRU share: parameters, stacking, directions, lengths, states."""
 
     cell = None  # the module with forward/backward/final_state for one direction

@@ -92,6 +92,38 @@ class Sequential(Module):
             raise self._not_finite(len(self.modules) - 1, "output")
         return (x, finals) if return_state else x
 
+    def step(self, x, state=None):
+        """One step of inference through every module: ``(output, state)``.
+
+        Parameters
+        ----------
+        x : (B, F) float, or (B,) int token ids when the first module is an Embedding
+        state : list, optional
+            One state per recurrent module, in order (None for zeros), as ``forward``'s
+            ``state``: what the last step returned.
+
+        Every module must have a step (recurrent layers, and the modules that work on each
+        step alone: Linear, the activations, Embedding, LayerNorm, Dropout, which runs as in
+        evaluation mode). Stepping through a sequence equals ``forward`` on it in evaluation
+        mode; nothing is kept for a backward.
+        """
+        recurrent = [m for m in self.modules if hasattr(m, "state_names")]
+        if state is not None and (not isinstance(state, (list, tuple))
+                                  or len(state) != len(recurrent)):
+            raise TypeError(f"state must be a list of {len(recurrent)} states, one per recurrent "
+                            f"module, got {type(state).__name__} of length "
+                            f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
+        for m in self.modules:
+            if not (m.steps_pointwise or hasattr(m, "state_names")):
+                m.step(x)  # raises TypeError naming the module, before any work
+        states = list(state) if state is not None else [None] * len(recurrent)
+        finals = []
+        for m in self.modules:
+            x, new = m.step(x, states[len(finals)] if hasattr(m, "state_names") else None)
+            if hasattr(m, "state_names"):
+                finals.append(new)
+        return x, finals
+
     def backward(self, d_output):
         last = len(self.modules) - 1
         for k in range(last, -1, -1):
