@@ -24,7 +24,7 @@ FLOORS = [
                   "rnnlab.training"]),
     ("applications", ["rnnlab.estimators", "rnnlab.estimator_inputs", "rnnlab.datasets",
                       "rnnlab.tasks", "rnnlab.diagnostics", "rnnlab.gradcheck",
-                      "rnnlab.explain"]),
+                      "rnnlab.explain", "rnnlab.text"]),
     ("laboratory", ["rnnlab.experiments"]),
     ("command line", ["rnnlab.cli"]),
 ]

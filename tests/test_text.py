@@ -1,0 +1,91 @@
+"""rnnlab.text: the vocabulary, reading a text file, sampling from a character model."""
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.text import Vocabulary, generate, read_text, sample_next
+
+TEXT = "the quick brown fox jumps over the lazy dog.\n" * 30
+
+
+def char_model(vocabulary, embed=True, seed=0):
+    v = len(vocabulary)
+    first = [rnnlab.Embedding(v, 8, dtype="float64", seed=seed)] if embed else []
+    size = 8 if embed else v
+    return rnnlab.Sequential(*first, rnnlab.LSTM(size, 16, 2, dtype="float64", seed=seed + 1),
+                             rnnlab.Linear(16, v, dtype="float64", seed=seed + 2))
+
+
+def test_vocabulary_round_trip_and_refusal():
+    vocab = Vocabulary.from_text(TEXT)
+    assert vocab.chars == "".join(sorted(set(TEXT))) and len(vocab) == 29
+    ids = vocab.encode("lazy fox\n")
+    assert ids.dtype == np.int64 and vocab.decode(ids) == "lazy fox\n"
+    assert Vocabulary.from_json(vocab.to_json()) == vocab
+    with pytest.raises(ValueError, match=r"2 character\(s\).*'!', 'Z'"):
+        vocab.encode("Zap!")
+    with pytest.raises(ValueError, match="ids must lie"):
+        vocab.decode(np.array([0, 29]))
+    with pytest.raises(ValueError, match="once"):
+        Vocabulary("aa")
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "is empty"), (b"abc\x00def" * 300, "binary"), (b"\xff\xfe caf\xe9" * 300, "UTF-8"),
+    ("short text".encode(), "needs at least"),
+])
+def test_bad_files_are_refused(tmp_path, content, match):
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        read_text(path)
+    with pytest.raises(ValueError, match="not a file"):
+        read_text(tmp_path / "missing.txt")
+    path.write_text("ünïcödé text " * 100, encoding="utf-8")
+    assert read_text(path).startswith("ünïcödé")
+
+
+def test_sample_next_greedy_top_k_and_seeded():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 12))
+    np.testing.assert_array_equal(sample_next(logits, 0), logits.argmax(1))
+    draws = np.stack([sample_next(logits, 1.0, 3, np.random.default_rng(s)) for s in range(400)])
+    top3 = np.argsort(logits, axis=1)[:, -3:]
+    assert all(set(draws[:, b]) <= set(top3[b]) for b in range(5))  # top-k respected
+    assert all(len(set(draws[:, b])) == 3 for b in range(5))  # ... and all three drawn
+    a = sample_next(logits, 0.8, None, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, sample_next(logits, 0.8, None, np.random.default_rng(7)))
+    # the frequencies follow softmax(z / tau)
+    many = sample_next(np.repeat(logits[:1], 20000, axis=0), 0.5, None,
+                       np.random.default_rng(1))
+    p = np.exp(logits[0] / 0.5)
+    np.testing.assert_allclose(np.bincount(many, minlength=12) / 20000, p / p.sum(), atol=0.01)
+    for bad, error in ((-1.0, ValueError), (float("nan"), ValueError), ("hot", TypeError)):
+        with pytest.raises(error, match="temperature"):
+            sample_next(logits, bad)
+    with pytest.raises(ValueError, match="top_k"):
+        sample_next(logits, 1.0, 0)
+
+
+@pytest.mark.parametrize("embed", [True, False])
+def test_generate_is_reproducible_and_greedy_is_the_argmax(embed):
+    vocab = Vocabulary.from_text(TEXT)
+    model = char_model(vocab, embed)
+    one = generate(model, vocab, 40, prime="the ", temperature=0.8, top_k=5, seed=3)
+    assert len(one) == 40 and set(one) <= set(vocab.chars)
+    assert one == generate(model, vocab, 40, prime="the ", temperature=0.8, top_k=5, seed=3)
+    assert one != generate(model, vocab, 40, prime="the ", temperature=0.8, top_k=5, seed=4)
+    greedy = generate(model, vocab, 12, prime="the ", temperature=0)
+    # greedy: each character the argmax of the whole-sequence forward on what came before
+    text = "the " + greedy
+    ids = vocab.encode(text)
+    x = ids[None, :-1] if embed else np.eye(len(vocab))[ids[None, :-1]]
+    logits = model.eval().forward(x)
+    np.testing.assert_array_equal(logits[0, 3:].argmax(-1), ids[4:])
+    start = generate(model, vocab, 10, seed=5)  # no prime: a first character from the seed
+    assert len(start) == 10 and start == generate(model, vocab, 10, seed=5)
+    with pytest.raises(ValueError, match="character"):
+        generate(model, vocab, 10, prime="THE")
+    with pytest.raises(ValueError, match="length"):
+        generate(model, vocab, 0)
