@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.text import Vocabulary, generate, read_text, sample_next
+import rnnlab.optim
+from rnnlab.text import (TextStreams, Vocabulary, bits_per_char, char_model, generate,
+                         read_text, sample_next, stream_loss, train_chunk)
 
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 30
 
 
-def char_model(vocabulary, embed=True, seed=0):
+def tiny_model(vocabulary, embed=True, seed=0):
     v = len(vocabulary)
     first = [rnnlab.Embedding(v, 8, dtype="float64", seed=seed)] if embed else []
     size = 8 if embed else v
@@ -71,7 +73,7 @@ def test_sample_next_greedy_top_k_and_seeded():
 @pytest.mark.parametrize("embed", [True, False])
 def test_generate_is_reproducible_and_greedy_is_the_argmax(embed):
     vocab = Vocabulary.from_text(TEXT)
-    model = char_model(vocab, embed)
+    model = tiny_model(vocab, embed)
     one = generate(model, vocab, 40, prime="the ", temperature=0.8, top_k=5, seed=3)
     assert len(one) == 40 and set(one) <= set(vocab.chars)
     assert one == generate(model, vocab, 40, prime="the ", temperature=0.8, top_k=5, seed=3)
@@ -89,3 +91,61 @@ def test_generate_is_reproducible_and_greedy_is_the_argmax(embed):
         generate(model, vocab, 10, prime="THE")
     with pytest.raises(ValueError, match="length"):
         generate(model, vocab, 0)
+
+
+def test_streams_cut_the_text_into_continuing_chunks():
+    ids = np.arange(100) % 7
+    streams = TextStreams(ids, batch_size=3, seq_len=10)
+    assert streams.steps == 33 and len(streams) == 4  # (100 - 1) // 3 steps, ceil(33 / 10)
+    x0, y0 = streams.chunk(0)
+    x3, y3 = streams.chunk(3)
+    assert x0.shape == (3, 10) and x3.shape == (3, 3)
+    np.testing.assert_array_equal(y0[:, :-1], x0[:, 1:])  # y is the next character
+    np.testing.assert_array_equal(streams.chunk(1)[0][:, 0], y0[:, -1])  # chunks continue
+    np.testing.assert_array_equal(x0[1, 0], ids[33])  # stream b starts at b n
+    with pytest.raises(ValueError, match="k must"):
+        streams.chunk(4)
+    with pytest.raises(ValueError, match="too short"):
+        TextStreams(np.arange(3), batch_size=4, seq_len=5)
+    with pytest.raises(TypeError, match="ids"):
+        TextStreams(np.zeros(10), 2, 3)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_carried_state_streaming_equals_one_long_sequence(cell):
+    vocab = Vocabulary.from_text(TEXT)
+    ids = vocab.encode(TEXT[:300])
+    model = char_model(len(vocab), cell, 12, 2, dtype="float64", seed=0)
+    streams = TextStreams(ids, batch_size=4, seq_len=9)  # 74 steps: 8 full chunks and 2 steps
+    whole = model.forward(streams.inputs)  # each stream as one sequence
+    log_p = whole - np.log(np.exp(whole).sum(-1, keepdims=True))
+    expected = -np.take_along_axis(log_p, streams.targets[..., None], -1).mean()
+    assert abs(stream_loss(model, streams) - expected) <= 1e-12 * expected
+    assert bits_per_char(np.log(2.0)) == pytest.approx(1.0)
+
+
+def test_training_on_chunks_learns_a_text():
+    text = "abcde" * 400
+    vocab = Vocabulary.from_text(text)
+    streams = TextStreams(vocab.encode(text), batch_size=8, seq_len=20)
+    model = char_model(len(vocab), "lstm", 16, 1, dtype="float64", seed=1)
+    optimizer = rnnlab.optim.Adam(model, lr=0.02)
+    before = stream_loss(model, streams)
+    state, losses = None, []
+    for k in range(len(streams) * 4):  # 4 passes, the state reset at each pass's start
+        if k % len(streams) == 0:
+            state = None
+        loss, state = train_chunk(model, optimizer, *streams.chunk(k % len(streams)), state)
+        losses.append(loss)
+    after = stream_loss(model, streams)
+    assert before > 1.4 and bits_per_char(after) < 0.05  # log 5 = 1.6 nats at the start
+    assert generate(model, vocab, 20, prime="abc", temperature=0) == "deabcdeabcdeabcdeabc"
+
+
+def test_char_model_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="cell"):
+        char_model(10, cell="transformer")
+    with pytest.raises(ValueError, match="dropout"):
+        char_model(10, dropout=1.0)
+    with pytest.raises(ValueError, match="vocabulary_size"):
+        char_model(0)

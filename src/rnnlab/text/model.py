@@ -1,0 +1,60 @@
+"""A character-level language model and one update of its training on a chunk of text
+streams, the state carried in from the chunk before (truncated BPTT: the gradient stops at
+the chunk's start; Williams & Peng 1990, Sutskever 2013).
+
+Shapes: B streams, L steps of a chunk, V the vocabulary, E the embedding, H hidden units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab._checks import one_of, positive_int, probability
+from rnnlab._checks import seed as check_seed
+from rnnlab.layers import GRU, LSTM, RNN, Embedding, Linear, Sequential
+from rnnlab.losses import cross_entropy
+from rnnlab.optim import clip_grad_norm_
+
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def char_model(vocabulary_size: int, cell: str = "lstm", hidden_size: int = 256,
+               num_layers: int = 2, embedding_size: int | None = None, dropout: float = 0.0,
+               *, dtype="float32", seed=None) -> Sequential:
+    """Embedding (V, E) -> ``num_layers`` recurrent layers of ``cell`` (``dropout`` between
+    them) -> Linear (H -> V): class ids (B, L) to logits (B, L, V) of the next character.
+    E is ``min(H, V)`` unless given."""
+    vocabulary_size = positive_int(vocabulary_size, "vocabulary_size")
+    one_of(cell, "cell", tuple(CELLS))
+    hidden_size = positive_int(hidden_size, "hidden_size")
+    embedding_size = min(hidden_size, vocabulary_size) if embedding_size is None else \
+        positive_int(embedding_size, "embedding_size")
+    rng = np.random.default_rng(check_seed(seed))
+    return Sequential(
+        Embedding(vocabulary_size, embedding_size, dtype=dtype, seed=rng),
+        CELLS[cell](embedding_size, hidden_size, positive_int(num_layers, "num_layers"),
+                    dropout=probability(dropout, "dropout"), dtype=dtype, seed=rng),
+        Linear(hidden_size, vocabulary_size, dtype=dtype, seed=rng))
+
+
+def train_chunk(model, optimizer, x, y, state=None, clip_norm: float | None = 5.0) -> tuple:
+    """One update on a chunk: forward from ``state`` over x (B, L) ids, the mean per-step
+    cross-entropy against y (B, L), backward through the chunk, the gradient norm clipped to
+    ``clip_norm`` (None: not clipped), an optimizer step.
+
+    Returns
+    -------
+    loss : float
+        The chunk's mean cross-entropy (nats per character), before the update.
+    state : list
+        The recurrent state at the chunk's end, the next chunk's start (a constant there:
+        the gradient is truncated at chunk boundaries).
+    """
+    optimizer.zero_grad()
+    logits, final = model.forward(x, state=state, return_state=True)
+    loss, d_logits = cross_entropy(logits, y)
+    model.backward(d_logits)
+    if clip_norm is not None:
+        clip_grad_norm_(model, clip_norm)
+    optimizer.step()
+    return float(loss), final
