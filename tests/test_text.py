@@ -149,3 +149,14 @@ def test_char_model_refuses_bad_arguments():
         char_model(10, dropout=1.0)
     with pytest.raises(ValueError, match="vocabulary_size"):
         char_model(0)
+
+
+def test_the_python_stdlib_corpus_is_real_text():
+    from rnnlab.text import corpus, python_stdlib
+    text = python_stdlib(200_000)
+    assert len(text) == 200_000 and "def " in text and "import " in text
+    assert corpus("python-stdlib", 1000) == text[:1000]
+    vocab = Vocabulary.from_text(text)
+    assert 60 < len(vocab) < 300
+    with pytest.raises(ValueError, match="name"):
+        corpus("wikipedia")
