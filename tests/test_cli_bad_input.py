@@ -50,6 +50,7 @@ def files(tmp_path_factory) -> str:
     (d / "data.csv").write_text("1,2,3\n")
     os.makedirs(d / "folder.npz")
     (d / "a-file").write_text("in the way")
+    (d / "corpus.txt").write_text("a text long enough to train on. " * 100)
     model = build_model(make_task("adding", 10), "lstm", 4)
     io.save_weights(d / "lstm4.safetensors", model.state_dict())
     io.save_weights(d / "lstm8.safetensors", build_model(make_task("adding", 10), "lstm",
@@ -404,6 +405,38 @@ CASES = {
         (["--no-torch=1"], "--no-torch"),
         (["--json=1"], "--json"),
         (["--frobnicate"], "--frobnicate"),
+    ],
+    "text": [
+        ([], "ACTION"),
+        (["translate"], "ACTION"),
+        (["train"], "FILE"),
+        (["train", "{d}/missing.txt"], "FILE"),
+        (["train", "{d}/empty.ts"], "FILE"),
+        (["train", "{d}/binary.ts"], "FILE"),
+        (["train", "{d}/data.csv"], "FILE"),  # too short
+        (["train", "{d}/corpus.txt", "--batch-size", "64", "--seq-len", "100"], "--batch-size"),
+        (["train", "{d}/corpus.txt", "--cell", "transformer"], "--cell"),
+        *[(["train", "{d}/corpus.txt", option, "0"], option)
+          for option in ("--hidden", "--layers", "--seq-len", "--batch-size", "--updates",
+                         "--lr", "--eval-every")],
+        (["train", "{d}/corpus.txt", "--dropout", "1"], "--dropout"),
+        (["train", "{d}/corpus.txt", "--seed", "-1"], "--seed"),
+        (["train", "{d}/corpus.txt", "--out", "{d}/a-file"], "--out"),
+        (["train", "{d}/corpus.txt", "--json=1"], "--json"),
+        (["sample"], "DIR"),
+        (["sample", "{d}"], "DIR"),  # not a saved model
+        (["sample", "{d}", "--length", "0"], "--length"),
+        (["sample", "{d}", "--temperature", "-1"], "--temperature"),
+        (["sample", "{d}", "--temperature", "nan"], "--temperature"),
+        (["sample", "{d}", "--top-k", "0"], "--top-k"),
+        (["sample", "{d}", "--prime"], "--prime"),
+        (["sample", "{d}", "--seed", "x"], "--seed"),
+        (["corpus"], "name"),
+        (["corpus", "wikipedia", "--out", "{d}/x.txt"], "name"),
+        (["corpus", "python-stdlib"], "--out"),
+        (["corpus", "python-stdlib", "--out", "{d}"], "--out"),
+        (["corpus", "python-stdlib", "--out", "{d}/x.txt", "--chars", "0"], "--chars"),
+        (["train", "{d}/corpus.txt", "--frobnicate"], "--frobnicate"),
     ],
     "demo": [
         (["--out", "{d}/a-file"], "--out"),

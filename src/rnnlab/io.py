@@ -230,6 +230,13 @@ def load_weights(path, expected: dict | None = None) -> dict:
 
 
 # -- checkpoints ---------------------------------------------------------------------------
+def write_text(path, text: str, what: str = "the file") -> None:
+    """Write ``text`` as UTF-8 to ``path``, atomically (as :func:`write_json`)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    _atomic_write(_path(path, "path"), text.encode("utf-8"), what)
+
+
 def write_json(path, value: dict, what: str = "the file") -> None:
     """Write the dict ``value`` as JSON to ``path``, atomically (a temporary file renamed over
     it): a reader sees the old file or the new one, never half of one."""

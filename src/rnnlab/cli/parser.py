@@ -12,6 +12,7 @@ from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr
 from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
 from rnnlab.cli.report import add_parser as add_report
 from rnnlab.cli.sweep import add_parser as add_sweep
+from rnnlab.cli.text import add_parser as add_text
 from rnnlab.experiments.bench import GRID as BENCH_GRID
 from rnnlab.experiments.compare import DEFAULT_CHUNK, LR_GRID, VARIANTS
 from rnnlab.experiments.models import ATTENTIONS, CELLS, DEFAULT_HEADS, MODELS, NORMS, norm_cells
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     add_report(sub)
     add_sweep(sub)
+    add_text(sub)
     _add_bench(sub)
     _add_demo(sub)
     return parser

@@ -1,0 +1,138 @@
+"""``rnnlab text``: character-level language models. ``train`` a model on a text file,
+``sample`` text from a saved one, write a ``corpus`` that every machine with Python has."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+from rnnlab.cli.arguments import positive_float, positive_int, probability, seed
+from rnnlab.cli.checks import check_file_target, check_folder, refuse, say
+from rnnlab.io import write_text
+from rnnlab.text import CORPORA, corpus, generate, read_text
+from rnnlab.text.model import CELLS
+from rnnlab.text.training import TextConfig, load_model, save_model, split_text, train_text
+from rnnlab.training import TrainingDiverged
+
+
+def add_parser(sub) -> None:
+    """``rnnlab text train|sample|corpus`` and their options."""
+    p = sub.add_parser("text", help="character-level language models: train, sample, corpus",
+                       description=__doc__)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t = actions.add_parser("train", help="train a character model on a text file",
+                           description=train.__doc__)
+    t.add_argument("file", metavar="FILE", help="a UTF-8 text file")
+    t.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    t.add_argument("--hidden", type=positive_int, default=256, help="hidden units (default 256)")
+    t.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
+    t.add_argument("--dropout", type=probability, default=0.0,
+                   help="dropout between stacked layers (default 0)")
+    t.add_argument("--seq-len", type=positive_int, default=100,
+                   help="steps per chunk, the truncation of BPTT (default 100)")
+    t.add_argument("--batch-size", type=positive_int, default=32,
+                   help="parallel streams over the text (default 32)")
+    t.add_argument("--updates", type=positive_int, default=1000, help="(default 1000)")
+    t.add_argument("--lr", type=positive_float, default=2e-3, help="Adam's (default 2e-3)")
+    t.add_argument("--eval-every", type=positive_int, default=100,
+                   help="measure the held-out last 5%% every this many updates (default 100)")
+    t.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    t.add_argument("--out", default="rnnlab-charlm",
+                   help="folder for the model, its vocabulary and config (default rnnlab-charlm)")
+    t.add_argument("--json", action="store_true", help="print JSON and nothing else")
+    t.set_defaults(run=train)
+    s = actions.add_parser("sample", help="sample text from a saved character model",
+                           description=sample.__doc__)
+    s.add_argument("folder", metavar="DIR", help="what rnnlab text train saved")
+    s.add_argument("--length", type=positive_int, default=500, help="characters (default 500)")
+    s.add_argument("--temperature", type=_temperature, default=0.8,
+                   help="softmax temperature; 0 is greedy (default 0.8)")
+    s.add_argument("--top-k", type=positive_int, metavar="K",
+                   help="draw among the K likeliest characters only")
+    s.add_argument("--prime", default="", help="text the model reads first")
+    s.add_argument("--seed", type=seed, default=0, help="(default 0)")
+    s.set_defaults(run=sample)
+    c = actions.add_parser("corpus", help="write a text every Python installation has",
+                           description=write_corpus.__doc__)
+    c.add_argument("name", choices=CORPORA)
+    c.add_argument("--out", required=True, help="the text file to write")
+    c.add_argument("--chars", type=positive_int, help="at most this many characters")
+    c.set_defaults(run=write_corpus)
+
+
+def _temperature(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def train(args) -> int:
+    """Train a character model on a text file (its last 5% held out), printing the held-out
+    bits per character as it goes; save the model, its vocabulary and config in --out."""
+    try:
+        text = read_text(args.file)
+    except ValueError as err:
+        raise refuse(args, "FILE", err) from None
+    check_folder(args, "--out", args.out)
+    try:
+        config = TextConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers,
+                            dropout=args.dropout, seq_len=args.seq_len,
+                            batch_size=args.batch_size, updates=args.updates, lr=args.lr,
+                            eval_every=args.eval_every, seed=args.seed)
+        split_text(text, config)  # too short for the streams: refused before any work
+    except ValueError as err:
+        raise refuse(args, "FILE, --batch-size, --seq-len", err) from None
+
+    def report(record):
+        say(args, f"updates {record['updates']:>6}  train {record['train_bpc']:.3f} bits/char  "
+                  f"held-out {record['val_bpc']:.3f} bits/char  ({record['seconds']:.0f} s)")
+
+    try:
+        result = train_text(text, config, progress=not args.json, report=report)
+    except TrainingDiverged as err:
+        say(args, f"rnnlab text train: diverged: {err}")
+        return 1
+    summary = {"val_bpc": result["val_bpc"], "chars_per_second": result["chars_per_second"],
+               "vocabulary": len(result["vocabulary"]), "out": args.out,
+               "history": result["history"]}
+    save_model(args.out, result["model"], result["vocabulary"], config, summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"Held-out bits per character: {result['val_bpc']:.3f} "
+              f"({len(result['vocabulary'])} characters; {result['chars_per_second']:.0f} "
+              f"characters per second of training). Saved in {args.out}/.")
+    return 0
+
+
+def sample(args) -> int:
+    """Print text sampled from a saved character model, after reading --prime."""
+    try:
+        model, vocabulary, _ = load_model(args.folder)
+    except (ValueError, OSError) as err:
+        raise refuse(args, "DIR", err) from None
+    try:
+        vocabulary.encode(args.prime)
+    except ValueError as err:
+        raise refuse(args, "--prime", err) from None
+    print(args.prime + generate(model, vocabulary, args.length, args.prime, args.temperature,
+                                args.top_k, args.seed))
+    return 0
+
+
+def write_corpus(args) -> int:
+    """Write a corpus (the Python standard library's own source files, concatenated) to a
+    text file, for rnnlab text train."""
+    check_file_target(args, "--out", args.out)
+    text = corpus(args.name, args.chars)
+    write_text(args.out, text)
+    say(args, f"Wrote {len(text):,} characters ({len(set(text))} distinct) to "
+              f"{os.path.abspath(args.out)}.")
+    return 0
