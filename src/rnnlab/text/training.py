@@ -158,5 +158,9 @@ def load_model(folder) -> tuple:
 
 
 def _progress(total: int):
-    from tqdm import tqdm  # the train extra
+    """A tqdm bar of ``total`` updates, or None without tqdm (the train extra)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
     return tqdm(total=total, desc="updates", leave=False)
