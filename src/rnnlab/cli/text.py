@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -81,6 +82,9 @@ def train(args) -> int:
     except ValueError as err:
         raise refuse(args, "FILE", err) from None
     check_folder(args, "--out", args.out)
+    if importlib.util.find_spec("safetensors") is None:
+        raise refuse(args, "--out", 'saving the model needs safetensors: pip install '
+                                    '"rnnlab[train]"')
     try:
         config = TextConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers,
                             dropout=args.dropout, seq_len=args.seq_len,
