@@ -423,6 +423,9 @@ CASES = {
         (["train", "{d}/corpus.txt", "--seed", "-1"], "--seed"),
         (["train", "{d}/corpus.txt", "--out", "{d}/a-file"], "--out"),
         (["train", "{d}/corpus.txt", "--json=1"], "--json"),
+        (["train", "{d}/corpus.txt", "--resume"], "--resume"),
+        (["train", "{d}/corpus.txt", "--checkpoint-dir", "{d}/a-file"], "--checkpoint-dir"),
+        (["train", "{d}/corpus.txt", "--checkpoint-dir"], "--checkpoint-dir"),
         (["sample"], "DIR"),
         (["sample", "{d}"], "DIR"),  # not a saved model
         (["sample", "{d}", "--length", "0"], "--length"),

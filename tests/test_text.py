@@ -160,3 +160,52 @@ def test_the_python_stdlib_corpus_is_real_text():
     assert 60 < len(vocab) < 300
     with pytest.raises(ValueError, match="name"):
         corpus("wikipedia")
+
+
+def _weights(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    from rnnlab.text.training import TextConfig, train_text
+    text = "".join(np.random.default_rng(0).choice(list("abcdefgh .\n"), 6000))
+    # 2 layers with dropout (generators in the checkpoint), 7 chunks a pass: the resumed run
+    # starts mid-pass with the carried state
+    config = TextConfig(hidden_size=12, num_layers=2, dropout=0.2, seq_len=25, batch_size=32,
+                        updates=12, eval_every=3, seed=4)
+    whole = train_text(text, config)
+    first = train_text(text, TextConfig(**{**config.__dict__, "updates": 6}),
+                       checkpoint_dir=tmp_path / "ckpt")
+    assert first["resumed_from"] is None
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch-0001", "epoch-0002"]
+    resumed = train_text(text, config, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    assert resumed["resumed_from"].endswith("epoch-0002")
+    for name, value in _weights(whole["model"]).items():
+        np.testing.assert_array_equal(resumed["model"].state_dict()[name], value, err_msg=name)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in whole["history"]]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed["history"]] == strip
+
+
+def test_checkpoint_folders_that_cannot_be_used_are_refused(tmp_path):
+    from rnnlab.text.checkpoints import CheckpointError, find_checkpoint, text_digest
+    from rnnlab.text.training import TextConfig, train_text
+    text, folder = TEXT * 2, tmp_path / "ckpt"
+    config = TextConfig(hidden_size=8, num_layers=1, seq_len=10, batch_size=4, updates=4,
+                        eval_every=2)
+    train_text(text, config, checkpoint_dir=folder)
+    digest = text_digest(text)
+    with pytest.raises(CheckpointError, match="already holds the checkpoints"):
+        find_checkpoint(folder, config, digest, resume=False)
+    with pytest.raises(CheckpointError, match=r"differs in lr \(0.002 there, 0.01 here\)"):
+        find_checkpoint(folder, TextConfig(**{**config.__dict__, "lr": 0.01}), digest, True)
+    with pytest.raises(CheckpointError, match="another text"):
+        find_checkpoint(folder, config, text_digest(text + "!"), True)
+    with pytest.raises(CheckpointError, match="4 updates, more than the 3"):
+        find_checkpoint(folder, TextConfig(**{**config.__dict__, "updates": 3}), digest, True)
+    (folder / "epoch-0002" / "state.json").write_text("{not json")
+    path, skipped = find_checkpoint(folder, config, digest, True)  # the older one loads
+    assert path.endswith("epoch-0001") and skipped[0][0].endswith("epoch-0002")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="must be a folder"):
+        find_checkpoint(tmp_path / "file", config, digest, True)
+    assert find_checkpoint(tmp_path / "new", config, digest, True) == (None, [])

@@ -35,3 +35,30 @@ def test_corpus_train_and_sample(tmp_path, capsys):
         main(["text", "sample", str(out), "--prime", "\u00a7\u00b6"])
     err = capsys.readouterr().err
     assert "--prime" in err and "'\u00a7'" in err
+
+
+def test_train_writes_checkpoints_and_resumes(tmp_path, capsys):
+    corpus, ckpt = tmp_path / "corpus.txt", tmp_path / "ckpt"
+    corpus.write_text("".join(chr(97 + (i * 7) % 13) for i in range(6000)), encoding="utf-8")
+    common = ["text", "train", str(corpus), "--hidden", "8", "--layers", "1", "--seq-len",
+              "10", "--batch-size", "8", "--eval-every", "5", "--json"]
+    assert main(common + ["--updates", "20", "--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert main(common + ["--updates", "10", "--out", str(tmp_path / "half"),
+                          "--checkpoint-dir", str(ckpt)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # a folder with checkpoints needs --resume
+        main(common + ["--updates", "20", "--checkpoint-dir", str(ckpt)])
+    assert "--checkpoint-dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # another run's folder: refused before any work
+        main(common + ["--updates", "20", "--lr", "0.01", "--checkpoint-dir", str(ckpt),
+                       "--resume"])
+    assert "differs in lr" in capsys.readouterr().err
+    assert main(common + ["--updates", "20", "--out", str(tmp_path / "resumed"),
+                          "--checkpoint-dir", str(ckpt), "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["resumed_from"].endswith("epoch-0002")
+    assert resumed["val_bpc"] == whole["val_bpc"]
+    a, _, _ = load_model(tmp_path / "whole")
+    b, _, _ = load_model(tmp_path / "resumed")
+    assert all((a.state_dict()[k] == v).all() for k, v in b.state_dict().items())

@@ -13,6 +13,7 @@ from rnnlab.cli.arguments import positive_float, positive_int, probability, seed
 from rnnlab.cli.checks import check_file_target, check_folder, refuse, say
 from rnnlab.io import write_text
 from rnnlab.text import CORPORA, corpus, generate, read_text
+from rnnlab.text.checkpoints import CheckpointError, find_checkpoint, text_digest
 from rnnlab.text.model import CELLS
 from rnnlab.text.training import TextConfig, load_model, save_model, split_text, train_text
 from rnnlab.training import TrainingDiverged
@@ -42,6 +43,14 @@ def add_parser(sub) -> None:
     t.add_argument("--seed", type=seed, default=0, help="(default 0)")
     t.add_argument("--out", default="rnnlab-charlm",
                    help="folder for the model, its vocabulary and config (default rnnlab-charlm)")
+    t.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="write a checkpoint after every validation, keeping the last two; a "
+                        "folder that holds checkpoints already needs --resume")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoints are in --checkpoint-dir from the "
+                        "newest one that loads (from the beginning if there is none yet), to "
+                        "the weights of a run never interrupted; the file and every option but "
+                        "--updates must be the same")
     t.add_argument("--json", action="store_true", help="print JSON and nothing else")
     t.set_defaults(run=train)
     s = actions.add_parser("sample", help="sample text from a saved character model",
@@ -77,11 +86,15 @@ def _temperature(text: str) -> float:
 def train(args) -> int:
     """Train a character model on a text file (its last 5% held out), printing the held-out
     bits per character as it goes; save the model, its vocabulary and config in --out."""
+    if args.resume and args.checkpoint_dir is None:
+        raise refuse(args, "--resume", "needs --checkpoint-dir, the folder to resume from")
     try:
         text = read_text(args.file)
     except ValueError as err:
         raise refuse(args, "FILE", err) from None
     check_folder(args, "--out", args.out)
+    if args.checkpoint_dir is not None:
+        check_folder(args, "--checkpoint-dir", args.checkpoint_dir)
     if importlib.util.find_spec("safetensors") is None:
         raise refuse(args, "--out", 'saving the model needs safetensors: pip install '
                                     '"rnnlab[train]"')
@@ -93,26 +106,44 @@ def train(args) -> int:
         split_text(text, config)  # too short for the streams: refused before any work
     except ValueError as err:
         raise refuse(args, "FILE, --batch-size, --seq-len", err) from None
+    if args.checkpoint_dir is not None:
+        try:
+            resumed, skipped = find_checkpoint(args.checkpoint_dir, config, text_digest(text),
+                                               args.resume)
+        except CheckpointError as err:
+            raise refuse(args, "--resume" if args.resume else "--checkpoint-dir",
+                          err) from None
+        for path, why in skipped:
+            say(args, f"Skipping {path}, which does not load ({why}).")
+        if resumed is not None:
+            say(args, f"Resuming from {resumed}.")
+        elif args.resume:
+            say(args, f"No checkpoint in {args.checkpoint_dir} yet: starting from the "
+                      f"beginning.")
 
     def report(record):
         say(args, f"updates {record['updates']:>6}  train {record['train_bpc']:.3f} bits/char  "
                   f"held-out {record['val_bpc']:.3f} bits/char  ({record['seconds']:.0f} s)")
 
     try:
-        result = train_text(text, config, progress=not args.json, report=report)
+        result = train_text(text, config, progress=not args.json, report=report,
+                            checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+    except CheckpointError as err:  # the folder changed since the check
+        raise refuse(args, "--resume" if args.resume else "--checkpoint-dir", err) from None
     except TrainingDiverged as err:
         say(args, f"rnnlab text train: diverged: {err}")
         return 1
     summary = {"val_bpc": result["val_bpc"], "chars_per_second": result["chars_per_second"],
                "vocabulary": len(result["vocabulary"]), "out": args.out,
-               "history": result["history"]}
+               "history": result["history"], "resumed_from": result["resumed_from"]}
     save_model(args.out, result["model"], result["vocabulary"], config, summary)
     if args.json:
         print(json.dumps(summary))
     else:
+        speed = ("no updates were left to do" if result["chars_per_second"] is None else
+                 f"{result['chars_per_second']:.0f} characters per second of training")
         print(f"Held-out bits per character: {result['val_bpc']:.3f} "
-              f"({len(result['vocabulary'])} characters; {result['chars_per_second']:.0f} "
-              f"characters per second of training). Saved in {args.out}/.")
+              f"({len(result['vocabulary'])} characters; {speed}). Saved in {args.out}/.")
     return 0
 
 

@@ -4,7 +4,9 @@ The text's last ``val_fraction`` (5% by default) is held out; the rest is cut in
 streams (:class:`rnnlab.text.TextStreams`) and trained on chunk after chunk, the state carried
 across chunks and reset at each pass's start (truncated BPTT with k1 = k2 = ``seq_len``),
 Adam, the gradient norm clipped. Every ``eval_every`` updates, and at the end, the held-out
-text is measured in bits per character, read as streams too, the state carried.
+text is measured in bits per character, read as streams too, the state carried; with a
+``checkpoint_dir``, a checkpoint is written then, from which the run resumes bit for bit
+(:mod:`rnnlab.text.checkpoints`).
 
 A saved model is a folder: ``model.safetensors`` (the weights, PyTorch's names),
 ``vocabulary.json`` and ``config.json`` (how to build it again, and what it reached), each
@@ -25,6 +27,8 @@ import numpy as np
 from rnnlab import io
 from rnnlab._checks import finite_number, positive_int, probability
 from rnnlab.optim import Adam
+from rnnlab.text.checkpoints import (Progress, find_checkpoint, load_checkpoint,
+                                     save_checkpoint, text_digest)
 from rnnlab.text.model import CELLS, char_model, train_chunk
 from rnnlab.text.streams import TextStreams, bits_per_char, stream_loss
 from rnnlab.text.vocabulary import Vocabulary
@@ -82,48 +86,71 @@ def split_text(text: str, config: TextConfig) -> tuple:
     return train, val, vocabulary
 
 
-def train_text(text: str, config: TextConfig, progress: bool = False, report=None) -> dict:
+def train_text(text: str, config: TextConfig, progress: bool = False, report=None,
+               checkpoint_dir=None, resume: bool = False, keep_checkpoints: int = 2) -> dict:
     """Train a character model on ``text``; ``report(record)`` is called after every
     validation with ``{"updates", "train_bpc", "val_bpc", "seconds"}``.
 
-    Returns ``{"model", "vocabulary", "history", "val_bpc", "chars_per_second"}``; raises
-    :class:`rnnlab.training.TrainingDiverged` when the loss stops being finite.
+    With ``checkpoint_dir``, a checkpoint is written after every validation, the newest
+    ``keep_checkpoints`` kept (:mod:`rnnlab.text.checkpoints`); ``resume`` continues from the
+    newest one that loads, to the same weights as a run never interrupted (a folder with
+    checkpoints needs ``resume``; one without starts from the beginning).
+
+    Returns ``{"model", "vocabulary", "history", "val_bpc", "chars_per_second",
+    "resumed_from"}``; raises :class:`rnnlab.training.TrainingDiverged` when the loss stops
+    being finite, :class:`rnnlab.text.checkpoints.CheckpointError` for a checkpoint folder
+    this run cannot use.
     """
     train_ids, val_ids, vocabulary = split_text(text, config)
+    keep_checkpoints = positive_int(keep_checkpoints, "keep_checkpoints")
     model = char_model(len(vocabulary), config.cell, config.hidden_size, config.num_layers,
                        config.embedding_size, config.dropout, seed=config.seed)
     optimizer = Adam(model, lr=config.lr)
+    run, resumed_from, digest = Progress(), None, text_digest(text)
+    if checkpoint_dir is not None:
+        resumed_from, _ = find_checkpoint(checkpoint_dir, config, digest, resume)
+        if resumed_from is not None:
+            run = load_checkpoint(resumed_from, model, optimizer)
     streams = TextStreams(train_ids, config.batch_size, config.seq_len)
     val_streams = TextStreams(val_ids, min(config.batch_size, (len(val_ids) - 1)),
                               config.seq_len)
-    bar = _progress(config.updates) if progress else None
-    history, state, losses, trained, began = [], None, [], 0, time.perf_counter()
-    for update in range(config.updates):
+    bar = _progress(config.updates, run.updates) if progress else None
+    losses, began, trained = [], time.perf_counter(), 0
+    for update in range(run.updates, config.updates):
         k = update % len(streams)
         if k == 0:
-            state = None  # a new pass starts each stream from zeros
+            run.state = None  # a new pass starts each stream from zeros
         x, y = streams.chunk(k)
-        loss, state = train_chunk(model, optimizer, x, y, state, config.clip_norm)
+        loss, run.state = train_chunk(model, optimizer, x, y, run.state, config.clip_norm)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the loss is {loss} at update {update + 1}")
         losses.append(loss)
-        trained += x.size
+        run.updates, run.characters, trained = update + 1, run.characters + x.size, \
+            trained + x.size
         if bar is not None:
             bar.update(1)
             bar.set_postfix(bpc=f"{bits_per_char(loss):.3f}")
-        if (update + 1) % config.eval_every == 0 or update + 1 == config.updates:
-            record = {"updates": update + 1, "train_bpc": bits_per_char(float(np.mean(losses))),
+        if run.updates % config.eval_every == 0 or run.updates == config.updates:
+            seconds = run.seconds + time.perf_counter() - began
+            record = {"updates": run.updates,
+                      "train_bpc": bits_per_char(float(np.mean(losses))),
                       "val_bpc": bits_per_char(stream_loss(model, val_streams)),
-                      "seconds": time.perf_counter() - began}
-            history.append(record)
+                      "seconds": seconds}
+            run.history.append(record)
             losses = []
+            if checkpoint_dir is not None:
+                saved = dataclasses.replace(run, seconds=seconds)
+                save_checkpoint(checkpoint_dir, model, optimizer, saved, config, vocabulary,
+                                digest, keep_checkpoints)
             if report is not None:
                 report(record)
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - began
-    return {"model": model, "vocabulary": vocabulary, "history": history,
-            "val_bpc": history[-1]["val_bpc"], "chars_per_second": trained / seconds}
+    return {"model": model, "vocabulary": vocabulary, "history": run.history,
+            "val_bpc": run.history[-1]["val_bpc"] if run.history else None,
+            "chars_per_second": trained / seconds if trained else None,
+            "resumed_from": resumed_from}
 
 
 def save_model(folder, model, vocabulary: Vocabulary, config: TextConfig,
@@ -157,10 +184,11 @@ def load_model(folder) -> tuple:
     return model.eval(), vocabulary, config
 
 
-def _progress(total: int):
-    """A tqdm bar of ``total`` updates, or None without tqdm (the train extra)."""
+def _progress(total: int, done: int = 0):
+    """A tqdm bar of ``total`` updates, ``done`` of them already, or None without tqdm (the
+    train extra)."""
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="updates", leave=False)
+    return tqdm(total=total, initial=done, desc="updates", leave=False)

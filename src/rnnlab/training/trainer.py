@@ -18,6 +18,7 @@ from rnnlab import io
 from rnnlab._checks import NonFiniteError, positive_int
 from rnnlab.data import SequenceData, SequenceStream, batch_indices, lengths_to_mask
 from rnnlab.optim import clip_grad_norm_, clip_grad_value_
+from rnnlab.training import run_state
 from rnnlab.training.config import RESUMABLE_CHANGES, TrainConfig
 from rnnlab.training.tbptt import check_loss, check_tbptt, truncated_bptt
 
@@ -321,10 +322,7 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self, directory) -> str:
         """Write a checkpoint of everything a resumed run needs; return its folder."""
-        optimizer = self.optimizer.state_dict()
-        arrays = {f"optimizer/{name}/{key}": value
-                  for name, buffers in optimizer["state"].items()
-                  for key, value in buffers.items()}
+        arrays, optimizer = run_state.optimizer_arrays(self.optimizer)
         if self._best is not None:
             arrays.update({f"best/{name}": value for name, value in self._best[1].items()})
         meta = {
@@ -333,13 +331,12 @@ class Trainer:
             "config": self.config.to_json(),
             "epoch": self.epoch, "updates": self.updates, "batches": self.batches,
             "history": self.history,
-            "optimizer": {"type": type(self.optimizer).__name__, "steps": optimizer["steps"],
-                          "lr": optimizer["lr"]},
+            "optimizer": optimizer,
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "early_stopping": {"best_loss": self._best[0] if self._best else None,
                                "bad_epochs": self._bad_epochs},
             "stop": self.stop,  # early stopping or a callback ended the run here
-            "generators": _generator_states(self.model),  # dropout's masks to come
+            "generators": run_state.generator_states(self.model),  # dropout's masks to come
         }
         return io.write_checkpoint(directory, self.epoch, self.model.state_dict(), arrays, meta,
                                    keep=self.config.keep_checkpoints)
@@ -367,18 +364,10 @@ class Trainer:
             raise io.InvalidFileError(f"{where} is not a valid checkpoint: {io.META_FILE} has "
                                       f"missing or wrong fields: {', '.join(wrong)}")
         model = self.model.state_dict()
-        buffers = {name: {} for name in model}
-        best = {}
-        for key, value in arrays.items():
-            kind, _, rest = key.partition("/")
-            if kind == "optimizer":
-                name, _, buffer = rest.rpartition("/")
-                buffers.setdefault(name, {})[buffer] = value
-            elif kind == "best":
-                best[rest] = value
-        misfits = [f"{name}/{key} {np.shape(value)}" for name, named in buffers.items()
-                   for key, value in named.items()
-                   if name not in model or np.shape(value) != model[name].shape]
+        buffers = run_state.optimizer_buffers(arrays, model)
+        best = {key[len("best/"):]: value for key, value in arrays.items()
+                if key.startswith("best/")}
+        misfits = run_state.buffer_misfits(buffers, model)
         differences = (io.state_dict_differences(weights, model)
                        or (io.state_dict_differences(best, model) if best else "")
                        or (f"optimizer buffers that fit no parameter: {misfits[:6]}"
@@ -396,18 +385,11 @@ class Trainer:
         if changed:
             raise ValueError(f"config differs from the checkpoint's in {changed}: resuming would "
                              f"not continue the same run")
-        generators = dict(_generators(self.model))
         saved_states = meta.get("generators", {})  # absent from checkpoints before dropout
-        if not isinstance(saved_states, dict) or set(saved_states) - set(generators):
-            raise ValueError(f"{where} is a checkpoint of a different architecture: its random "
-                             f"generators {sorted(saved_states)} are not this model's "
-                             f"{sorted(generators)}")
-        if meta["optimizer"].get("type") != type(self.optimizer).__name__:
-            raise ValueError(f"optimizer must be a {meta['optimizer'].get('type')} to resume "
-                             f"this checkpoint, got {type(self.optimizer).__name__}")
+        generators = run_state.check_generators(self.model, saved_states, where)
+        run_state.check_optimizer(self.optimizer, meta["optimizer"])
         self.model.load_state_dict(weights)
-        self.optimizer.load_state_dict({"steps": meta["optimizer"]["steps"],
-                                        "lr": meta["optimizer"]["lr"], "state": buffers})
+        run_state.restore_optimizer(self.optimizer, meta["optimizer"], buffers)
         if self.schedule is not None and meta.get("schedule") is not None:
             self.schedule.load_state_dict(meta["schedule"])
         self.epoch, self.updates = int(meta["epoch"]), int(meta["updates"])
@@ -417,20 +399,7 @@ class Trainer:
         self._best = (stopping["best_loss"], best) if best else None
         self._bad_epochs = int(stopping["bad_epochs"])
         self.stop = bool(meta.get("stop", False))  # absent from checkpoints before it was kept
-        for name, state in saved_states.items():
-            generators[name].bit_generator.state = state
-
-
-def _generators(model):
-    """(name, numpy Generator) of every module of ``model`` that draws at random as it runs
-    (Dropout's ``rng``): their states are part of a run's checkpoint."""
-    for name, module in model.named_modules() if hasattr(model, "named_modules") else ():
-        if isinstance(getattr(module, "rng", None), np.random.Generator):
-            yield name or ".", module.rng
-
-
-def _generator_states(model) -> dict:
-    return {name: rng.bit_generator.state for name, rng in _generators(model)}
+        run_state.restore_generators(generators, saved_states)
 
 
 @contextlib.contextmanager
