@@ -44,19 +44,12 @@ import numpy as np  # noqa: E402
 
 from rnnlab.optim import Adam  # noqa: E402
 from rnnlab.text import (TextStreams, Vocabulary, bits_per_char, char_model,  # noqa: E402
-                         python_stdlib, stream_loss, train_chunk)
+                         python_stdlib, stream_loss, train_chunk, unigram_entropy)
 
 HELD_OUT = 0.05  # the fraction of the text kept for validation (its end)
 CLIP_NORM = 5.0
 BETAS, EPS = (0.9, 0.999), 1e-8  # rnnlab.optim.Adam's defaults, and torch.optim.Adam's
 SETTLE = 0.3  # seconds of pause before each timed loop (see rnnlab.experiments.bench)
-
-
-def unigram_entropy(ids, size: int) -> float:
-    """The entropy in bits of the characters' frequencies in ``ids``."""
-    p = np.bincount(ids, minlength=size) / len(ids)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
 
 
 def torch_twin(torch, model, vocabulary_size: int, hidden: int, layers: int):

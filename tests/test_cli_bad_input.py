@@ -22,6 +22,8 @@ from rnnlab.experiments.models import CELLS, build_model, norm_cells
 from rnnlab.experiments.runner import RunConfig, run_task
 from rnnlab.experiments.store import RunStore
 from rnnlab.tasks import make_task
+from rnnlab.text import Vocabulary, char_model
+from rnnlab.text.training import TextConfig, save_model
 
 # The library calls that do a command's work: a refusal must come before any of them.
 WORK = ("run_task", "compare_cells", "gradient_flow", "run_bench", "run_demo",
@@ -51,6 +53,10 @@ def files(tmp_path_factory) -> str:
     os.makedirs(d / "folder.npz")
     (d / "a-file").write_text("in the way")
     (d / "corpus.txt").write_text("a text long enough to train on. " * 100)
+    (d / "other.txt").write_text("\u00a7 a text with characters the model never saw. " * 40)
+    text_vocabulary = Vocabulary.from_text((d / "corpus.txt").read_text())
+    save_model(d / "charlm", char_model(len(text_vocabulary), "lstm", 4, 1, seed=0),
+               text_vocabulary, TextConfig(hidden_size=4, num_layers=1))
     model = build_model(make_task("adding", 10), "lstm", 4)
     io.save_weights(d / "lstm4.safetensors", model.state_dict())
     io.save_weights(d / "lstm8.safetensors", build_model(make_task("adding", 10), "lstm",
@@ -169,6 +175,20 @@ CASES = {
         (["--chrono", "1"], "--chrono"),
         (["--chrono", "x"], "--chrono"),
         (["--chrono", "5", "--cell", "rnn"], "--chrono"),
+        (["--text", "{d}/corpus.txt"], "--text"),  # without --text-model
+        (["--warmup", "5"], "--warmup"),
+        (["--text-model", "{d}/charlm"], "--text"),
+        (["--text-model", "{d}/charlm", "--text", "{d}/corpus.txt", "--cell", "lstm"],
+         "--cell"),
+        (["--text-model", "{d}/charlm", "--text", "{d}/corpus.txt", "--hidden", "4"],
+         "--hidden"),
+        (["--text-model", "{d}", "--text", "{d}/corpus.txt"], "--text-model"),
+        (["--text-model", "{d}/charlm", "--text", "{d}/binary.ts"], "--text"),
+        (["--text-model", "{d}/charlm", "--text", "{d}/other.txt"], "--text"),
+        (["--text-model", "{d}/charlm", "--text", "{d}/corpus.txt", "--length", "500"],
+         "--length"),
+        (["--text-model", "{d}/charlm", "--text", "{d}/corpus.txt", "--warmup", "-1"],
+         "--warmup"),
         (["--weights", "{d}/missing.safetensors", "--cell", "lstm"], "--weights"),
         (["--weights", "{d}/truncated.safetensors", "--cell", "lstm"], "--weights"),
         (["--weights", "{d}/garbage.safetensors", "--cell", "lstm"], "--weights"),

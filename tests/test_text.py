@@ -209,3 +209,39 @@ def test_checkpoint_folders_that_cannot_be_used_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="must be a folder"):
         find_checkpoint(tmp_path / "file", config, digest, True)
     assert find_checkpoint(tmp_path / "new", config, digest, True) == (None, [])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_text_gradient_flow_starts_from_the_warm_up_state(cell):
+    """dL/dh_t depends on the steps from t to T only: measured after a warm-up of W
+    characters over T, it equals the last T steps measured over W + T from zeros."""
+    from rnnlab.experiments.gradflow import text_gradient_flow
+    from rnnlab.text.training import TextConfig
+    vocab = Vocabulary.from_text(TEXT)
+    config = TextConfig(cell=cell, hidden_size=6, num_layers=2)
+    model = char_model(len(vocab), cell, 6, 2, seed=3)
+    ids = vocab.encode(TEXT)
+    warm = text_gradient_flow(model, config, ids, length=12, batch=3, warmup=8, seed=2)
+    cold = text_gradient_flow(model, config, ids, length=20, batch=3, warmup=0, seed=2)
+    for w, c in zip(warm, cold):
+        np.testing.assert_allclose(w["dh"], c["dh"][-12:], rtol=1e-10)
+        np.testing.assert_allclose(w["jacobian"], c["jacobian"][:13], rtol=1e-10)
+        if cell == "lstm":
+            np.testing.assert_allclose(w["dc"], c["dc"][-12:], rtol=1e-10)
+
+
+def test_context_bits_uses_the_same_positions_for_every_k():
+    from rnnlab.text import context_bits
+    vocab = Vocabulary.from_text(TEXT)
+    model = char_model(len(vocab), "gru", 8, 1, dtype="float64", seed=0)
+    ids = vocab.encode(TEXT)
+    points = context_bits(model, ids, [1, 3, 10], n=50, seed=1)
+    assert [k for k, _, _ in points] == [1, 3, 10]
+    # k = 1 by hand: the model reads one character from zeros
+    positions = np.random.default_rng(1).integers(10, len(ids), size=50)
+    logits = model.forward(ids[positions - 1][:, None])[:, -1]
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -log_p[np.arange(50), ids[positions]].mean() / np.log(2)
+    assert points[0][1] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="longer than the longest context"):
+        context_bits(model, ids[:10], [10])

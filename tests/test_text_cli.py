@@ -62,3 +62,28 @@ def test_train_writes_checkpoints_and_resumes(tmp_path, capsys):
     a, _, _ = load_model(tmp_path / "whole")
     b, _, _ = load_model(tmp_path / "resumed")
     assert all((a.state_dict()[k] == v).all() for k, v in b.state_dict().items())
+
+
+def test_gradflow_on_a_trained_character_model(tmp_path, capsys):
+    corpus, out = tmp_path / "corpus.txt", tmp_path / "model"
+    corpus.write_text("".join(chr(97 + (i * i) % 17) for i in range(30000)), encoding="utf-8")
+    assert main(["text", "train", str(corpus), "--hidden", "8", "--layers", "2", "--seq-len",
+                 "20", "--batch-size", "8", "--updates", "20", "--out", str(out),
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["gradflow", "--text-model", str(out), "--text", str(corpus), "--length",
+                 "60", "--warmup", "30", "--batch", "4", "--json", "--no-plot"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [layer["label"] for layer in found["layers"]] == ["lstm layer 1", "lstm layer 2"]
+    for layer in found["layers"]:
+        assert len(layer["dh"]) == 60 and layer["dh"][-1] == 1.0
+        assert 0 <= layer["reach"] <= 59 and set(layer["gates"]) == {"i", "f", "o"}
+    assert [p["k"] for p in found["context_bits"]] == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    assert found["val_bpc"] == json.loads((out / "config.json").read_text())["results"][
+        "val_bpc"]
+    assert main(["gradflow", "--text-model", str(out), "--text", str(corpus), "--length",
+                 "60", "--batch", "4", "--out", str(tmp_path / "pics")]) == 0
+    printed = capsys.readouterr().out
+    assert "How far back the gradient reaches" in printed and "lstm layer 2" in printed
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == [
+        "context.png", "gradflow.png", "jacobian.png"]

@@ -47,15 +47,25 @@ def float_list(text: str) -> tuple:
     return tuple(finite_float(p) for p in parts)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an int >= 1."""
+def _int_from(text: str, low: int) -> int:
+    """``text`` as an int >= ``low``, or an argparse error saying what was expected."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+        value = None
+    if value is None or value < low:
+        raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    return _int_from(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    return _int_from(text, 0)
 
 
 def seed(text: str) -> int:

@@ -16,12 +16,13 @@ from rnnlab.cli.checks import (COMPARE_OPTIONS, check_cell_options, check_data, 
                                check_file_target, check_folder, check_lengths, check_pictures,
                                check_training_options, config_error, described, fill_defaults,
                                open_store, refuse, run_config, say)
+from rnnlab.cli.text import text_gradflow
 from rnnlab.experiments.attention_plots import plot_attention
 from rnnlab.experiments.bench import format_bench, run_bench
 from rnnlab.experiments.compare import HIERARCHICAL, LR_GRID, ROW_KEYS, format_table, plan
 from rnnlab.experiments.compare import compare as compare_cells
 from rnnlab.experiments.demo import run_demo
-from rnnlab.experiments.gradflow import bar_chart, gradflow_json, gradient_flow, summary_lines
+from rnnlab.experiments.gradflow import chart_and_summary, gradflow_json, gradient_flow
 from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
 from rnnlab.experiments.run_folder import CheckpointError, check_checkpoints
 from rnnlab.experiments.runner import build_model, run_task
@@ -155,7 +156,14 @@ def runs(args) -> int:
 
 def gradflow(args) -> int:
     """Measure gradient flow through time for each cell and chart it (the classic
-    vanishing-gradient chart)."""
+    vanishing-gradient chart); or through a trained character model on real text."""
+    if args.text_model is not None:
+        return text_gradflow(args)
+    for option, value in (("--text", args.text), ("--warmup", args.warmup)):
+        if value is not None:
+            raise refuse(args, option, "applies with --text-model only")
+    args.cell = args.cell or ("rnn", "lstm", "gru")
+    args.hidden = args.hidden or 64
     check_cell_options(args, args.cell)
     fill_defaults(args, "adding", 100)
     check_lengths(args, args.task, (args.length,), "--length")
@@ -181,12 +189,7 @@ def gradflow(args) -> int:
         print(f"Gradient flow through time, measured by the hand-written backward (float64): "
               f"{args.task} task, T = {results[0]['t'].size}, loss at the last step only, "
               f"H = {args.hidden}, {args.batch} sequences, initial weights (seed {args.seed}).")
-        print("Bars: ||dL/dh_t|| / ||dL/dh_T||, log scale (a full bar is 1, none is < 1e-12).")
-        print()
-        print(bar_chart(results, args.every))
-        print()
-        for line in summary_lines(results):
-            print(line)
+        print(chart_and_summary(results, args.every))
     if not args.no_plot:
         paths = [plot_gradient_flow(results, os.path.join(args.out, "gradflow.png")),
                  plot_jacobians(results, os.path.join(args.out, "jacobian.png"))]

@@ -7,8 +7,8 @@ import argparse
 from rnnlab import __version__
 from rnnlab.cli import commands
 from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr_list,
-                                  names_among, positive_float, positive_int, probability, seed,
-                                  shapes, tbptt)
+                                  names_among, non_negative_int, positive_float, positive_int,
+                                  probability, seed, shapes, tbptt)
 from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
 from rnnlab.cli.report import add_parser as add_report
 from rnnlab.cli.sweep import add_parser as add_sweep
@@ -197,12 +197,13 @@ def _add_gradflow(sub) -> None:
     """``rnnlab gradflow`` and its options."""
     p = sub.add_parser("gradflow", help="measure gradient flow through time, step by step",
                        description=commands.gradflow.__doc__)
-    p.add_argument("--cell", type=cells, default=("rnn", "lstm", "gru"),
+    p.add_argument("--cell", type=cells,
                    help="comma-separated: rnn, lstm, gru (default all)")
-    p.add_argument("--length", type=positive_int, help="T (default 100)")
+    p.add_argument("--length", type=positive_int,
+                   help="T (default 100; 200 with --text-model)")
     p.add_argument("--task", choices=sorted(TASKS),
                    help="whose inputs and loss (default adding)")
-    p.add_argument("--hidden", type=positive_int, default=64, help="H (default 64)")
+    p.add_argument("--hidden", type=positive_int, help="H (default 64)")
     p.add_argument("--batch", type=positive_int, default=32, help="sequences (default 32)")
     p.add_argument("--seed", type=seed, default=0, help="(default 0)")
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"),
@@ -216,6 +217,15 @@ def _add_gradflow(sub) -> None:
                         "the task's length; default off)")
     p.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
                                      "cell, with the same --task and --hidden")
+    p.add_argument("--text-model", metavar="DIR",
+                   help="measure a character model (what rnnlab text train saved) on windows "
+                        "of --text instead: how far back the gradient reaches in real text")
+    p.add_argument("--text", metavar="FILE",
+                   help="with --text-model: the text its windows are drawn from, in its "
+                        "held-out tail (the training file: its last 5%%)")
+    p.add_argument("--warmup", type=non_negative_int,
+                   help="with --text-model: characters read before each window, whose state "
+                        "it starts from (default 100)")
     p.add_argument("--every", type=positive_int, default=10, help="chart every k-th step")
     p.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
     p.add_argument("--no-plot", action="store_true", help="no PNG files")

@@ -10,12 +10,16 @@ import math
 import os
 
 from rnnlab.cli.arguments import positive_float, positive_int, probability, seed
-from rnnlab.cli.checks import check_file_target, check_folder, refuse, say
+from rnnlab.cli.checks import check_file_target, check_folder, check_pictures, refuse, say
+from rnnlab.experiments.gradflow import (chart_and_summary, gradflow_json, reach,
+                                         text_gradient_flow)
+from rnnlab.experiments.plots import plot_context, plot_gradient_flow, plot_jacobians
 from rnnlab.io import write_text
-from rnnlab.text import CORPORA, corpus, generate, read_text
+from rnnlab.text import CORPORA, context_bits, corpus, generate, read_text, unigram_entropy
 from rnnlab.text.checkpoints import CheckpointError, find_checkpoint, text_digest
 from rnnlab.text.model import CELLS
-from rnnlab.text.training import TextConfig, load_model, save_model, split_text, train_text
+from rnnlab.text.training import (TextConfig, load_model, load_results, save_model, split_text,
+                                  train_text)
 from rnnlab.training import TrainingDiverged
 
 
@@ -170,4 +174,81 @@ def write_corpus(args) -> int:
     write_text(args.out, text)
     say(args, f"Wrote {len(text):,} characters ({len(set(text))} distinct) to "
               f"{os.path.abspath(args.out)}.")
+    return 0
+
+
+CONTEXTS = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # k of the context curve
+
+
+def text_gradflow(args) -> int:
+    """``rnnlab gradflow --text-model DIR --text FILE``: how far back the gradient reaches
+    through a trained character model in real text, and how much of the text it uses."""
+    for option, name in (("--cell", "cell"), ("--task", "task"), ("--hidden", "hidden"),
+                         ("--nonlinearity", "nonlinearity"), ("--lambda1", "lambda1"),
+                         ("--forget-bias", "forget_bias"), ("--chrono", "chrono"),
+                         ("--weights", "weights")):
+        if getattr(args, name) is not None:
+            raise refuse(args, option, "does not apply with --text-model: the model's folder "
+                                       "says its cell, sizes and weights")
+    if args.text is None:
+        raise refuse(args, "--text", "--text-model needs the text to measure on: --text FILE "
+                                     "(its training file; windows come from its held-out tail)")
+    check_pictures(args)
+    try:
+        model, vocabulary, config = load_model(args.text_model)
+    except (ValueError, OSError) as err:
+        raise refuse(args, "--text-model", err) from None
+    try:
+        text = read_text(args.text)
+        held_out = vocabulary.encode(text[len(text) - int(len(text) * config.val_fraction):])
+    except ValueError as err:
+        raise refuse(args, "--text", err) from None
+    length, warmup = args.length or 200, 100 if args.warmup is None else args.warmup
+    if len(held_out) < warmup + length + 1:
+        raise refuse(args, "--length", f"windows of {length} characters after {warmup} of "
+                                       f"warm-up need {warmup + length + 1} held-out "
+                                       f"characters; the held-out last "
+                                       f"{config.val_fraction:.0%} of --text has "
+                                       f"{len(held_out)}")
+    results = text_gradient_flow(model, config, held_out, length, args.batch, warmup,
+                                 args.seed)
+    contexts = [k for k in CONTEXTS if k < len(held_out)]
+    points = context_bits(model, held_out, contexts, seed=args.seed)
+    full = load_results(args.text_model).get("val_bpc")
+    unigram = unigram_entropy(vocabulary.encode(text), len(vocabulary))
+    reaches = [reach(r) for r in results]
+    if args.json:
+        print(json.dumps({"layers": [{**gradflow_json(r), "reach": n}
+                                     for r, n in zip(results, reaches)],
+                          "context_bits": [{"k": k, "bits": b, "standard_error": e}
+                                           for k, b, e in points],
+                          "val_bpc": full, "unigram_bits": unigram,
+                          "length": length, "warmup": warmup, "batch": args.batch}))
+    else:
+        print(f"Gradient flow through a trained character model ({config.cell}, "
+              f"{config.num_layers} layer(s) of {config.hidden_size}), measured by the "
+              f"hand-written backward (float64): {args.batch} windows of T = {length} "
+              f"characters from the held-out tail of {args.text}, each starting from the "
+              f"state after the {warmup} characters before it; the loss is the last "
+              f"character's prediction only.")
+        print(chart_and_summary(results, args.every))
+        print()
+        print("How far back the gradient reaches (||dL/dh_t|| >= 1e-3 of its value at T): "
+              + ", ".join(f"{r['label']} {n} steps" for r, n in zip(results, reaches)) + ".")
+        print("How much of the text the model uses: bits per character of the next "
+              "character given only the last k characters (the state zero before them), "
+              "at 1000 held-out positions (the same for every k):")
+        print("  k     " + "".join(f"{k:>7}" for k, _, _ in points))
+        print("  bits  " + "".join(f"{b:>7.3f}" for _, b, _ in points))
+        print("  +/-   " + "".join(f"{e:>7.3f}" for _, _, e in points) + "  (standard error)")
+        if full is not None:
+            print(f"  the whole stream, state carried (rnnlab text train's held-out figure): "
+                  f"{full:.3f}; no context (unigram entropy): {unigram:.3f}")
+    if not args.no_plot:
+        paths = [plot_gradient_flow(results, os.path.join(args.out, "gradflow.png"),
+                                    f"Gradient through a character model on real text "
+                                    f"(loss at the last of {length} characters)"),
+                 plot_jacobians(results, os.path.join(args.out, "jacobian.png")),
+                 plot_context(points, os.path.join(args.out, "context.png"), full, unigram)]
+        say(args, "\nPictures: " + ", ".join(paths))
     return 0

@@ -53,7 +53,7 @@ class StateGradients(NamedTuple):
     c: np.ndarray | None  # (T,) the same for dL/dc_t (LSTM), else None
 
 
-def state_gradients(model, x, y, loss, lengths=None) -> list:
+def state_gradients(model, x, y, loss, lengths=None, state=None) -> list:
     """Run forward, the loss and backward once, and measure ||dL/dh_t|| at every step.
 
     Parameters
@@ -66,6 +66,9 @@ def state_gradients(model, x, y, loss, lengths=None) -> list:
     loss : callable
         ``loss(prediction, y, mask) -> (value, d_prediction)``.
     lengths : (B,) int, optional
+    state : optional
+        The initial state, as ``model.forward`` takes it (e.g. one reached by reading text
+        before x); zeros by default.
 
     Returns
     -------
@@ -83,7 +86,8 @@ def state_gradients(model, x, y, loss, lengths=None) -> list:
     for layer in layers:
         layer.track_state_grads = True
     try:
-        prediction = model.forward(x, lengths=lengths)
+        prediction = (model.forward(x, lengths=lengths) if state is None
+                      else model.forward(x, lengths=lengths, state=state))
         mask = valid if prediction.ndim == 3 else None
         _, d_prediction = loss(prediction, y, mask)
         model.backward(d_prediction)
@@ -141,7 +145,8 @@ class JacobianNorms(NamedTuple):
     c: np.ndarray | None  # (T+1,) of dh_T/dc_{T-gap} for LSTM, else None
 
 
-def jacobian_norms(layer, x, layer_index: int = 0, direction: int = 0) -> JacobianNorms:
+def jacobian_norms(layer, x, layer_index: int = 0, direction: int = 0,
+                   state=None) -> JacobianNorms:
     """Measure ||dh_T / dh_t||_2 for every t, by H backward passes run as one batch.
 
     Each sequence is copied H times; copy k back-propagates dL/dh_T = e_k (the k-th unit
@@ -157,6 +162,9 @@ def jacobian_norms(layer, x, layer_index: int = 0, direction: int = 0) -> Jacobi
     layer_index, direction : int
         Which layer and direction's own state; the Jacobian is that state's h_T with respect
         to its h_t (holding c_t fixed for LSTM; ``c`` holds dh_T/dc_t).
+    state : optional
+        The layer's initial state for the B sequences, as its ``forward`` takes it; zeros
+        by default.
 
     Returns
     -------
@@ -173,10 +181,13 @@ def jacobian_norms(layer, x, layer_index: int = 0, direction: int = 0) -> Jacobi
     index = (_index(layer_index, "layer_index", layer.num_layers) * directions
              + _index(direction, "direction", directions))
     copies = np.repeat(x, hidden, axis=0)  # (B*H, T, I): copy k of sequence b is row b*H + k
+    if state is not None:  # each sequence's state, for each of its copies: (L*D, B*H, H)
+        state = (np.repeat(state, hidden, axis=1) if len(layer.state_names) == 1
+                 else tuple(np.repeat(s, hidden, axis=1) for s in state))
     layer.zero_grad()
     layer.track_state_grads = True
     try:
-        output, _ = layer.forward(copies)
+        output, _ = layer.forward(copies, state=state)
         d_h = np.zeros((layer.num_layers * directions, batch * hidden, hidden), layer.dtype)
         d_h[index] = np.tile(np.eye(hidden, dtype=layer.dtype), (batch, 1))  # dL/dh_T = e_k
         d_state = d_h if len(layer.state_names) == 1 else (d_h, None)

@@ -14,7 +14,10 @@ import numpy as np
 
 from rnnlab import diagnostics
 from rnnlab.experiments.runner import GATED, build_model
+from rnnlab.layers import Sequential
+from rnnlab.losses import cross_entropy
 from rnnlab.tasks import make_task
+from rnnlab.text import char_model
 
 BAR_WIDTH = 24
 FLOOR = 1e-12  # the shortest bar: gradients below this fraction of the last step's
@@ -78,6 +81,81 @@ def gradient_flow(cells, length: int = 100, hidden_size: int = 64, batch: int = 
     return out
 
 
+LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green")  # a character model's layers 1-3
+
+
+def text_gradient_flow(model, config, ids, length: int = 200, batch: int = 32,
+                       warmup: int = 100, seed: int = 0) -> list:
+    """Measure gradient flow through a trained character model on windows of real text.
+
+    ``batch`` windows of ``length`` characters are drawn at random from ``ids``; each starts
+    from the state the model reached reading the ``warmup`` characters before it (not from
+    zeros, which no position of a text sees), and the loss is the cross-entropy of the
+    window's last prediction alone, so what reaches step t has come back T - t steps.
+    Measured in float64 on a twin of ``model`` (a ``rnnlab.text.char_model`` built from
+    ``config``, a :class:`rnnlab.text.training.TextConfig`), in evaluation mode.
+
+    Returns
+    -------
+    list of dict
+        One per layer of the recurrent stack, as :func:`gradient_flow` gives per cell (the
+        Jacobian on the first ``max(1, 256 // H)`` windows: it runs H copies of each).
+    """
+    ids = np.asarray(ids)
+    need = warmup + length + 1
+    if len(ids) < need:
+        raise ValueError(f"the text is too short: windows of {length} characters after "
+                         f"{warmup} of warm-up need {need}, got {len(ids)}")
+    twin = char_model(model[-1].out_features, config.cell, config.hidden_size,
+                      config.num_layers, config.embedding_size, dtype="float64")
+    twin.load_state_dict(model.state_dict())
+    twin.eval()
+    embedding, recurrent, head = twin
+    starts = np.random.default_rng([seed, 11]).integers(0, len(ids) - need + 1, size=batch)
+    rows = starts[:, None] + np.arange(need)
+    before, x, y = (ids[rows[:, :warmup]], ids[rows[:, warmup:warmup + length]],
+                    ids[rows[:, warmup + 1:]])
+    _, state = recurrent.forward(embedding.forward(before)) if warmup else (None, None)
+    inputs = embedding.forward(x)  # (B, T, E): the measurement starts at the recurrent stack
+    top = Sequential(recurrent, head)
+    flows = diagnostics.state_gradients(top, inputs, y, _last_step_loss,
+                                        state=None if state is None else [state])
+    gates = diagnostics.gate_activity(top, inputs)
+    bounds = diagnostics.pascanu_bounds(recurrent)
+    few = max(1, 256 // recurrent.hidden_size)
+    out = []
+    for flow in flows:
+        first = None if state is None else (
+            state[:, :few] if recurrent.state_names == ("h",)
+            else tuple(s[:, :few] for s in state))
+        jac = diagnostics.jacobian_norms(recurrent, inputs[:few], flow.layer, state=first)
+        bound = bounds[flow.layer]
+        scale = flow.h[-1]
+        out.append({
+            "cell": config.cell, "label": f"{config.cell} layer {flow.layer + 1}",
+            "color": LAYER_COLORS[flow.layer % len(LAYER_COLORS)],
+            "t": np.arange(1, flow.h.size + 1), "dh": flow.h / scale,
+            "dc": None if flow.c is None else flow.c / scale,
+            "gaps": jac.gaps, "jacobian": jac.h, "jacobian_c": jac.c,
+            "bound": bound if bound.gamma is not None else None,
+            "gates": {g.gate: g.saturated_overall for g in gates if g.layer == flow.layer},
+            "lambda_1": bound.lambda_1})
+    return out
+
+
+def _last_step_loss(logits, y, mask=None) -> tuple:
+    """The cross-entropy of the last step's prediction only, and its gradient (B, T, V)."""
+    loss, d_last = cross_entropy(logits[:, -1], y[:, -1])
+    d_logits = np.zeros_like(logits)
+    d_logits[:, -1] = d_last
+    return loss, d_logits
+
+
+def reach(result: dict, tol: float = 1e-3) -> int:
+    """How many steps back ||dL/dh_t|| stays at or above ``tol`` times its value at T."""
+    return diagnostics.gradient_horizon(np.arange(result["dh"].size), result["dh"][::-1], tol)
+
+
 def _bar(value: float) -> str:
     """A bar whose length is log-scaled: full at 1, empty at FLOOR and below."""
     if not value > FLOOR:
@@ -99,6 +177,13 @@ def bar_chart(results: list, every: int = 10) -> str:
             cells.append(f"{_bar(value):<{BAR_WIDTH}} {value:<8.1e}".ljust(width))
         lines.append(f"t={t:<5}" + "".join(cells))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def chart_and_summary(results: list, every: int = 10) -> str:
+    """What ``rnnlab gradflow`` prints under its heading: the legend, the chart of every
+    ``every``-th step, and the summary lines."""
+    return "\n".join(["Bars: ||dL/dh_t|| / ||dL/dh_T||, log scale (a full bar is 1, none is "
+                      "< 1e-12).", "", bar_chart(results, every), "", *summary_lines(results)])
 
 
 def summary_lines(results: list) -> list:

@@ -50,7 +50,7 @@ def plot_gradient_flow(results: list, path, title: str = "") -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for r in results:
-        color = COLORS.get(r["cell"])
+        color = r.get("color") or COLORS.get(r["cell"])
         ax.semilogy(r["t"], np.maximum(r["dh"], 1e-300), color=color,
                     label=f"{r['label']}: ||dL/dh_t||")
         if r["dc"] is not None:
@@ -70,7 +70,7 @@ def plot_jacobians(results: list, path, title: str = "") -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for r in results:
-        color = COLORS.get(r["cell"])
+        color = r.get("color") or COLORS.get(r["cell"])
         ax.semilogy(r["gaps"], np.maximum(r["jacobian"], 1e-300), color=color,
                     label=f"{r['label']}: ||dh_T/dh_t||")
         if r["bound"] is not None:
@@ -162,3 +162,28 @@ def plot_compare(rows: list, path, title: str = "") -> str:
 def _variant_color(variant: str, k: int) -> str:
     """A color per cell variant (the cell's own for its plain variant), or one of the cycle."""
     return VARIANT_COLORS.get(variant) or f"C{k % 10}"
+
+
+def plot_context(points: list, path, full: float | None = None, unigram: float | None = None,
+                 title: str = "") -> str:
+    """Bits per character of the next character given only the last k characters, against
+    k (log scale), from :func:`rnnlab.text.context_bits`; the full stream's figure and the
+    unigram entropy as horizontal lines where given."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ks, bits, errors = (np.array(v) for v in zip(*points))
+    ax.semilogx(ks, bits, "o-", color="tab:blue", label="the last k characters only")
+    ax.fill_between(ks, bits - errors, bits + errors, color="tab:blue", alpha=0.2,
+                    label="± one standard error")
+    if full is not None:
+        ax.axhline(full, color="tab:green", linestyle="--",
+                   label=f"the whole stream, state carried ({full:.3f})")
+    if unigram is not None:
+        ax.axhline(unigram, color="grey", linestyle=":",
+                   label=f"no context: unigram entropy ({unigram:.3f})")
+    ax.set_xlabel("k, characters of context")
+    ax.set_ylabel("bits per character")
+    ax.set_title(title or "How much of the text before a character the model uses")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -10,6 +10,8 @@ import json
 import os
 
 from rnnlab import io
+from rnnlab.training.run_state import (CheckpointError, checkpoints_in, config_changes,
+                                      newest_that_loads)
 
 try:
     import fcntl  # POSIX: a checkpoint folder is locked by the run that uses it
@@ -19,10 +21,6 @@ except ImportError:  # Windows: no lock
 RUN_FILE = "run.json"  # beside the checkpoints: the RunConfig and run they belong to
 LOCK_FILE = ".lock"  # held (flock) by the process that trains into the folder
 BUDGET_FIELDS = ("updates", "epochs")  # what a resumed run may change: how long it trains
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that a run cannot start in, or resume from."""
 
 
 def check_checkpoints(config, checkpoint_dir, resume: bool = False) -> dict | None:
@@ -47,42 +45,26 @@ def check_checkpoints(config, checkpoint_dir, resume: bool = False) -> dict | No
     CheckpointError
     """
     directory = os.fspath(checkpoint_dir)
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise CheckpointError(f"checkpoint_dir must be a folder, got the file {directory!r}")
-    found = io.list_checkpoints(directory)
+    found = checkpoints_in(directory, resume)
     if not found:
         return None
-    if not resume:
-        raise CheckpointError(f"checkpoint_dir {directory!r} already holds the checkpoints "
-                              f"of a run (newest {os.path.basename(found[-1])}): resume it, "
-                              f"or choose another folder")
     info = read_run_file(directory)
     # a field that an older rnnlab did not write had its default value there
     defaults = {f.name: f.default for f in dataclasses.fields(config)
                 if f.default is not dataclasses.MISSING}
-    saved, current = {**defaults, **info["config"]}, config.to_json()
-    changed = sorted(k for k in set(saved) | set(current)
-                     if k not in BUDGET_FIELDS and saved.get(k) != current.get(k))
+    changed = config_changes({**defaults, **info["config"]}, config.to_json(), BUDGET_FIELDS)
     if changed:
-        raise CheckpointError(
-            f"checkpoint_dir {directory!r} holds a run whose config differs in "
-            + ", ".join(f"{k} ({saved.get(k)!r} there, {current.get(k)!r} here)"
-                        for k in changed)
-            + ": resuming would not continue the same run")
-    skipped = []
-    for path in reversed(found):
-        try:
-            _, _, meta = io.read_checkpoint(path)
-            updates, epoch = int(meta["updates"]), int(meta["epoch"])
-        except Exception as err:  # noqa: BLE001 - any unreadable file: try the one before
-            skipped.append((path, f"{type(err).__name__}: {err}"))
-            continue
-        return {"path": path, "checkpoint": os.path.basename(path), "updates": updates,
-                "epoch": epoch, "run_id": info.get("run_id"), "db": info.get("db"),
-                "skipped": skipped}
-    raise CheckpointError(f"checkpoint_dir {directory!r}: no checkpoint loads ("
-                          + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
-                          + ")")
+        raise CheckpointError(f"checkpoint_dir {directory!r} holds a run whose config differs "
+                              f"in {changed}: resuming would not continue the same run")
+
+    def done(path) -> tuple:
+        meta = io.read_checkpoint(path)[2]
+        return int(meta["updates"]), int(meta["epoch"])
+
+    path, (updates, epoch), skipped = newest_that_loads(directory, found, done)
+    return {"path": path, "checkpoint": os.path.basename(path), "updates": updates,
+            "epoch": epoch, "run_id": info.get("run_id"), "db": info.get("db"),
+            "skipped": skipped}
 
 
 def load_checkpoint(trainer, config, directory, resume: bool) -> dict | None:

@@ -25,13 +25,10 @@ import numpy as np
 
 from rnnlab import io
 from rnnlab.training import run_state
+from rnnlab.training.run_state import CheckpointError
 
 FORMAT, VERSION = "rnnlab-text-checkpoint", 1
 RESUMABLE = ("updates",)  # the one setting a resumed run may change
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that a run cannot start in or resume from; says why."""
 
 
 @dataclasses.dataclass
@@ -80,28 +77,13 @@ def find_checkpoint(directory, config, digest: str, resume: bool) -> tuple:
     ------
     CheckpointError
     """
-    directory = os.fspath(directory)
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise CheckpointError(f"checkpoint_dir must be a folder, got the file {directory!r}")
-    found = io.list_checkpoints(directory)
+    found = run_state.checkpoints_in(directory, resume)
     if not found:
         return None, []
-    if not resume:
-        raise CheckpointError(f"checkpoint_dir {directory!r} already holds the checkpoints of "
-                              f"a run (newest {os.path.basename(found[-1])}): resume it, or "
-                              f"choose another folder")
-    skipped = []
-    for path in reversed(found):
-        try:
-            _, _, meta = io.read_checkpoint(path, FORMAT, VERSION)
-        except (ValueError, OSError) as err:
-            skipped.append((path, f"{type(err).__name__}: {err}"))
-            continue
-        _check_same_run(path, meta, config, digest)
-        return path, skipped
-    raise CheckpointError(f"checkpoint_dir {directory!r}: no checkpoint loads ("
-                          + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
-                          + ")")
+    path, meta, skipped = run_state.newest_that_loads(
+        directory, found, lambda path: io.read_checkpoint(path, FORMAT, VERSION)[2])
+    _check_same_run(path, meta, config, digest)
+    return path, skipped
 
 
 def load_checkpoint(path, model, optimizer) -> Progress:
@@ -139,15 +121,10 @@ def _check_same_run(path, meta: dict, config, digest: str) -> None:
     if meta["text_sha256"] != digest:
         raise CheckpointError(f"{where} was trained on another text (its SHA-256 differs): "
                               f"resuming would not continue the same run")
-    saved, current = meta["config"], dataclasses.asdict(config)
-    changed = sorted(k for k in set(saved) | set(current)
-                     if k not in RESUMABLE and saved.get(k) != current.get(k))
+    changed = run_state.config_changes(meta["config"], dataclasses.asdict(config), RESUMABLE)
     if changed:
-        raise CheckpointError(
-            f"{where} holds a run whose config differs in "
-            + ", ".join(f"{k} ({saved.get(k)!r} there, {current.get(k)!r} here)"
-                        for k in changed)
-            + ": resuming would not continue the same run")
+        raise CheckpointError(f"{where} holds a run whose config differs in {changed}: "
+                              f"resuming would not continue the same run")
     if meta["updates"] > config.updates:
         raise CheckpointError(f"{where} has done {meta['updates']} updates, more than the "
                               f"{config.updates} asked for: ask for at least as many")

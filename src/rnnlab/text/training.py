@@ -184,6 +184,17 @@ def load_model(folder) -> tuple:
     return model.eval(), vocabulary, config
 
 
+def load_results(folder) -> dict:
+    """What the training reached, as :func:`save_model` recorded it (``{}`` when nothing
+    was); e.g. ``val_bpc``, ``history``."""
+    try:
+        with open(os.path.join(os.fspath(folder), FILES[2]), encoding="utf-8") as f:
+            results = json.load(f).get("results", {})
+    except (OSError, ValueError, AttributeError) as err:
+        raise ValueError(f"{os.fspath(folder)!r}: no readable config ({err})") from None
+    return results if isinstance(results, dict) else {}
+
+
 def _progress(total: int, done: int = 0):
     """A tqdm bar of ``total`` updates, ``done`` of them already, or None without tqdm (the
     train extra)."""

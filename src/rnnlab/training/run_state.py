@@ -1,6 +1,7 @@
-"""What a checkpoint holds besides the weights, for every training loop that writes one (the
-Trainer, ``rnnlab.text``): the optimizer's buffers and scalars, and the states of the random
-generators of the modules that draw as they run (dropout's masks to come).
+"""What every training loop that writes checkpoints (the Trainer, ``rnnlab.text``) shares:
+the checks before a run starts in a checkpoint folder or resumes from it, and what a
+checkpoint holds besides the weights: the optimizer's buffers and scalars, and the states of
+the random generators of the modules that draw as they run (dropout's masks to come).
 
 The optimizer's buffers are stored as arrays named ``optimizer/{parameter}/{buffer}`` (e.g.
 ``optimizer/1.weight_hh_l0/exp_avg``), its scalars as JSON; a generator's state is the JSON
@@ -9,9 +10,55 @@ dict of numpy's ``bit_generator.state``.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from rnnlab import io
+
 PREFIX = "optimizer"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that a run cannot start in, or resume from; says why."""
+
+
+def checkpoints_in(directory, resume: bool) -> list:
+    """The complete checkpoint folders in ``directory``, oldest first (none when it does not
+    exist yet), after the checks every run makes before it uses the folder: a file is
+    refused, and a folder that holds checkpoints needs ``resume``."""
+    directory = os.fspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CheckpointError(f"checkpoint_dir must be a folder, got the file {directory!r}")
+    found = io.list_checkpoints(directory)
+    if found and not resume:
+        raise CheckpointError(f"checkpoint_dir {directory!r} already holds the checkpoints "
+                              f"of a run (newest {os.path.basename(found[-1])}): resume it, "
+                              f"or choose another folder")
+    return found
+
+
+def newest_that_loads(directory, found: list, read) -> tuple:
+    """``(path, read(path), skipped)`` for the newest of ``found`` that ``read`` reads without
+    an error; ``skipped`` is ``[(path, reason)]`` of the newer ones it could not (a crash
+    does not leave one, but a disk can). Raise CheckpointError when none can be read."""
+    skipped = []
+    for path in reversed(found):
+        try:
+            return path, read(path), skipped
+        except Exception as err:  # noqa: BLE001 - any unreadable file: try the one before
+            skipped.append((path, f"{type(err).__name__}: {err}"))
+    raise CheckpointError(f"checkpoint_dir {os.fspath(directory)!r}: no checkpoint loads ("
+                          + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
+                          + ")")
+
+
+def config_changes(saved: dict, current: dict, free=()) -> str:
+    """``"key (value there, value here), ..."`` for each setting outside ``free`` that differs
+    between a checkpoint's config and this run's; empty when none does."""
+    changed = sorted(k for k in set(saved) | set(current)
+                     if k not in free and saved.get(k) != current.get(k))
+    return ", ".join(f"{k} ({saved.get(k)!r} there, {current.get(k)!r} here)" for k in changed)
 
 
 def optimizer_arrays(optimizer) -> tuple:
