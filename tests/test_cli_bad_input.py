@@ -444,6 +444,7 @@ CASES = {
         (["train", "{d}/corpus.txt", "--out", "{d}/a-file"], "--out"),
         (["train", "{d}/corpus.txt", "--json=1"], "--json"),
         (["train", "{d}/corpus.txt", "--resume"], "--resume"),
+        (["train", "{d}/corpus.txt", "--one-hot=1"], "--one-hot"),
         (["train", "{d}/corpus.txt", "--checkpoint-dir", "{d}/a-file"], "--checkpoint-dir"),
         (["train", "{d}/corpus.txt", "--checkpoint-dir"], "--checkpoint-dir"),
         (["sample"], "DIR"),

@@ -245,3 +245,62 @@ def test_context_bits_uses_the_same_positions_for_every_k():
     assert points[0][1] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="longer than the longest context"):
         context_bits(model, ids[:10], [10])
+
+
+def test_one_hot_reads_ids_as_their_one_hot_vectors():
+    code = rnnlab.OneHot(5, dtype="float64")
+    ids = np.array([[0, 4, 2], [1, 1, 3]])
+    np.testing.assert_array_equal(code.forward(ids), np.eye(5)[ids])
+    assert code.backward(np.ones((2, 3, 5))) is None and code.state_dict() == {}
+    with pytest.raises(ValueError, match=r"num_classes\) = \[0, 5\)"):
+        code.forward(np.array([5]))
+    with pytest.raises(TypeError, match="integer array"):
+        code.forward(np.zeros(3))
+    with pytest.raises(ValueError, match="d_output"):
+        code.forward(ids)
+        code.backward(np.ones((2, 3, 4)))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_charlm_with_one_hot_input_is_the_recurrent_stack_on_one_hot_vectors(cell):
+    from rnnlab.text import CharLM
+    vocab = Vocabulary.from_text(TEXT)
+    v = len(vocab)
+    model = CharLM(v, cell, 8, 2, one_hot=True, dtype="float64", seed=0)
+    assert model[1].input_size == v and model[0].state_dict() == {}
+    x = vocab.encode(TEXT[:40]).reshape(4, 10)
+    rest = rnnlab.Sequential(model[1], model[2])
+    expected = rest.forward(np.eye(v)[x])
+    np.testing.assert_array_equal(model.forward(x), expected)
+    d = np.random.default_rng(0).standard_normal(expected.shape)
+    assert model.backward(d) is None
+    grads = {k: g.copy() for k, g in model.gradients().items()}
+    rest.zero_grad()
+    rest.forward(np.eye(v)[x])
+    rest.backward(d)
+    other = rest.gradients()
+    assert len(other) == len(grads) == 2 * 4 + 2  # two layers' 4 tensors, the head's 2
+    for name, g in other.items():  # "0.x" here is "1.x" there
+        first, _, rest_of_name = name.partition(".")
+        np.testing.assert_array_equal(grads[f"{int(first) + 1}.{rest_of_name}"], g)
+    # sampling steps through the one-hot code: greedy is the argmax of the whole forward
+    text = generate(model, vocab, 6, prime="the q", temperature=0)
+    ids = vocab.encode("the q")
+    for ch in text:
+        nxt = int(model.forward(ids[None])[0, -1].argmax())
+        assert vocab.decode(np.array([nxt])) == ch
+        ids = np.append(ids, nxt)
+
+
+def test_a_one_hot_model_trains_saves_and_reloads(tmp_path):
+    from rnnlab.text.training import TextConfig, load_model, save_model, train_text
+    config = TextConfig(hidden_size=8, num_layers=1, one_hot=True, seq_len=10, batch_size=4,
+                        updates=3, eval_every=3)
+    result = train_text(TEXT, config)
+    save_model(tmp_path / "m", result["model"], result["vocabulary"], config)
+    model, vocab, loaded = load_model(tmp_path / "m")
+    assert loaded.one_hot and model[1].input_size == len(vocab)
+    assert generate(model, vocab, 30, "the", 0.8, None, 1) == \
+        generate(result["model"].eval(), vocab, 30, "the", 0.8, None, 1)
+    with pytest.raises(ValueError, match="embedding_size must be None"):
+        TextConfig(one_hot=True, embedding_size=4)

@@ -12,7 +12,7 @@ from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, reverse_pa
 from rnnlab.estimators import RNNClassifier, RNNRegressor
 from rnnlab.layers import (GRU, LSTM, RNN, AdditiveAttention, DotAttention, Dropout, Embedding,
                            HierarchicalRNN, LastStep, LayerNorm, Linear, MeanPool, Module,
-                           MultiheadAttention, PositionalEncoding, ReLU, Seq2Seq, Sequential,
+                           MultiheadAttention, OneHot, PositionalEncoding, ReLU, Seq2Seq, Sequential,
                            Sigmoid, Tanh, TransformerEncoder, TransformerEncoderLayer)
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential", "Module",
-    "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid", "HierarchicalRNN",
+    "Embedding", "OneHot", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid", "HierarchicalRNN",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "PositionalEncoding",
     "AdditiveAttention", "DotAttention", "Seq2Seq",
     "mse_loss", "bce_with_logits", "cross_entropy",

@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     t.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     t.add_argument("--hidden", type=positive_int, default=256, help="hidden units (default 256)")
     t.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
+    t.add_argument("--one-hot", action="store_true",
+                   help="read each character as its one-hot vector instead of a learned "
+                        "embedding (min-char-rnn's input)")
     t.add_argument("--dropout", type=probability, default=0.0,
                    help="dropout between stacked layers (default 0)")
     t.add_argument("--seq-len", type=positive_int, default=100,
@@ -104,7 +107,7 @@ def train(args) -> int:
                                     '"rnnlab[train]"')
     try:
         config = TextConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers,
-                            dropout=args.dropout, seq_len=args.seq_len,
+                            one_hot=args.one_hot, dropout=args.dropout, seq_len=args.seq_len,
                             batch_size=args.batch_size, updates=args.updates, lr=args.lr,
                             eval_every=args.eval_every, seed=args.seed)
         split_text(text, config)  # too short for the streams: refused before any work

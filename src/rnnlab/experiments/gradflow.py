@@ -17,7 +17,6 @@ from rnnlab.experiments.runner import GATED, build_model
 from rnnlab.layers import Sequential
 from rnnlab.losses import cross_entropy
 from rnnlab.tasks import make_task
-from rnnlab.text import char_model
 
 BAR_WIDTH = 24
 FLOOR = 1e-12  # the shortest bar: gradients below this fraction of the last step's
@@ -92,8 +91,8 @@ def text_gradient_flow(model, config, ids, length: int = 200, batch: int = 32,
     from the state the model reached reading the ``warmup`` characters before it (not from
     zeros, which no position of a text sees), and the loss is the cross-entropy of the
     window's last prediction alone, so what reaches step t has come back T - t steps.
-    Measured in float64 on a twin of ``model`` (a ``rnnlab.text.char_model`` built from
-    ``config``, a :class:`rnnlab.text.training.TextConfig`), in evaluation mode.
+    Measured in float64 on a twin of ``model`` (the :class:`rnnlab.text.CharLM` that
+    ``config``, a :class:`rnnlab.text.training.TextConfig`, describes), in evaluation mode.
 
     Returns
     -------
@@ -106,8 +105,7 @@ def text_gradient_flow(model, config, ids, length: int = 200, batch: int = 32,
     if len(ids) < need:
         raise ValueError(f"the text is too short: windows of {length} characters after "
                          f"{warmup} of warm-up need {need}, got {len(ids)}")
-    twin = char_model(model[-1].out_features, config.cell, config.hidden_size,
-                      config.num_layers, config.embedding_size, dtype="float64")
+    twin = config.make_model(model[-1].out_features, dtype="float64")
     twin.load_state_dict(model.state_dict())
     twin.eval()
     embedding, recurrent, head = twin

@@ -4,7 +4,7 @@ from rnnlab.layers.activations import ReLU, Sigmoid, Tanh
 from rnnlab.layers.attention import MultiheadAttention
 from rnnlab.layers.attention_pooling import AdditiveAttention, DotAttention
 from rnnlab.layers.dropout import Dropout
-from rnnlab.layers.embedding import Embedding
+from rnnlab.layers.embedding import Embedding, OneHot
 from rnnlab.layers.hierarchical import HierarchicalRNN
 from rnnlab.layers.linear import Linear
 from rnnlab.layers.module import Module
@@ -17,7 +17,7 @@ from rnnlab.layers.sequential import Sequential
 from rnnlab.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = ["Module", "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential",
-           "Embedding", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
+           "Embedding", "OneHot", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
            "HierarchicalRNN", "MultiheadAttention", "TransformerEncoderLayer",
            "TransformerEncoder", "PositionalEncoding", "AdditiveAttention", "DotAttention",
            "Seq2Seq"]

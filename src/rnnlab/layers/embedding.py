@@ -1,7 +1,9 @@
-"""A lookup table of vectors, one per index, like ``torch.nn.Embedding``.
+"""Token ids into vectors: a learned lookup table, one vector per index, like
+``torch.nn.Embedding``, and the fixed one-hot code (``torch.nn.functional.one_hot``, as
+floats).
 
-Shapes: N any dimensions of the integer input (e.g. B, T), V num_embeddings, D
-embedding_dim.
+Shapes: N any dimensions of the integer input (e.g. B, T), V num_embeddings (or num_classes),
+D embedding_dim.
 
 Notes
 -----
@@ -10,7 +12,7 @@ Backward: (1) dW[v] = sum over n with x[n] = v of dy[n], for v != padding_idx;
               dW[padding_idx] = 0
 where x (N...) holds indices in [0, V), W (V, D) is the weight and y (N..., D) the output.
 An index that appears k times gets the sum of its k gradients (``np.add.at``). The input has
-no gradient: backward returns None.
+no gradient: backward returns None. The one-hot code is (1) with W the identity (V, V), fixed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,34 @@ from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.layers.module import Module
 
 
-class Embedding(Module):
+class TokenInput(Module):
+    """A module that takes integer token ids (Embedding, OneHot): as the first module of a
+    :class:`~rnnlab.layers.Sequential`, it takes ids (B, T) and passes (B, T, D) on;
+    ``lengths`` then describe the (B, T) ids."""
+
+    steps_pointwise = True  # step: the forward of one step (see Module.step)
+    size_name = "num_classes"  # what the error messages call V
+
+    def __init__(self, classes: int, dtype):
+        super().__init__(resolve_dtype(dtype))
+        self.classes = positive_int(classes, self.size_name)
+
+    def indices(self, x, shape_doc: str = "(...)", ndim: int | None = None):
+        """``x`` as an integer array of indices in [0, V), or raise naming it."""
+        get_xp(x)  # refuses a GPU array with a message
+        x = np.asarray(x)
+        if x.dtype.kind not in "iu":  # floats, bools and anything else are refused
+            raise TypeError(f"x must be an integer array of indices {shape_doc}, "
+                            f"got dtype {x.dtype}")
+        if ndim is not None and x.ndim != ndim:
+            raise ValueError(f"x must have {ndim} dimensions {shape_doc}, got shape {x.shape}")
+        if x.size and (x.min() < 0 or x.max() >= self.classes):
+            raise ValueError(f"x must hold indices in [0, {self.size_name}) = "
+                             f"[0, {self.classes}), got min {x.min()} and max {x.max()}")
+        return x
+
+
+class Embedding(TokenInput):
     """y = W[x]: each integer index in x becomes the row of W it names.
 
     Parameters
@@ -43,12 +72,12 @@ class Embedding(Module):
     and passes (B, T, D) on; ``lengths`` then describe the (B, T) ids.
     """
 
-    steps_pointwise = True  # step: the forward of one step (see Module.step)
+    size_name = "num_embeddings"
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, dtype=None,
                  seed=None):
-        super().__init__(resolve_dtype(dtype))
-        self.num_embeddings = positive_int(num_embeddings, "num_embeddings")
+        super().__init__(num_embeddings, dtype)
+        self.num_embeddings = self.classes
         self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
         self.padding_idx = None if padding_idx is None else self._padding_idx(padding_idx)
         rng = np.random.default_rng(check_seed(seed))  # an int, None, or a Generator as is
@@ -68,20 +97,6 @@ class Embedding(Module):
             raise ValueError(f"padding_idx must lie in [-num_embeddings, num_embeddings) = "
                              f"[{-v}, {v}), got {value}")
         return int(value) % v
-
-    def indices(self, x, shape_doc: str = "(...)", ndim: int | None = None):
-        """``x`` as an integer array of indices in [0, V), or raise naming it."""
-        get_xp(x)  # refuses a GPU array with a message
-        x = np.asarray(x)
-        if x.dtype.kind not in "iu":  # floats, bools and anything else are refused
-            raise TypeError(f"x must be an integer array of indices {shape_doc}, "
-                            f"got dtype {x.dtype}")
-        if ndim is not None and x.ndim != ndim:
-            raise ValueError(f"x must have {ndim} dimensions {shape_doc}, got shape {x.shape}")
-        if x.size and (x.min() < 0 or x.max() >= self.num_embeddings):
-            raise ValueError(f"x must hold indices in [0, num_embeddings) = "
-                             f"[0, {self.num_embeddings}), got min {x.min()} and max {x.max()}")
-        return x
 
     def forward(self, x):
         """(N...) int -> (N..., D)."""
@@ -107,3 +122,36 @@ class Embedding(Module):
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{padding}, "
                 f"dtype={self.dtype.name})")
+
+
+class OneHot(TokenInput):
+    """y = e_x: each integer index in x becomes the one-hot vector of its class (a fixed
+    code: no parameters, no gradient to the ids).
+
+    Parameters
+    ----------
+    num_classes : int
+        V, the length of each vector.
+    dtype : float32 or float64
+    """
+
+    def __init__(self, num_classes, *, dtype=None):
+        super().__init__(num_classes, dtype)
+        self.num_classes = self.classes
+
+    def forward(self, x):
+        """(N...) int -> (N..., V)."""
+        x = self.indices(x)
+        self._save_for_backward(x.shape)
+        return np.eye(self.classes, dtype=self.dtype)[x]
+
+    def backward(self, d_output):
+        """Check ``d_output``; return None (indices have no gradient, the code no weights)."""
+        shape = self._saved()
+        d_output = float_array(d_output, "d_output", self.dtype, "(..., num_classes)")
+        expect_shape(d_output, "d_output", shape + (self.classes,), "(N..., V)")
+        self._mark_read()
+        return None
+
+    def __repr__(self) -> str:
+        return f"OneHot({self.classes}, dtype={self.dtype.name})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab._checks import NonFiniteError, boolean, float_array, lengths_array
-from rnnlab.layers.embedding import Embedding
+from rnnlab.layers.embedding import TokenInput
 from rnnlab.layers.module import Module
 
 
@@ -54,7 +54,7 @@ class Sequential(Module):
 
         Parameters
         ----------
-        x : (B, T, F) float, or (B, T) int token ids when the first module is an Embedding
+        x : (B, T, F) float, or (B, T) int token ids when the first module is an Embedding or OneHot
         lengths : (B,) int, optional
         state : list, optional
             One initial state per recurrent module, in order (None for zeros): what
@@ -70,7 +70,7 @@ class Sequential(Module):
                             f"module, got {type(state).__name__} of length "
                             f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
         if lengths is not None:
-            if isinstance(self.modules[0], Embedding):  # token ids (B, T), checked by it
+            if isinstance(self.modules[0], TokenInput):  # token ids (B, T), checked by it
                 x = self.modules[0].indices(x, "(B, T) when lengths are given", ndim=2)
             else:
                 x = float_array(x, "x", self.dtype, "(B, T, F) when lengths are given", ndim=3)
@@ -97,13 +97,13 @@ class Sequential(Module):
 
         Parameters
         ----------
-        x : (B, F) float, or (B,) int token ids when the first module is an Embedding
+        x : (B, F) float, or (B,) int token ids when the first module is an Embedding or OneHot
         state : list, optional
             One state per recurrent module, in order (None for zeros), as ``forward``'s
             ``state``: what the last step returned.
 
         Every module must have a step (recurrent layers, and the modules that work on each
-        step alone: Linear, the activations, Embedding, LayerNorm, Dropout, which runs as in
+        step alone: Linear, the activations, Embedding, OneHot, LayerNorm, Dropout, which runs as in
         evaluation mode). Stepping through a sequence equals ``forward`` on it in evaluation
         mode; nothing is kept for a backward.
         """

@@ -121,7 +121,9 @@ def _check_same_run(path, meta: dict, config, digest: str) -> None:
     if meta["text_sha256"] != digest:
         raise CheckpointError(f"{where} was trained on another text (its SHA-256 differs): "
                               f"resuming would not continue the same run")
-    changed = run_state.config_changes(meta["config"], dataclasses.asdict(config), RESUMABLE)
+    defaults = dataclasses.asdict(type(config)())  # for settings newer than the checkpoint
+    changed = run_state.config_changes({**defaults, **meta["config"]},
+                                       dataclasses.asdict(config), RESUMABLE)
     if changed:
         raise CheckpointError(f"{where} holds a run whose config differs in {changed}: "
                               f"resuming would not continue the same run")

@@ -9,32 +9,70 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab._checks import one_of, positive_int, probability
+from rnnlab._checks import boolean, one_of, positive_int, probability
 from rnnlab._checks import seed as check_seed
-from rnnlab.layers import GRU, LSTM, RNN, Embedding, Linear, Sequential
+from rnnlab.layers import GRU, LSTM, RNN, Embedding, Linear, OneHot, Sequential
 from rnnlab.losses import cross_entropy
 from rnnlab.optim import clip_grad_norm_
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
-def char_model(vocabulary_size: int, cell: str = "lstm", hidden_size: int = 256,
-               num_layers: int = 2, embedding_size: int | None = None, dropout: float = 0.0,
-               *, dtype="float32", seed=None) -> Sequential:
-    """Embedding (V, E) -> ``num_layers`` recurrent layers of ``cell`` (``dropout`` between
-    them) -> Linear (H -> V): class ids (B, L) to logits (B, L, V) of the next character.
-    E is ``min(H, V)`` unless given."""
-    vocabulary_size = positive_int(vocabulary_size, "vocabulary_size")
-    one_of(cell, "cell", tuple(CELLS))
-    hidden_size = positive_int(hidden_size, "hidden_size")
-    embedding_size = min(hidden_size, vocabulary_size) if embedding_size is None else \
-        positive_int(embedding_size, "embedding_size")
-    rng = np.random.default_rng(check_seed(seed))
-    return Sequential(
-        Embedding(vocabulary_size, embedding_size, dtype=dtype, seed=rng),
-        CELLS[cell](embedding_size, hidden_size, positive_int(num_layers, "num_layers"),
-                    dropout=probability(dropout, "dropout"), dtype=dtype, seed=rng),
-        Linear(hidden_size, vocabulary_size, dtype=dtype, seed=rng))
+class CharLM(Sequential):
+    """A character-level language model: class ids (B, L) to the logits (B, L, V) of the next
+    character. A :class:`~rnnlab.layers.Sequential` of
+
+        Embedding (V, E), or OneHot (V) with ``one_hot=True``
+        -> ``num_layers`` recurrent layers of ``cell`` (``dropout`` between them)
+        -> Linear (H -> V)
+
+    so ``forward``/``backward``, ``step`` (sampling), ``state_dict`` (PyTorch's names, under
+    "0.", "1.", "2.") and the carried ``state`` are Sequential's.
+
+    Parameters
+    ----------
+    vocabulary_size : int
+        V.
+    cell : {"rnn", "lstm", "gru"}
+    hidden_size, num_layers : int
+        H and the recurrent layers stacked.
+    embedding_size : int, optional
+        E; ``min(H, V)`` when not given. Not with ``one_hot``.
+    dropout : float
+        Between stacked recurrent layers, in training mode.
+    one_hot : bool
+        Read each character as its one-hot vector (V inputs, nothing learned there) instead
+        of a learned embedding, as min-char-rnn does.
+    dtype, seed
+        As every layer's.
+    """
+
+    def __init__(self, vocabulary_size: int, cell: str = "lstm", hidden_size: int = 256,
+                 num_layers: int = 2, embedding_size: int | None = None, dropout: float = 0.0,
+                 *, one_hot: bool = False, dtype="float32", seed=None):
+        vocabulary_size = positive_int(vocabulary_size, "vocabulary_size")
+        one_of(cell, "cell", tuple(CELLS))
+        hidden_size = positive_int(hidden_size, "hidden_size")
+        if boolean(one_hot, "one_hot") and embedding_size is not None:
+            raise ValueError(f"embedding_size must be None with one_hot=True (the input is "
+                             f"the one-hot vector of V = {vocabulary_size}), got "
+                             f"{embedding_size!r}")
+        rng = np.random.default_rng(check_seed(seed))
+        if one_hot:
+            reader, size = OneHot(vocabulary_size, dtype=dtype), vocabulary_size
+        else:
+            size = min(hidden_size, vocabulary_size) if embedding_size is None else \
+                positive_int(embedding_size, "embedding_size")
+            reader = Embedding(vocabulary_size, size, dtype=dtype, seed=rng)
+        super().__init__(
+            reader,
+            CELLS[cell](size, hidden_size, positive_int(num_layers, "num_layers"),
+                        dropout=probability(dropout, "dropout"), dtype=dtype, seed=rng),
+            Linear(hidden_size, vocabulary_size, dtype=dtype, seed=rng))
+        self.vocabulary_size, self.cell, self.one_hot = vocabulary_size, cell, one_hot
+
+
+char_model = CharLM  # its first name, kept
 
 
 def train_chunk(model, optimizer, x, y, state=None, clip_norm: float | None = 5.0) -> tuple:

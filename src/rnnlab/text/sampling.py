@@ -21,7 +21,7 @@ import numpy as np
 
 from rnnlab._checks import finite_number, positive_int
 from rnnlab._checks import seed as check_seed
-from rnnlab.layers import Embedding
+from rnnlab.layers.embedding import TokenInput
 
 
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, rng=None):
@@ -56,8 +56,9 @@ def generate(model, vocabulary, length: int, prime: str = "", temperature: float
     Parameters
     ----------
     model : Sequential
-        Steps from a character (token ids (B,) when its first module is an Embedding, else a
-        one-hot (B, V)) to logits (B, V) over ``vocabulary``.
+        Steps from a character (token ids (B,) when its first module takes them, an
+        Embedding or OneHot as in :class:`~rnnlab.text.CharLM`; else a one-hot (B, V)) to
+        logits (B, V) over ``vocabulary``.
     vocabulary : Vocabulary
     length : int
         Characters to generate (the prime not included).
@@ -72,7 +73,7 @@ def generate(model, vocabulary, length: int, prime: str = "", temperature: float
     rng = np.random.default_rng(check_seed(seed))
     ids = vocabulary.encode(prime) if prime else rng.integers(len(vocabulary), size=1)
     sample_next(np.zeros((1, len(vocabulary))), temperature, top_k)  # checks, before any work
-    ids_input = isinstance(model.modules[0], Embedding)
+    ids_input = isinstance(model.modules[0], TokenInput)
     eye = np.eye(len(vocabulary), dtype=model.dtype or np.float32)
 
     def as_input(k):

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab import io
-from rnnlab._checks import finite_number, positive_int, probability
+from rnnlab._checks import boolean, finite_number, positive_int, probability
 from rnnlab.optim import Adam
 from rnnlab.text.checkpoints import (Progress, find_checkpoint, load_checkpoint,
                                      save_checkpoint, text_digest)
-from rnnlab.text.model import CELLS, char_model, train_chunk
+from rnnlab.text.model import CELLS, CharLM, train_chunk
 from rnnlab.text.streams import TextStreams, bits_per_char, stream_loss
 from rnnlab.text.vocabulary import Vocabulary
 from rnnlab.training import TrainingDiverged
@@ -45,6 +45,7 @@ class TextConfig:
     hidden_size: int = 256
     num_layers: int = 2
     embedding_size: int | None = None  # min(H, V) when None
+    one_hot: bool = False  # one-hot input instead of a learned embedding
     dropout: float = 0.0  # between stacked layers
     seq_len: int = 100  # L: steps per chunk, the truncation of BPTT
     batch_size: int = 32  # B: parallel streams
@@ -63,12 +64,23 @@ class TextConfig:
             positive_int(getattr(self, name), name)
         if self.embedding_size is not None:
             positive_int(self.embedding_size, "embedding_size")
+            if boolean(self.one_hot, "one_hot"):
+                raise ValueError("embedding_size must be None with one_hot=True")
+        boolean(self.one_hot, "one_hot")
         probability(self.dropout, "dropout")
         for name in ("lr", "clip_norm"):
             if not finite_number(getattr(self, name), name) > 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
         if not 0 < finite_number(self.val_fraction, "val_fraction") < 0.5:
             raise ValueError(f"val_fraction must lie in (0, 0.5), got {self.val_fraction}")
+
+
+    def make_model(self, vocabulary_size: int, dtype="float32") -> CharLM:
+        """The :class:`~rnnlab.text.CharLM` this config describes, initialized from
+        ``seed``."""
+        return CharLM(vocabulary_size, self.cell, self.hidden_size, self.num_layers,
+                      self.embedding_size, self.dropout, one_hot=self.one_hot, dtype=dtype,
+                      seed=self.seed)
 
 
 def split_text(text: str, config: TextConfig) -> tuple:
@@ -103,8 +115,7 @@ def train_text(text: str, config: TextConfig, progress: bool = False, report=Non
     """
     train_ids, val_ids, vocabulary = split_text(text, config)
     keep_checkpoints = positive_int(keep_checkpoints, "keep_checkpoints")
-    model = char_model(len(vocabulary), config.cell, config.hidden_size, config.num_layers,
-                       config.embedding_size, config.dropout, seed=config.seed)
+    model = config.make_model(len(vocabulary))
     optimizer = Adam(model, lr=config.lr)
     run, resumed_from, digest = Progress(), None, text_digest(text)
     if checkpoint_dir is not None:
@@ -178,8 +189,7 @@ def load_model(folder) -> tuple:
             config = TextConfig(**json.load(f)["config"])
     except (ValueError, TypeError, KeyError) as err:
         raise ValueError(f"{folder!r}: a damaged vocabulary or config ({err})") from None
-    model = char_model(len(vocabulary), config.cell, config.hidden_size, config.num_layers,
-                       config.embedding_size, config.dropout, seed=0)
+    model = config.make_model(len(vocabulary))
     model.load_state_dict(io.load_weights(os.path.join(folder, FILES[0]), model.state_dict()))
     return model.eval(), vocabulary, config
 
