@@ -445,6 +445,8 @@ CASES = {
         (["train", "{d}/corpus.txt", "--json=1"], "--json"),
         (["train", "{d}/corpus.txt", "--resume"], "--resume"),
         (["train", "{d}/corpus.txt", "--one-hot=1"], "--one-hot"),
+        (["train", "{d}/corpus.txt", "--seq-len", "20", "--k2", "10"], "--k2"),
+        (["train", "{d}/corpus.txt", "--k2", "0"], "--k2"),
         (["train", "{d}/corpus.txt", "--checkpoint-dir", "{d}/a-file"], "--checkpoint-dir"),
         (["train", "{d}/corpus.txt", "--checkpoint-dir"], "--checkpoint-dir"),
         (["sample"], "DIR"),

@@ -166,13 +166,14 @@ def _weights(model):
     return {k: v.copy() for k, v in model.state_dict().items()}
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+@pytest.mark.parametrize("k2", [None, 40])
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, k2):
     from rnnlab.text.training import TextConfig, train_text
     text = "".join(np.random.default_rng(0).choice(list("abcdefgh .\n"), 6000))
     # 2 layers with dropout (generators in the checkpoint), 7 chunks a pass: the resumed run
     # starts mid-pass with the carried state
-    config = TextConfig(hidden_size=12, num_layers=2, dropout=0.2, seq_len=25, batch_size=32,
-                        updates=12, eval_every=3, seed=4)
+    config = TextConfig(hidden_size=12, num_layers=2, dropout=0.2, seq_len=25, k2=k2,
+                        batch_size=32, updates=12, eval_every=3, seed=4)
     whole = train_text(text, config)
     first = train_text(text, TextConfig(**{**config.__dict__, "updates": 6}),
                        checkpoint_dir=tmp_path / "ckpt")
@@ -304,3 +305,37 @@ def test_a_one_hot_model_trains_saves_and_reloads(tmp_path):
         generate(result["model"].eval(), vocab, 30, "the", 0.8, None, 1)
     with pytest.raises(ValueError, match="embedding_size must be None"):
         TextConfig(one_hot=True, embedding_size=4)
+
+
+@pytest.mark.parametrize("k2", [7, 12, 30])
+def test_text_training_with_k2_is_the_trainers_truncated_bptt(k2):
+    """One pass of train_text with TBPTT(k1 = 7, k2) makes the updates that
+    rnnlab.training.truncated_bptt makes over the same streams, chunk by chunk."""
+    from rnnlab.losses import cross_entropy
+    from rnnlab.optim import Adam, clip_grad_norm_
+    from rnnlab.text.training import TextConfig, split_text, train_text
+    from rnnlab.training import truncated_bptt
+    text = "".join(np.random.default_rng(1).choice(list("abcdef \n"), 3000))
+    config = TextConfig(hidden_size=6, num_layers=2, seq_len=7, k2=k2, batch_size=8,
+                        updates=1, eval_every=1000, seed=2)
+    train_ids, _, vocab = split_text(text, config)
+    streams = TextStreams(train_ids, 8, 7)
+    config.updates = len(streams)  # one whole pass
+    result = train_text(text, config)
+    model = config.make_model(len(vocab))
+    optimizer = Adam(model, lr=config.lr)
+    lengths = np.full(8, streams.steps)
+    for _ in truncated_bptt(model, streams.inputs, streams.targets, lengths, cross_entropy,
+                            7, k2):
+        clip_grad_norm_(model, config.clip_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+    for name, value in model.state_dict().items():
+        np.testing.assert_allclose(result["model"].state_dict()[name], value, rtol=1e-6,
+                                   atol=1e-7, err_msg=name)  # bit for bit here
+
+
+def test_k2_below_seq_len_is_refused():
+    from rnnlab.text.training import TextConfig
+    with pytest.raises(ValueError, match="k2 must be >= seq_len"):
+        TextConfig(seq_len=50, k2=20)

@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
                    help="dropout between stacked layers (default 0)")
     t.add_argument("--seq-len", type=positive_int, default=100,
                    help="steps per chunk, the truncation of BPTT (default 100)")
+    t.add_argument("--k2", type=positive_int,
+                   help="back-propagate through the last K2 >= --seq-len steps at each update "
+                        "(TBPTT(k1, k2) with k1 = --seq-len, as rnnlab train --tbptt; default "
+                        "--seq-len)")
     t.add_argument("--batch-size", type=positive_int, default=32,
                    help="parallel streams over the text (default 32)")
     t.add_argument("--updates", type=positive_int, default=1000, help="(default 1000)")
@@ -108,11 +112,12 @@ def train(args) -> int:
     try:
         config = TextConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers,
                             one_hot=args.one_hot, dropout=args.dropout, seq_len=args.seq_len,
-                            batch_size=args.batch_size, updates=args.updates, lr=args.lr,
-                            eval_every=args.eval_every, seed=args.seed)
+                            k2=args.k2, batch_size=args.batch_size, updates=args.updates,
+                            lr=args.lr, eval_every=args.eval_every, seed=args.seed)
         split_text(text, config)  # too short for the streams: refused before any work
     except ValueError as err:
-        raise refuse(args, "FILE, --batch-size, --seq-len", err) from None
+        raise refuse(args, "--k2" if "k2" in str(err) else "FILE, --batch-size, --seq-len",
+                     err) from None
     if args.checkpoint_dir is not None:
         try:
             resumed, skipped = find_checkpoint(args.checkpoint_dir, config, text_digest(text),

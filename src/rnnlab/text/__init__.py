@@ -10,5 +10,5 @@ from rnnlab.text.streams import (TextStreams, bits_per_char, context_bits, strea
 from rnnlab.text.vocabulary import Vocabulary, read_text
 
 __all__ = ["Vocabulary", "read_text", "TextStreams", "stream_loss", "bits_per_char",
-           "context_bits", "CharLM", "char_model", "train_chunk", "sample_next", "generate", "CORPORA", "corpus",
-           "python_stdlib", "unigram_entropy"]
+           "context_bits", "unigram_entropy", "CharLM", "char_model", "train_chunk",
+           "sample_next", "generate", "CORPORA", "corpus", "python_stdlib"]

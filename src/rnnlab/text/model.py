@@ -75,22 +75,32 @@ class CharLM(Sequential):
 char_model = CharLM  # its first name, kept
 
 
-def train_chunk(model, optimizer, x, y, state=None, clip_norm: float | None = 5.0) -> tuple:
+def train_chunk(model, optimizer, x, y, state=None, clip_norm: float | None = 5.0,
+                skip: int = 0) -> tuple:
     """One update on a chunk: forward from ``state`` over x (B, L) ids, the mean per-step
-    cross-entropy against y (B, L), backward through the chunk, the gradient norm clipped to
-    ``clip_norm`` (None: not clipped), an optimizer step.
+    cross-entropy against y (B, L) over the steps from ``skip`` on, backward through the whole
+    chunk, the gradient norm clipped to ``clip_norm`` (None: not clipped), an optimizer step.
+
+    With ``skip`` = k2 - k1 this is one update of TBPTT(k1, k2): the chunk re-reads the
+    k2 - k1 steps before its k1 new ones, so their losses' gradients reach k2 steps back.
 
     Returns
     -------
     loss : float
-        The chunk's mean cross-entropy (nats per character), before the update.
+        The mean cross-entropy (nats per character) of the steps from ``skip`` on, before
+        the update.
     state : list
-        The recurrent state at the chunk's end, the next chunk's start (a constant there:
-        the gradient is truncated at chunk boundaries).
+        The recurrent state at the chunk's end (a constant to whoever starts from it: the
+        gradient is truncated at chunk boundaries).
     """
     optimizer.zero_grad()
     logits, final = model.forward(x, state=state, return_state=True)
-    loss, d_logits = cross_entropy(logits, y)
+    if skip:
+        mask = np.zeros(y.shape, dtype=bool)
+        mask[:, skip:] = True
+        loss, d_logits = cross_entropy(logits, y, mask)
+    else:
+        loss, d_logits = cross_entropy(logits, y)
     model.backward(d_logits)
     if clip_norm is not None:
         clip_grad_norm_(model, clip_norm)

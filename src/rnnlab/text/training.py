@@ -2,8 +2,10 @@
 
 The text's last ``val_fraction`` (5% by default) is held out; the rest is cut into B parallel
 streams (:class:`rnnlab.text.TextStreams`) and trained on chunk after chunk, the state carried
-across chunks and reset at each pass's start (truncated BPTT with k1 = k2 = ``seq_len``),
-Adam, the gradient norm clipped. Every ``eval_every`` updates, and at the end, the held-out
+across chunks and reset at each pass's start: truncated BPTT, TBPTT(k1, k2) with k1 =
+``seq_len`` new steps per update and k2 = ``k2`` (``seq_len`` by default) steps
+back-propagated, as the Trainer's (:func:`rnnlab.training.truncated_bptt`); Adam, the
+gradient norm clipped. Every ``eval_every`` updates, and at the end, the held-out
 text is measured in bits per character, read as streams too, the state carried; with a
 ``checkpoint_dir``, a checkpoint is written then, from which the run resumes bit for bit
 (:mod:`rnnlab.text.checkpoints`).
@@ -47,7 +49,8 @@ class TextConfig:
     embedding_size: int | None = None  # min(H, V) when None
     one_hot: bool = False  # one-hot input instead of a learned embedding
     dropout: float = 0.0  # between stacked layers
-    seq_len: int = 100  # L: steps per chunk, the truncation of BPTT
+    seq_len: int = 100  # L = k1: new steps per chunk, one update each
+    k2: int | None = None  # steps back-propagated, >= seq_len; None: seq_len (k1 = k2)
     batch_size: int = 32  # B: parallel streams
     updates: int = 1000
     lr: float = 2e-3
@@ -62,6 +65,10 @@ class TextConfig:
         for name in ("hidden_size", "num_layers", "seq_len", "batch_size", "updates",
                      "eval_every"):
             positive_int(getattr(self, name), name)
+        if self.k2 is not None and positive_int(self.k2, "k2") < self.seq_len:
+            raise ValueError(f"k2 must be >= seq_len (k1): each update back-propagates "
+                             f"through at least its {self.seq_len} new steps, got "
+                             f"k2 = {self.k2}")
         if self.embedding_size is not None:
             positive_int(self.embedding_size, "embedding_size")
             if boolean(self.one_hot, "one_hot"):
@@ -127,17 +134,29 @@ def train_text(text: str, config: TextConfig, progress: bool = False, report=Non
                               config.seq_len)
     bar = _progress(config.updates, run.updates) if progress else None
     losses, began, trained = [], time.perf_counter(), 0
+    k1, k2 = config.seq_len, config.k2 or config.seq_len
     for update in range(run.updates, config.updates):
         k = update % len(streams)
         if k == 0:
             run.state = None  # a new pass starts each stream from zeros
-        x, y = streams.chunk(k)
-        loss, run.state = train_chunk(model, optimizer, x, y, run.state, config.clip_norm)
+        # TBPTT(k1, k2) on chunk k: read from the window start, k2 steps before the chunk's
+        # nominal end (the state carried there); the loss is the k1 new steps' only
+        start, end = k * k1, min((k + 1) * k1, streams.steps)
+        window = max(0, start + k1 - k2)
+        x, y = streams.inputs[:, window:end], streams.targets[:, window:end]
+        loss, final = train_chunk(model, optimizer, x, y, run.state, config.clip_norm,
+                                  skip=start - window)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the loss is {loss} at update {update + 1}")
+        following = max(0, end + k1 - k2)  # the next chunk's window start
+        if following == end:  # k1 = k2: the state at this chunk's end
+            run.state = final
+        elif following > window and k + 1 < len(streams):  # read on to it, with the new weights
+            _, run.state = model.forward(streams.inputs[:, window:following], state=run.state,
+                                         return_state=True)
         losses.append(loss)
-        run.updates, run.characters, trained = update + 1, run.characters + x.size, \
-            trained + x.size
+        new = config.batch_size * (end - start)
+        run.updates, run.characters, trained = update + 1, run.characters + new, trained + new
         if bar is not None:
             bar.update(1)
             bar.set_postfix(bpc=f"{bits_per_char(loss):.3f}")

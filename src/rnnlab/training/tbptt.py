@@ -95,7 +95,7 @@ def truncated_bptt(model, x, y, lengths, loss, k1: int, k2: int):
     ----------
     model : recurrent layer, or Sequential holding one or more
         Its output must be per step, (B, T, ...).
-    x : (B, T, F) float
+    x : (B, T, F) float, or (B, T) int token ids for a Sequential that reads them
     y : (B, T, ...) per-step targets
     lengths : (B,) int
     loss : callable ``loss(prediction, target, mask) -> (value, d_prediction)``
@@ -110,7 +110,8 @@ def truncated_bptt(model, x, y, lengths, loss, k1: int, k2: int):
     """
     k1, k2 = check_tbptt(model, k1, k2)
     steps = x.shape[1]
-    anchor, anchor_state = 0, _full_state(model, x.shape[0], x.dtype)  # the state at `anchor`
+    dtype = x.dtype if x.dtype.kind == "f" else model.dtype  # token ids: the model's floats
+    anchor, anchor_state = 0, _full_state(model, x.shape[0], dtype)  # the state at `anchor`
     for start in range(0, steps, k1):
         end = min(start + k1, steps)
         window = max(0, start + k1 - k2)  # k2 steps back from the chunk's nominal end
