@@ -12,6 +12,7 @@ head, a linear layer) and train it with the :class:`~rnnlab.training.Trainer`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -20,7 +21,8 @@ from rnnlab import losses
 from rnnlab._checks import boolean, finite_number, one_of, positive_int, probability
 from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
-from rnnlab.estimator_inputs import as_sequences, check_y_length, labels, targets_array
+from rnnlab.estimator_inputs import (LAYOUTS, as_sequences, check_y_length, labels,
+                                     sample_weights, targets_array)
 from rnnlab.layers import (GRU, LSTM, RNN, HierarchicalRNN, LastStep, Linear, MeanPool,
                            Sequential)
 from rnnlab.optim import OPTIMIZERS, CosineLR
@@ -33,7 +35,46 @@ PREDICT_BATCH = 256  # sequences per forward pass at prediction time
 
 
 class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit`` (as scikit-learn's NotFittedError)."""
+    """The estimator is used before ``fit``. Where scikit-learn is installed, the error raised
+    is also an instance of ``sklearn.exceptions.NotFittedError``."""
+
+
+@functools.cache
+def _not_fitted_class():
+    """NotFittedError, made a subclass of scikit-learn's too where it is installed."""
+    try:
+        from sklearn.exceptions import NotFittedError as Theirs
+    except ImportError:
+        return NotFittedError
+    return type("NotFittedError", (NotFittedError, Theirs), {"__module__": __name__,
+                                                               "__doc__": NotFittedError.__doc__})
+
+
+# scikit-learn's estimator checks that cannot hold for a sequence model, with why; pass as
+# ``parametrize_with_checks(..., expected_failed_checks=sklearn_expected_failures)``.
+SKLEARN_EXPECTED_FAILURES = {
+    "check_n_features_in": "a 2-D X is (N, T): N sequences of T steps of one feature, so "
+                           "n_features_in_ is 1, not X.shape[1] (the number of steps)",
+    "check_n_features_in_after_fitting": "the same: X.shape[1] of a 2-D X is the length of "
+                                         "the sequences, which may differ at predict",
+    "check_classifiers_train": "(classifier) it ends by asking predict on X.T, (2, 300) "
+                               "where fit saw (300, 2), for an error; here that is 2 "
+                               "sequences of 300 steps (the accuracy part is tested in "
+                               "tests/test_sklearn_checks.py)",
+    "check_sample_weight_equivalence_on_dense_data": "training is minibatch gradient descent "
+                                                     "on shuffled batches: a sequence of "
+                                                     "weight 2 and the sequence twice make "
+                                                     "different batches, so close but not "
+                                                     "equal weights",
+}
+
+
+def sklearn_expected_failures(estimator) -> dict:
+    """``{check name: reason}`` of scikit-learn's estimator checks that do not apply to
+    ``estimator`` (``parametrize_with_checks``' and ``check_estimator``'s
+    ``expected_failed_checks``)."""
+    return {name: why for name, why in SKLEARN_EXPECTED_FAILURES.items()
+            if not why.startswith("(classifier)") or isinstance(estimator, RNNClassifier)}
 
 
 class _RNNEstimator:
@@ -43,7 +84,8 @@ class _RNNEstimator:
                  epochs=100, batch_size=32, lr=1e-3, optimizer="adam", clip_norm=1.0,
                  random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
                  validation_fraction=None, patience=None, dtype="float32", lr_schedule="constant",
-                 norm=None, dropout=0.0, recurrent_dropout=0.0, hierarchical=None):
+                 norm=None, dropout=0.0, recurrent_dropout=0.0, hierarchical=None, chrono=None,
+                 layout=None):
         self.cell = cell  # "lstm", "gru" or "rnn" (tanh)
         self.hidden_size = hidden_size  # H, units per layer and direction
         self.num_layers = num_layers  # stacked recurrent layers
@@ -65,6 +107,8 @@ class _RNNEstimator:
         self.dropout = dropout  # drop probability between stacked layers (num_layers > 1)
         self.recurrent_dropout = recurrent_dropout  # variational, on h_{t-1} into W_hh
         self.hierarchical = hierarchical  # K: HierarchicalRNN over chunks of K steps; None
+        self.chrono = chrono  # lstm, gru: chrono initialization for T_max steps, or "auto"
+        self.layout = layout  # X's axes: None or "NTF" (N, T, F); "NCT" (aeon, sktime)
 
     # -- scikit-learn protocol -------------------------------------------------------------
     @classmethod
@@ -94,11 +138,15 @@ class _RNNEstimator:
 
         classifier = isinstance(self, RNNClassifier)
         return Tags(estimator_type="classifier" if classifier else "regressor",
-                    target_tags=TargetTags(required=True),
+                    target_tags=TargetTags(required=True, multi_output=not classifier,
+                                           single_output=True),
                     classifier_tags=ClassifierTags() if classifier else None,
                     regressor_tags=None if classifier else RegressorTags(),
                     input_tags=InputTags(two_d_array=True, three_d_array=True),
                     non_deterministic=self.random_state is None)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
 
     def __repr__(self) -> str:
         defaults = type(self)().get_params()
@@ -134,6 +182,17 @@ class _RNNEstimator:
         probability(self.dropout, "dropout", "an element between stacked layers")
         probability(self.recurrent_dropout, "recurrent_dropout",
                     "a unit of h_(t-1) in the recurrent product")
+        one_of(self.layout, "layout", LAYOUTS)
+        if self.chrono is not None:
+            if self.cell == "rnn":
+                raise ValueError("chrono initialization is for the gated cells: cell='lstm' or "
+                                 "'gru', or chrono=None")
+            if self.chrono != "auto" and positive_int(self.chrono, "chrono") < 2:
+                raise ValueError(f"chrono must be an int >= 2 (T_max), 'auto' or None, got "
+                                 f"{self.chrono!r}")
+            if self.hierarchical is not None:
+                raise ValueError("chrono initialization applies to flat layers, not with "
+                                 "hierarchical; set chrono=None")
         if self.hierarchical is not None:
             positive_int(self.hierarchical, "hierarchical")
             if self.dropout:
@@ -145,7 +204,8 @@ class _RNNEstimator:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+            raise _not_fitted_class()(f"this {type(self).__name__} is not fitted yet: call fit "
+                                      f"first")
 
     def _standardize(self, sequences: list) -> list:
         return [(s - self.feature_mean_) / self.feature_scale_ for s in sequences]
@@ -153,15 +213,17 @@ class _RNNEstimator:
     def _inputs(self, X) -> tuple:
         """Check X against what fit saw; standardize and pad it."""
         self._check_fitted()
-        sequences = as_sequences(X, features=self.n_features_in_)
+        sequences = as_sequences(X, features=self.n_features_in_, layout=self.layout)
         features = sequences[0].shape[1]
         if features != self.n_features_in_:
             raise ValueError(f"X has {features} features per step, but this estimator was "
                              f"fitted with n_features_in_ = {self.n_features_in_}")
         return pad_sequences(self._standardize(sequences), self.dtype)
 
-    def _fit(self, sequences: list, targets: np.ndarray, outputs: int, loss, metric, stratify=None):
-        """Standardize the sequences fit is given, build the model, train it on ``targets``."""
+    def _fit(self, sequences: list, targets: np.ndarray, outputs: int, loss, metric,
+             stratify=None, sample_weight=None):
+        """Standardize the sequences fit is given, build the model, train it on ``targets``
+        (each sequence's loss weighted by ``sample_weight``)."""
         all_steps = np.concatenate(sequences)
         self.n_features_in_ = all_steps.shape[1]
         self.feature_mean_ = all_steps.mean(axis=0)
@@ -170,8 +232,9 @@ class _RNNEstimator:
         x, lengths = pad_sequences(self._standardize(sequences), self.dtype)
 
         model_seed, data_seed = self._seeds()
-        self.model_ = self._build_model(outputs, model_seed)
-        data = SequenceData(x, targets, lengths, per_step=self.many_to_many)
+        self.model_ = self._build_model(outputs, model_seed, int(lengths.max()))
+        data = SequenceData(x, targets, lengths, per_step=self.many_to_many,
+                            weight=sample_weight)
         val = None
         if self.validation_fraction is not None:
             train_index, val_index = train_val_split(len(data), self.validation_fraction,
@@ -192,7 +255,7 @@ class _RNNEstimator:
         rng = np.random.default_rng(self.random_state)
         return tuple(int(s) for s in rng.integers(0, 2**31, size=2))
 
-    def _build_model(self, outputs: int, seed: int) -> Sequential:
+    def _build_model(self, outputs: int, seed: int, steps: int) -> Sequential:
         """The recurrent layers (with ``dropout`` between them), the many-to-one head (unless
         many-to-many), a linear layer; with ``hierarchical``, a HierarchicalRNN (one output
         per sequence) and the linear layer."""
@@ -202,6 +265,8 @@ class _RNNEstimator:
             options["norm"] = self.norm
         if self.recurrent_dropout:
             options["recurrent_dropout"] = self.recurrent_dropout
+        if self.chrono is not None:  # "auto": the longest training sequence (at least 2)
+            options["chrono"] = max(2, steps) if self.chrono == "auto" else self.chrono
         if self.hierarchical is not None:
             layers = [HierarchicalRNN(self.n_features_in_, self.hidden_size, self.hierarchical,
                                       self.cell, num_layers=self.num_layers, seed=seed,
@@ -288,17 +353,20 @@ class RNNClassifier(_RNNEstimator):
 
     many_to_many = False
 
-    def fit(self, X, y):
-        """Fit on sequences X (list of (T_i, F), (N, T, F) or (N, T)) and labels y (N,)."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on sequences X (list of (T_i, F), (N, T, F) or (N, T); see ``layout``) and
+        labels y (N,); ``sample_weight`` (N,) weighs each sequence's loss."""
         self._check_params()
-        sequences = as_sequences(X)
+        sequences = as_sequences(X, layout=self.layout)
         y = labels(y)
         check_y_length(y, len(sequences))
+        weight = sample_weights(sample_weight, len(sequences))
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"y must hold at least two classes, got {self.classes_.tolist()}")
+            raise ValueError(f"y must hold at least two classes, got 1 class: "
+                             f"{self.classes_.tolist()}")
         return self._fit(sequences, codes.astype(np.int64), len(self.classes_),
-                         losses.cross_entropy, _accuracy, stratify=codes)
+                         losses.cross_entropy, _accuracy, stratify=codes, sample_weight=weight)
 
     def predict_proba(self, X) -> np.ndarray:
         """(N, C) class probabilities, columns in the order of ``classes_``."""
@@ -311,8 +379,9 @@ class RNNClassifier(_RNNEstimator):
         logits, _ = self._forward(X)
         return self.classes_[logits.argmax(axis=1)]
 
-    def score(self, X, y) -> float:
-        """Accuracy on (X, y); labels unseen in fit are an error."""
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on (X, y), weighted by ``sample_weight``; labels unseen in fit are an
+        error."""
         self._check_fitted()
         y = labels(y)
         unseen = np.setdiff1d(y, self.classes_)
@@ -321,7 +390,8 @@ class RNNClassifier(_RNNEstimator):
                              f"known classes_ are {self.classes_.tolist()}")
         predicted = self.predict(X)
         check_y_length(y, len(predicted))
-        return float(np.mean(predicted == y))
+        weight = sample_weights(sample_weight, len(predicted))
+        return float(np.average(predicted == y, weights=weight))
 
 
 def _accuracy(logits, y, lengths) -> float:
@@ -350,13 +420,13 @@ class RNNRegressor(_RNNEstimator):
                  random_state=None, verbose=False, *, pooling="last", weight_decay=0.0,
                  validation_fraction=None, patience=None, dtype="float32",
                  lr_schedule="constant", norm=None, dropout=0.0, recurrent_dropout=0.0,
-                 hierarchical=None, many_to_many=False):
+                 hierarchical=None, chrono=None, layout=None, many_to_many=False):
         super().__init__(cell, hidden_size, num_layers, bidirectional, epochs, batch_size, lr,
                          optimizer, clip_norm, random_state, verbose, pooling=pooling,
                          weight_decay=weight_decay, validation_fraction=validation_fraction,
                          patience=patience, dtype=dtype, lr_schedule=lr_schedule, norm=norm,
                          dropout=dropout, recurrent_dropout=recurrent_dropout,
-                         hierarchical=hierarchical)
+                         hierarchical=hierarchical, chrono=chrono, layout=layout)
         self.many_to_many = many_to_many  # a target per step instead of per sequence
 
     def _targets(self, y, lengths) -> tuple:
@@ -379,13 +449,15 @@ class RNNRegressor(_RNNEstimator):
             raise ValueError("y holds NaN or infinite values")
         return (y[:, None] if y.ndim == 1 else y), y.ndim == 1
 
-    def fit(self, X, y):
-        """Fit on sequences X and targets y (see the class docstring for the shapes)."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on sequences X and targets y (see the class docstring for the shapes);
+        ``sample_weight`` (N,) weighs each sequence's loss."""
         boolean(self.many_to_many, "many_to_many")
         self._check_params()
-        sequences = as_sequences(X)
+        sequences = as_sequences(X, layout=self.layout)
         lengths = np.array([len(s) for s in sequences])
         targets, self._flat_y = self._targets(y, lengths)
+        weight = sample_weights(sample_weight, len(sequences))
         valid = targets[lengths_to_mask(lengths, targets.shape[1])] if self.many_to_many \
             else targets
         self.target_mean_ = valid.mean(axis=0)
@@ -394,7 +466,8 @@ class RNNRegressor(_RNNEstimator):
         targets = ((targets - self.target_mean_) / self.target_scale_).astype(self.dtype)
         if self.many_to_many:
             targets[~lengths_to_mask(lengths, targets.shape[1])] = 0.0
-        return self._fit(sequences, targets, targets.shape[-1], losses.mse_loss, None)
+        return self._fit(sequences, targets, targets.shape[-1], losses.mse_loss, None,
+                         sample_weight=weight)
 
     def predict(self, X):
         """(N,) or (N, O) per sequence; with many_to_many a list of (T_i,) or (T_i, O)."""
@@ -405,9 +478,12 @@ class RNNRegressor(_RNNEstimator):
             return [p[:, 0] for p in per_step] if self._flat_y else per_step
         return out[:, 0] if self._flat_y else out
 
-    def score(self, X, y) -> float:
-        """R^2 = 1 - sum (y - y_hat)^2 / sum (y - mean y)^2 over every predicted number."""
+    def score(self, X, y, sample_weight=None) -> float:
+        """R^2 = 1 - sum w (y - y_hat)^2 / sum w (y - mean_w y)^2 over every predicted number,
+        each weighing its sequence's ``sample_weight`` (1 by default)."""
         predicted = self.predict(X)
+        weight = sample_weights(sample_weight, len(predicted))
+        weight = np.ones(len(predicted)) if weight is None else weight
         if self.many_to_many:
             truth = as_sequences(y, "y")
             check_y_length(truth, len(predicted))
@@ -415,6 +491,7 @@ class RNNRegressor(_RNNEstimator):
                 if len(t) != len(p):
                     raise ValueError(f"y[{k}] must have one target per step of X[{k}], "
                                      f"T_i = {len(p)}, got {len(t)}")
+            weight = np.concatenate([np.full(t.size, w) for t, w in zip(truth, weight)])
             truth = np.concatenate([t.ravel() for t in truth])
             predicted = np.concatenate([np.ravel(p) for p in predicted])
         else:
@@ -425,6 +502,9 @@ class RNNRegressor(_RNNEstimator):
             if truth.size != predicted.size:
                 raise ValueError(f"y must have the shape of the predictions "
                                  f"{predicted.shape}, got {truth.shape}")
+            weight = np.repeat(weight, truth.size // len(truth))
             truth, predicted = truth.ravel(), predicted.ravel()
-        total = np.sum((truth - truth.mean()) ** 2)
-        return float(1.0 - np.sum((truth - predicted) ** 2) / total) if total > 0 else 0.0
+        mean = np.average(truth, weights=weight)
+        total = np.sum(weight * (truth - mean) ** 2)
+        return float(1.0 - np.sum(weight * (truth - predicted) ** 2) / total) if total > 0 \
+            else 0.0

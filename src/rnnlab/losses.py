@@ -3,7 +3,8 @@
 Shapes: N any leading dimensions (B, or B and T), C classes. Every loss takes an optional
 ``mask`` over the leading dimensions (True or 1 where an element counts), so padded steps of
 a many-to-many model drop out; ``reduction="mean"`` divides by the number of elements that
-count, ``"sum"`` does not.
+count, ``"sum"`` does not. An optional ``weight`` over the same leading dimensions weighs each
+element (sample weights, non-negative): the mean is then sum_n w_n m_n L_n / sum_n w_n m_n.
 
 Notes
 -----
@@ -29,14 +30,36 @@ from rnnlab._checks import boolean, float_array, one_of
 REDUCTIONS = ("mean", "sum")
 
 
-def _weights(mask, shape: tuple, reduction: str, dtype, name: str):
+def _weights(mask, shape: tuple, reduction: str, dtype, name: str, weight=None):
     """Each element's weight in the loss, broadcastable to ``shape``.
 
     ``mask`` covers the leading dimensions, ``shape[:mask.ndim]``; it is 1 (True) where an
     element counts. For a mean, the weights are the mask over the number of elements that
-    count.
+    count. ``weight`` (non-negative, over leading dimensions too) multiplies the mask, and a
+    mean then divides by the weights' sum.
     """
     one_of(reduction, "reduction", REDUCTIONS)
+    if weight is not None:
+        weight = np.asarray(weight)
+        if weight.dtype.kind not in "biuf":
+            raise TypeError(f"weight must hold non-negative numbers, got dtype {weight.dtype}")
+        if weight.ndim > len(shape) or weight.shape != tuple(shape[:weight.ndim]):
+            raise ValueError(f"weight must cover the leading dimensions of {tuple(shape)}, "
+                             f"got shape {weight.shape}")
+        if not np.isfinite(weight).all() or (weight < 0).any():
+            raise ValueError("weight must hold finite non-negative numbers, got negative or "
+                             "non-finite values")
+        # both over the leading dimensions, padded with 1s to len(shape) axes
+        weights = weight.astype(dtype).reshape(weight.shape + (1,) * (len(shape) - weight.ndim))
+        if mask is not None:
+            weights = weights * _weights(mask, shape, "sum", dtype, name)
+        if reduction == "mean":
+            total = float(np.broadcast_to(weights, shape).sum())
+            if total == 0:
+                raise ValueError("weight must not be 0 on every element that counts, for "
+                                 "reduction='mean'")
+            weights = weights / total
+        return weights
     if mask is None:
         count = int(np.prod(shape))
         if count == 0 and reduction == "mean":
@@ -60,7 +83,8 @@ def _weights(mask, shape: tuple, reduction: str, dtype, name: str):
     return weights
 
 
-def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool = False):
+def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool = False,
+             weight=None):
     """Squared error, mean or sum; ``half=True`` gives the tutorial's 1/2 (y - y_hat)^2.
 
     Parameters
@@ -72,6 +96,8 @@ def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool 
         "mean" divides by the number of elements that count (all K outputs of each).
     half : bool
         Multiply by 1/2, so that the gradient is y_hat - y.
+    weight : (N...) non-negative numbers, optional
+        Each element's weight (sample weights); a mean divides by their sum where counted.
 
     Returns
     -------
@@ -84,13 +110,13 @@ def mse_loss(prediction, target, mask=None, reduction: str = "mean", half: bool 
     if target.shape != prediction.shape:
         raise ValueError(f"target must have the shape of prediction {prediction.shape}, "
                          f"got {target.shape}")
-    weights = _weights(mask, prediction.shape, reduction, prediction.dtype, "prediction")
+    weights = _weights(mask, prediction.shape, reduction, prediction.dtype, "prediction", weight)
     diff = prediction - target
     loss = scale * float(np.sum(weights * diff * diff))
     return loss, (2.0 * scale) * weights * diff
 
 
-def bce_with_logits(logits, target, mask=None, reduction: str = "mean"):
+def bce_with_logits(logits, target, mask=None, reduction: str = "mean", weight=None):
     """Binary cross-entropy on logits, computed without overflow.
 
     Parameters
@@ -99,6 +125,7 @@ def bce_with_logits(logits, target, mask=None, reduction: str = "mean"):
     target : (N...) float in [0, 1]
     mask : (N...) bool or 0/1, optional
     reduction : {"mean", "sum"}
+    weight : (N...) non-negative numbers, optional (see :func:`mse_loss`)
 
     Returns
     -------
@@ -112,14 +139,14 @@ def bce_with_logits(logits, target, mask=None, reduction: str = "mean"):
                          f"got {target.shape}")
     if target.size and (target.min() < 0 or target.max() > 1):
         raise ValueError("target must lie in [0, 1] for binary cross-entropy")
-    weights = _weights(mask, logits.shape, reduction, logits.dtype, "logits")
+    weights = _weights(mask, logits.shape, reduction, logits.dtype, "logits", weight)
     z = logits
     per_element = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
     probability = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid(z) without overflow
     return float(np.sum(weights * per_element)), weights * (probability - target)
 
 
-def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
+def cross_entropy(logits, target, mask=None, reduction: str = "mean", weight=None):
     """Softmax cross-entropy on logits with integer class targets.
 
     Parameters
@@ -129,6 +156,7 @@ def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
         Any integer (e.g. -1) where the mask is 0.
     mask : (N...) bool or 0/1, optional
     reduction : {"mean", "sum"}
+    weight : (N...) non-negative numbers, optional (see :func:`mse_loss`)
 
     Returns
     -------
@@ -145,7 +173,7 @@ def cross_entropy(logits, target, mask=None, reduction: str = "mean"):
     if target.shape != logits.shape[:-1]:
         raise ValueError(f"target must have shape (N...) = {logits.shape[:-1]}, "
                          f"got {target.shape}")
-    weights = _weights(mask, target.shape, reduction, logits.dtype, "logits")
+    weights = _weights(mask, target.shape, reduction, logits.dtype, "logits", weight)
     # Targets at masked-out positions (padding) may hold anything, e.g. -1; they are not used.
     counted = np.broadcast_to(weights != 0, target.shape)
     classes = logits.shape[-1]

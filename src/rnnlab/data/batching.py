@@ -25,6 +25,8 @@ class SequenceData:
         1 <= lengths <= T; all T by default.
     per_step : bool
         Whether ``y`` has a time axis (many-to-many), trimmed with ``x`` in each batch.
+    weight : (N,) non-negative numbers, optional
+        Each sequence's weight in the loss (scikit-learn's ``sample_weight``); None: all 1.
 
     Examples
     --------
@@ -33,7 +35,7 @@ class SequenceData:
     >>> for xb, yb, lb in data.batches(32, shuffle=True, seed=0, bucket=True): ...
     """
 
-    def __init__(self, x, y, lengths=None, per_step: bool = False):
+    def __init__(self, x, y, lengths=None, per_step: bool = False, weight=None):
         per_step = boolean(per_step, "per_step")
         x = float_array(x, "x", None, "(N, T, F)", ndim=3)
         count, steps, _ = x.shape
@@ -54,7 +56,16 @@ class SequenceData:
                              f"per-step targets, got {y.shape}")
         lengths = (np.full(count, steps, dtype=np.int64) if lengths is None
                    else lengths_array(lengths, count, steps))
+        if weight is not None:
+            weight = np.asarray(weight)
+            if weight.dtype.kind not in "biuf" or weight.shape != (count,):
+                raise ValueError(f"weight must hold one number per sequence, shape ({count},), "
+                                 f"got dtype {weight.dtype} and shape {weight.shape}")
+            weight = weight.astype(np.float64)
+            if not np.isfinite(weight).all() or (weight < 0).any():
+                raise ValueError("weight must hold finite non-negative numbers")
         self.x, self.y, self.lengths, self.per_step = x, y, lengths, per_step
+        self.weight = weight
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -74,7 +85,8 @@ class SequenceData:
         y = self.y[index]
         if self.per_step:
             y = y[:, :steps]
-        return SequenceData(self.x[index, :steps], y, lengths, self.per_step)
+        return SequenceData(self.x[index, :steps], y, lengths, self.per_step,
+                            None if self.weight is None else self.weight[index])
 
     def batches(self, batch_size: int, shuffle: bool = False, seed=None, bucket: bool = False):
         """Yield ``(x, y, lengths)`` batches, each trimmed to its longest sequence.

@@ -103,18 +103,18 @@ class Trainer:
         self._bad_epochs = 0
 
     # -- one batch ---------------------------------------------------------------------
-    def _chunks(self, x, y, lengths):
+    def _chunks(self, x, y, lengths, weight=None):
         """Yield (loss, count) after each backward pass over the batch (one, or per chunk)."""
         if self.config.tbptt is not None:
             yield from truncated_bptt(self.model, x, y, lengths, self.loss, *self.config.tbptt)
             return
         prediction = self.model.forward(x, lengths=lengths)
-        value, d_prediction, count = self._loss(prediction, y, lengths)
+        value, d_prediction, count = self._loss(prediction, y, lengths, weight)
         check_loss(value)
         self.model.backward(d_prediction)
         yield value, count
 
-    def _train_batch(self, x, y, lengths, where: str):
+    def _train_batch(self, x, y, lengths, where: str, weight=None):
         """Yield (loss, count, gradient norm) after each update on one batch.
 
         A value that stops being finite on the way (the forward pass's output, the loss, a
@@ -122,20 +122,25 @@ class Trainer:
         ``TrainingDiverged`` saying where: the update, and the module when a container
         located it."""
         try:
-            for value, n in self._chunks(x, y, lengths):
+            for value, n in self._chunks(x, y, lengths, weight):
                 yield value, n, self._update(value, where)
         except NonFiniteError as err:
             if err.module is None and err.argument not in ("loss", "d_output"):
                 raise  # the data itself (checked when it was built, so not expected)
             self._diverged(f"{where}: {err}")
 
-    def _loss(self, prediction, y, lengths) -> tuple:
+    def _loss(self, prediction, y, lengths, weight=None) -> tuple:
         """(loss, d_prediction, count): per-step predictions (B, T, ...) are masked at padded
-        steps and count their valid steps; one prediction per sequence counts B."""
+        steps and count their valid steps; one prediction per sequence counts B. With sample
+        weights (B,), the loss is their weighted mean and the count their sum."""
         mask = lengths_to_mask(lengths, prediction.shape[1]) if prediction.ndim == 3 else None
         count = int(mask.sum()) if mask is not None else prediction.shape[0]
+        options = {}
+        if weight is not None:
+            options["weight"] = weight
+            count = float(weight.sum() if mask is None else (mask * weight[:, None]).sum())
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss: _update says
-            return (*self.loss(prediction, y, mask), count)
+            return (*self.loss(prediction, y, mask, **options), count)
 
     def _update(self, value: float, where: str) -> float:
         """Clip and step, unless the loss or gradient is not finite; return the grad norm."""
@@ -194,6 +199,9 @@ class Trainer:
                              "no epochs, its budget is counted in updates")
         if val is not None and not isinstance(val, SequenceData):
             raise TypeError(f"val must be a SequenceData or None, got {type(val).__name__}")
+        if self.config.tbptt is not None and getattr(train, "weight", None) is not None:
+            raise ValueError("train has sample weights, which truncated BPTT does not take: "
+                             "set config.tbptt=None, or drop the weights")
         if val is None and self.config.patience is not None:
             raise ValueError(f"patience={self.config.patience} needs validation data: pass "
                              f"val to fit, or set patience=None")
@@ -229,19 +237,20 @@ class Trainer:
         return self.epoch >= self.config.epochs
 
     def _batches(self, train):
-        """Yield ``(x, y, lengths)`` from batch number ``self.batches`` on, for ever: a
-        stream's batch k, or batch k mod n of the shuffled epoch k // n of a fixed set."""
+        """Yield ``(x, y, lengths, weight)`` from batch number ``self.batches`` on, for ever:
+        a stream's batch k, or batch k mod n of the shuffled epoch k // n of a fixed set
+        (``weight`` the sequences' sample weights, or None)."""
         config = self.config
         while True:
             if isinstance(train, SequenceStream):
-                yield train.batch(self.batches, config.batch_size)
+                yield (*train.batch(self.batches, config.batch_size), None)
                 continue
             epoch, k = divmod(self.batches, -(-len(train) // config.batch_size))
             rng = np.random.default_rng([config.seed, epoch])
             for index in batch_indices(train.lengths, config.batch_size, config.shuffle, rng,
                                        config.bucket)[k:]:
                 part = train.subset(index)
-                yield part.x, part.y, part.lengths
+                yield part.x, part.y, part.lengths, part.weight
 
     def _train_round(self, train) -> dict:
         """One epoch, or (counting updates) the updates up to the next multiple of
@@ -266,11 +275,11 @@ class Trainer:
                 if (target is None and k == size) or (target is not None
                                                       and self.updates >= target):
                     break
-                x, y, lengths = next(batches)
+                x, y, lengths, weight = next(batches)
                 self.batches += 1
                 where = (f"epoch {self.epoch + 1}, batch {k + 1}" if target is None
                          else f"update {self.updates + 1}")
-                for value, n, norm in self._train_batch(x, y, lengths, where):
+                for value, n, norm in self._train_batch(x, y, lengths, where, weight):
                     norms.append(norm)
                     total, count = total + value * n, count + n
                     if bar is not None and target is not None:
@@ -308,9 +317,11 @@ class Trainer:
             positive_int(batch_size, "batch_size")
         total, count, metric_total = 0.0, 0, 0.0
         with model_mode(self.model, training=False):
-            for x, y, lengths in data.batches(size):
+            for index in batch_indices(data.lengths, size):
+                part = data.subset(index)
+                x, y, lengths = part.x, part.y, part.lengths
                 prediction = self.model.forward(x, lengths=lengths)
-                value, _, n = self._loss(prediction, y, lengths)
+                value, _, n = self._loss(prediction, y, lengths, part.weight)
                 total, count = total + value * n, count + n
                 if self.metric is not None:
                     metric_total += self.metric(prediction, y, lengths) * x.shape[0]
