@@ -21,7 +21,7 @@ FLOORS = [
     ("modules", ["rnnlab.layers", "rnnlab.losses"]),
     ("optimization", ["rnnlab.optim"]),
     ("training", ["rnnlab.data", "rnnlab.data.batching", "rnnlab._safetensors", "rnnlab.io",
-                  "rnnlab.training"]),
+                  "rnnlab.saved_model", "rnnlab.training"]),
     ("applications", ["rnnlab.estimators", "rnnlab.estimator_inputs", "rnnlab.datasets",
                       "rnnlab.tasks", "rnnlab.diagnostics", "rnnlab.gradcheck",
                       "rnnlab.explain", "rnnlab.text"]),

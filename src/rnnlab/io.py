@@ -18,6 +18,9 @@ A weights file holds a state dict under PyTorch's names, so
 :func:`save_weights` wrote, and :func:`load_weights` reads what
 ``safetensors.torch.save_file(lstm.state_dict(), path)`` wrote.
 
+A whole model (its architecture, weights and the arrays and settings that go with it) is a
+saved model folder: :mod:`rnnlab.saved_model`, built on the writers here.
+
 Needs the ``safetensors`` package (``pip install "rnnlab[train]"``).
 """
 
@@ -317,16 +320,19 @@ def write_checkpoint(directory, epoch: int, weights: dict, state: dict, meta: di
     return final
 
 
-def _write_checkpoint_folder(directory: str, name: str, files: dict) -> str:
-    """Write ``files`` into a temporary folder and rename it to ``directory/name``."""
+def _write_checkpoint_folder(directory: str, name: str, files: dict,
+                             prefixes: tuple = (".tmp-epoch-", ".old-epoch-")) -> str:
+    """Write ``files`` into a temporary folder and rename it to ``directory/name``; the
+    temporary and the replaced folders are named with ``prefixes`` (rnnlab.saved_model
+    gives its own)."""
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, name)
-    tmp = tempfile.mkdtemp(prefix=".tmp-epoch-", dir=directory)
+    tmp = tempfile.mkdtemp(prefix=prefixes[0], dir=directory)
     try:
         for filename, data in files.items():
             _write_bytes(os.path.join(tmp, filename), data)
         if os.path.exists(final):  # rewriting an epoch: move the old one aside first
-            _replace_folder(directory, tmp, final)
+            _replace_folder(directory, tmp, final, prefixes[1])
         else:
             os.replace(tmp, final)
     except BaseException:
@@ -336,9 +342,9 @@ def _write_checkpoint_folder(directory: str, name: str, files: dict) -> str:
     return final
 
 
-def _replace_folder(directory: str, new: str, final: str) -> None:
+def _replace_folder(directory: str, new: str, final: str, prefix: str = ".old-epoch-") -> None:
     """Rename the folder ``new`` to ``final``, where a folder exists (kept if this fails)."""
-    old = tempfile.mkdtemp(prefix=".old-epoch-", dir=directory)
+    old = tempfile.mkdtemp(prefix=prefix, dir=directory)
     aside = os.path.join(old, "checkpoint")
     try:
         os.replace(final, aside)
@@ -399,13 +405,16 @@ def _read_meta(path: str, checksum: str | None) -> dict:
     return meta
 
 
-def _check_format(path: str, meta: dict, expected_format: str, max_version: int) -> None:
+def _check_format(path: str, meta: dict, expected_format: str, max_version: int,
+                  what: str = "a checkpoint", file: str = META_FILE) -> None:
+    """Check ``meta``'s "format" and "version", read from ``file`` of ``path``, which must
+    be ``what`` (as "a saved model", for the messages)."""
     found, version = meta.get("format"), meta.get("version")
     if found != expected_format:
-        raise InvalidFileError(f"path {path!r} must be a checkpoint of format "
-                               f"{expected_format!r}, got format {found!r} in {META_FILE}")
+        raise InvalidFileError(f"path {path!r} must be {what} of format "
+                               f"{expected_format!r}, got format {found!r} in {file}")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidFileError(f"path {path!r} has an invalid version in {META_FILE}: "
+        raise InvalidFileError(f"path {path!r} has an invalid version in {file}: "
                                f"expected an int from 1 to {max_version}, got {version!r}")
     if version > max_version:
         raise InvalidFileError(f"path {path!r} is a {expected_format} of version {version}, "
