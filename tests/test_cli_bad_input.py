@@ -201,6 +201,12 @@ CASES = {
         (["--every", "0"], "--every"),
         (["--out", "{d}/a-file"], "--out"),
         (["--out", "{d}/a-file/pictures"], "--out"),
+        # given but ignored: refused
+        (["--no-plot", "--out", "{d}"], "--out"),
+        (["--weights", "{d}/lstm4.safetensors", "--cell", "lstm", "--hidden", "4",
+          "--forget-bias", "0"], "--forget-bias"),  # the weights replace the init
+        (["--weights", "{d}/lstm4.safetensors", "--cell", "lstm", "--hidden", "4",
+          "--chrono", "5"], "--chrono"),
         (["--no-plot=1"], "--no-plot"),
         (["--json=1"], "--json"),
     ],
@@ -314,6 +320,22 @@ CASES = {
         (["--resume=1"], "--resume"),
         (["--keep-going=no"], "--keep-going"),
         (["--json=yes"], "--json"),
+        (["--tbptt", "10,5", "--task", "copy"], "--tbptt"),  # k2 < k1
+        # output paths, checked before any training
+        (["--save="], "--save"),
+        (["--save", "{d}/missing-folder/"], "--save"),
+        (["--save", "{d}/missing-folder/deeper/model.safetensors"], "--save"),
+        (["--save", "{d}/a-file/model.safetensors"], "--save"),
+        (["--db", "{d}/runs.db", "--save", "{d}/runs.db"], "--save"),  # the same file
+        (["--db", "{d}/missing-folder/"], "--db"),
+        (["--db="], "--db"),
+        (["--checkpoint-dir="], "--checkpoint-dir"),
+        # given but ignored: refused
+        (["--heads", "2"], "--heads"),  # the cell is lstm
+        (["--dropout", "0.2"], "--dropout"),  # one layer: nothing between layers
+        (["--patience", "0"], "--patience"),
+        (["--patience", "x"], "--patience"),
+        (["--patience", "2", "--resume", "--checkpoint-dir", "{d}/ck"], "--resume"),
         (["--frobnicate"], "--frobnicate"),
     ],
     "compare": [
@@ -373,6 +395,13 @@ CASES = {
         (["--keep-going=1"], "--keep-going"),
         (["--no-plot=1"], "--no-plot"),
         (["--json=1"], "--json"),
+        (["--no-plot", "--out", "{d}"], "--out"),  # given but ignored
+        (["--heads", "2"], "--heads"),  # the default cells have no transformer
+        (["--dropout", "0.2"], "--dropout"),  # one layer
+        (["--patience", "0"], "--patience"),
+        (["--db", "{d}/a-file/runs.db"], "--db"),
+        (["--db", "{d}/missing-folder/runs.db"], "--db"),
+        (["--out="], "--out"),
         (["--frobnicate"], "--frobnicate"),
     ],
     "report": [
@@ -388,6 +417,7 @@ CASES = {
         (["s", "--db"], "--db"),
         (["nope", "--db", "{d}/store.db"], "STUDY"),  # no run has this study
         (["nope", "--db", "{d}/store.db", "--out", "{d}/a-file"], "--out"),
+        (["nope", "--db", "{d}/store.db", "--out="], "--out"),
         (["nope", "--db", "{d}/store.db", "--out", "{d}/a-file/pictures"], "--out"),
         (["nope", "--db", "{d}/store.db", "--out"], "--out"),
         (["s", "--json=1"], "--json"),
@@ -402,6 +432,7 @@ CASES = {
         (["{d}/missing.toml", "--db", "{d}/garbage.db"], "--db"),
         (["{d}/missing.toml", "--db", "{d}/newer.db"], "--db"),
         (["{d}/missing.toml", "--db", "{d}/missing-folder/runs.db"], "--db"),
+        (["{d}/missing.toml", "--db", "{d}/missing-folder/"], "--db"),
         (["{d}/missing.toml", "--workers", "0"], "--workers"),
         (["{d}/missing.toml", "--workers", "x"], "--workers"),
         (["{d}/missing.toml", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"],

@@ -10,6 +10,7 @@ import sys
 import sqlite3
 
 from rnnlab.experiments.compare import LR_GRID, VARIANTS
+from rnnlab.experiments.models import DEFAULT_HEADS
 from rnnlab.experiments.runner import GATED, RunConfig
 from rnnlab.experiments.store import RunStore
 from rnnlab.tasks import FileTask, make_task
@@ -19,6 +20,17 @@ DEFAULT_UPDATES = RunConfig.updates  # the budget of train and compare
 
 
 DATA_EPOCHS = 10  # the budget of train --data, unless --updates or --epochs says otherwise
+
+
+DEFAULT_OUT = "rnnlab-out"  # the pictures' folder (--out) of gradflow and compare
+
+
+# The command line adds 1 to the LSTM's forget-gate bias at init (Jozefowicz et al. 2015),
+# as RunConfig does; the rnnlab.LSTM layer, like torch.nn.LSTM, adds nothing unless asked.
+FORGET_BIAS_HELP = ("LSTM without chrono: added to the forget gate's bias at init; default 1 "
+                    "on the command line (Gers et al. 2000; Jozefowicz et al. 2015), while "
+                    "the rnnlab.LSTM layer, like torch.nn.LSTM, adds 0 unless given "
+                    "forget_bias=")
 
 
 # RunConfig fields -> the options that set them (a failed check names its fields)
@@ -31,7 +43,7 @@ FIELD_OPTIONS = {"task": "--task", "data": "--data", "test_data": "--test-data",
                  "forget_bias": "--forget-bias", "clip_norm": "--clip", "norm": "--norm",
                  "chunk": "--chunk", "dropout": "--dropout",
                  "recurrent_dropout": "--recurrent-dropout", "attention": "--attention",
-                 "heads": "--heads"}
+                 "heads": "--heads", "patience": "--patience"}
 
 
 COMPARE_OPTIONS = {**FIELD_OPTIONS, "cell": "--cells", "length": "--lengths", "seed": "--seeds",
@@ -70,14 +82,22 @@ def described(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
-def check_folder(args, option: str, path: str, what: str = "folder") -> None:
-    """``path`` is a folder, or can be made one: no file in the way, and its nearest
-    existing ancestor is a folder this process may write in."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise refuse(args, option, f"must be a {what}, got the file {path!r}")
+def _nearest_existing(path: str) -> str:
+    """``path`` made absolute, or its nearest ancestor that exists."""
     ancestor = os.path.abspath(path)
     while not os.path.exists(ancestor):
         ancestor = os.path.dirname(ancestor)
+    return ancestor
+
+
+def check_folder(args, option: str, path: str, what: str = "folder") -> None:
+    """``path`` is a folder, or can be made one: no file in the way, and its nearest
+    existing ancestor is a folder this process may write in."""
+    if not path:
+        raise refuse(args, option, f"must name a {what}, got ''")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise refuse(args, option, f"must be a {what}, got the file {path!r}")
+    ancestor = _nearest_existing(path)
     if not os.path.isdir(ancestor):
         raise refuse(args, option, f"cannot make the {what} {path!r}: {ancestor!r} is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
@@ -85,14 +105,34 @@ def check_folder(args, option: str, path: str, what: str = "folder") -> None:
 
 
 def check_file_target(args, option: str, path: str) -> None:
-    """``path`` can be written: not a folder, in an existing folder we may write in."""
+    """``path`` can be written as a file: a file's name (not empty, not a folder, not ending
+    in a separator), in an existing folder this process may write in."""
+    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        got = f"the folder {path!r}" if path and os.path.isdir(path) else repr(path)
+        raise refuse(args, option, f"must name a file, got {got}")
     folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise refuse(args, option, f"must name a file, got the folder {path!r}")
     if not os.path.isdir(folder):
-        raise refuse(args, option, f"the folder {folder!r} does not exist")
+        ancestor = _nearest_existing(folder)
+        if not os.path.isdir(ancestor):
+            raise refuse(args, option, f"cannot write {path!r}: {ancestor!r} is a file, "
+                                        f"not a folder")
+        raise refuse(args, option, f"the folder {folder!r} does not exist (make it first)")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise refuse(args, option, f"cannot write in {folder!r} (permission denied)")
+
+
+def check_distinct_files(args, targets) -> None:
+    """No two of ``targets``, ``(option, path)`` pairs that will each be written as a file,
+    name the same file (``--save`` onto ``--db`` would replace the run store)."""
+    seen = {}
+    for option, path in targets:
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise refuse(args, option, f"names the same file as {seen[real]} ({path!r}); "
+                                        f"one would overwrite the other")
+        seen[real] = option
 
 
 def check_data_options(args) -> None:
@@ -110,9 +150,14 @@ def check_data_options(args) -> None:
 
 
 def check_pictures(args) -> None:
-    """--out can take the PNGs, and Matplotlib is there to draw them (unless --no-plot)."""
+    """--out can take the PNGs, and Matplotlib is there to draw them (unless --no-plot,
+    which excludes --out); --out is filled with its default."""
     if getattr(args, "no_plot", False):
+        if args.out is not None:
+            raise refuse(args, "--out", "excludes --no-plot (no picture is drawn)")
         return
+    if args.out is None:
+        args.out = DEFAULT_OUT
     check_folder(args, "--out", args.out)
     if importlib.util.find_spec("matplotlib") is None:
         raise refuse(args, "--no-plot", 'the pictures need matplotlib: pass --no-plot, or '
@@ -150,6 +195,12 @@ def check_cell_options(args, cells) -> None:
     applies(args, "--forget-bias", args.forget_bias is not None, cells,
              tuple(v for v in _variants_of(("lstm",)) if not v.endswith("-chrono")),
              "the lstm cell")
+    applies(args, "--heads", getattr(args, "heads", None) is not None, cells,
+             ("transformer",), "the transformer")
+    if getattr(args, "dropout", 0) and args.layers == 1 and "transformer" not in cells:
+        raise refuse(args, "--dropout", "acts between stacked layers, and --layers is 1: "
+                                         "pass --layers 2 or more (--recurrent-dropout acts "
+                                         "within a layer)")
 
 
 def check_lengths(args, task: str, lengths, option: str) -> None:
@@ -186,7 +237,8 @@ def check_training_options(args) -> None:
 def fill_defaults(args, task: str, length: int | None) -> None:
     """The defaults of options whose default is None so that giving them can be told."""
     defaults = {"task": task, "length": length, "clip": 1.0, "eval_every": 100,
-                "nonlinearity": "tanh", "forget_bias": 1.0}
+                "nonlinearity": "tanh", "forget_bias": RunConfig.forget_bias,
+                "heads": DEFAULT_HEADS}
     for name, value in defaults.items():
         if hasattr(args, name) and getattr(args, name) is None:
             setattr(args, name, value)
@@ -203,7 +255,8 @@ def run_config(args, options: dict = FIELD_OPTIONS, **fields) -> RunConfig:
                          batch_size=args.batch_size, n_train=args.n_train,
                          clip_norm=None if args.no_clip else args.clip, tbptt=args.tbptt,
                          stop_when_solved=not args.keep_going, dropout=args.dropout,
-                         recurrent_dropout=args.recurrent_dropout, heads=args.heads, **fields)
+                         recurrent_dropout=args.recurrent_dropout, heads=args.heads,
+                         patience=args.patience, **fields)
     except (TypeError, ValueError, OSError) as err:
         raise config_error(args, err, options) from None
 

@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from rnnlab.cli.checks import (COMPARE_OPTIONS, check_cell_options, check_data, check_data_options,
-                               check_file_target, check_folder, check_lengths, check_pictures,
+                               check_distinct_files, check_file_target, check_folder,
+                               check_lengths, check_pictures,
                                check_training_options, config_error, described, fill_defaults,
                                open_store, refuse, run_config, say)
 from rnnlab.cli.text import text_gradflow
@@ -31,7 +32,7 @@ from rnnlab.experiments.runs_table import format_runs
 from rnnlab.experiments.store import RunStore
 from rnnlab.explain import format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients, fixed_masks
-from rnnlab.io import load_weights
+from rnnlab.io import DiskWriteError, load_weights
 from rnnlab.layers import GRU, LSTM, RNN, HierarchicalRNN
 from rnnlab.tasks import make_task
 from rnnlab.training import TrainingDiverged
@@ -162,6 +163,11 @@ def gradflow(args) -> int:
     for option, value in (("--text", args.text), ("--warmup", args.warmup)):
         if value is not None:
             raise refuse(args, option, "applies with --text-model only")
+    if args.weights is not None:
+        for option, value in (("--forget-bias", args.forget_bias), ("--chrono", args.chrono)):
+            if value is not None:
+                raise refuse(args, option, "sets the initialization, and --weights replace it "
+                                           "(a trained model is measured as it is)")
     args.cell = args.cell or ("rnn", "lstm", "gru")
     args.hidden = args.hidden or 64
     check_cell_options(args, args.cell)
@@ -209,6 +215,8 @@ def check_train(args) -> tuple:
     if args.data is None:
         check_lengths(args, args.task, (args.length,), "--length")
     check_file_target(args, "--save", args.save)
+    check_file_target(args, "--db", args.db)
+    check_distinct_files(args, (("--db", args.db), ("--save", args.save)))
     if importlib.util.find_spec("safetensors") is None:
         raise refuse(args, "--save", 'writing weights needs safetensors: '
                                       'pip install "rnnlab[train]"')
@@ -260,15 +268,8 @@ def train(args) -> int:
         except CheckpointError as err:  # the folder changed since the check
             raise refuse(args, "--resume" if args.resume else "--checkpoint-dir",
                           err) from None
-        except TrainingDiverged as err:
-            run_id = getattr(err, "run_id", None)
-            where = f" as run {run_id}" if run_id is not None else ""
-            say(args, f"rnnlab train: diverged: {err}")
-            say(args, f"The run is recorded as failed{where} in {args.db}.")
-            if args.json:
-                print(json.dumps({"status": "diverged", "error": str(err), "run_id": run_id,
-                                  "db": args.db}))
-            return 1
+        except (TrainingDiverged, DiskWriteError) as err:  # the run is recorded as failed
+            return _failed(args, err)
     row = {k: v for k, v in result.items() if k not in ("model",)}
     if args.plot_attention is not None:
         row["attention_picture"] = plot_attention(
@@ -283,6 +284,10 @@ def train(args) -> int:
         print(f"{unit} {r['epoch' if config.epochs else 'updates']:>5}  train loss "
               f"{r['train_loss']:.4g}  val loss {r['val_loss']:.4g}  val {task.metric_name} "
               f"{r['val_metric']:.4g}  ({r['seconds']:.1f} s)")
+    if config.patience is not None:
+        print(f"\n{'Stopped early' if result['stopped_early'] else 'Budget spent'}: the "
+              f"weights of {unit} {_round(config, result['history'], result['best_epoch'])} "
+              f"(the best validation loss, {result['val_loss']:.4g}) restored.")
     print(f"\n{task.describe()}")
     verdict = "" if math.isnan(task.threshold) else \
         (": solved" if result["solved"] else ": not solved")
@@ -293,6 +298,27 @@ def train(args) -> int:
         print(f"Attention: {row['attention_picture']}")
     print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
     return 0
+
+
+def _round(config, history, epoch: int) -> int:
+    """How ``train`` names the validation after round ``epoch``: the epoch, or the updates
+    done by then."""
+    record = next(r for r in history if r["epoch"] == epoch)
+    return record["epoch"] if config.epochs else record["updates"]
+
+
+def _failed(args, err) -> int:
+    """A run that diverged, or whose weights could not be written (the disk filled, the
+    folder went away), is recorded as failed: say so, exit code 1."""
+    run_id = getattr(err, "run_id", None)
+    status = "diverged" if isinstance(err, TrainingDiverged) else "not saved"
+    where = f" as run {run_id}" if run_id is not None else ""
+    say(args, f"rnnlab train: {status}: {err}")
+    say(args, f"The run is recorded as failed{where} in {args.db}.")
+    if args.json:
+        print(json.dumps({"status": status.replace(" ", "-"), "error": str(err),
+                          "run_id": run_id, "db": args.db}))
+    return 1
 
 
 def _model_name(config) -> str:

@@ -9,7 +9,7 @@ from rnnlab.cli import commands
 from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr_list,
                                   names_among, non_negative_int, positive_float, positive_int,
                                   probability, seed, shapes, tbptt)
-from rnnlab.cli.checks import DEFAULT_UPDATES, UsageError
+from rnnlab.cli.checks import DEFAULT_OUT, DEFAULT_UPDATES, FORGET_BIAS_HELP, UsageError
 from rnnlab.cli.report import add_parser as add_report
 from rnnlab.cli.sweep import add_parser as add_sweep
 from rnnlab.cli.text import add_parser as add_text
@@ -48,9 +48,7 @@ def add_training_options(p, task="adding", lr=3e-3) -> None:
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers (default 1)")
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "sigmoid"),
                    help="the vanilla RNN's f (default tanh)")
-    p.add_argument("--forget-bias", type=finite_float,
-                   help="LSTM without chrono: added to the forget gate's bias at init "
-                        "(default 1, as Keras)")
+    p.add_argument("--forget-bias", type=finite_float, help=FORGET_BIAS_HELP)
     p.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
                    help="chrono initialization of the LSTM's and GRU's gate biases (Tallec & "
                         "Ollivier 2018) for memories up to N steps; auto: N = the task's "
@@ -58,12 +56,12 @@ def add_training_options(p, task="adding", lr=3e-3) -> None:
     p.add_argument("--lambda1", type=positive_float,
                    help="rnn: rescale W_hh to this largest singular value at init")
     p.add_argument("--dropout", type=probability, default=0.0, metavar="P",
-                   help="dropout between stacked layers, as torch.nn.LSTM's (with --layers "
-                        "> 1; default 0)")
+                   help="dropout between stacked layers, as torch.nn.LSTM's (needs --layers "
+                        "> 1, but for the transformer, whose own dropout it is; default 0)")
     p.add_argument("--recurrent-dropout", type=probability, default=0.0, metavar="P",
                    help="variational recurrent dropout: one mask per sequence on h_{t-1} "
                         "into the recurrent product (Gal & Ghahramani 2016; default 0)")
-    p.add_argument("--heads", type=positive_int, default=DEFAULT_HEADS,
+    p.add_argument("--heads", type=positive_int,
                    help=f"transformer: attention heads, dividing --hidden (default "
                         f"{DEFAULT_HEADS})")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
@@ -98,7 +96,14 @@ def add_training_options(p, task="adding", lr=3e-3) -> None:
                    help="truncated BPTT: k1,k2 with k1 <= k2, for a task with a target at "
                         "every step (copy; default: full BPTT)")
     p.add_argument("--keep-going", action="store_true",
-                   help="spend the whole budget, even once the task is solved")
+                   help="spend the whole budget, even once the task is solved (--patience "
+                        "still stops a run)")
+    p.add_argument("--patience", type=positive_int, metavar="N",
+                   help="early stopping: end the run after N validations in a row without a "
+                        "lower validation loss (a validation every --eval-every updates, or "
+                        "after every epoch with --epochs or --data), and end it on the "
+                        "weights of its best validation, which the test metric measures and "
+                        "--save writes (default: off, the whole budget and the last weights)")
     p.add_argument("--db", default=DEFAULT_PATH, help=f"the run store (default {DEFAULT_PATH})")
     p.add_argument("--json", action="store_true", help="print JSON and nothing else")
 
@@ -211,7 +216,8 @@ def _add_gradflow(sub) -> None:
     p.add_argument("--lambda1", type=positive_float,
                    help="rescale the RNN's W_hh to this largest singular value")
     p.add_argument("--forget-bias", type=finite_float,
-                   help="LSTM: added to the forget gate's bias at init (default 1)")
+                   help=FORGET_BIAS_HELP + "; not with --weights, which replace the "
+                                           "initialization")
     p.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
                    help="LSTM, GRU: chrono initialization for memories up to N steps (auto: "
                         "the task's length; default off)")
@@ -227,8 +233,8 @@ def _add_gradflow(sub) -> None:
                    help="with --text-model: characters read before each window, whose state "
                         "it starts from (default 100)")
     p.add_argument("--every", type=positive_int, default=10, help="chart every k-th step")
-    p.add_argument("--out", default="rnnlab-out", help="folder for the PNGs")
-    p.add_argument("--no-plot", action="store_true", help="no PNG files")
+    p.add_argument("--out", help=f"folder for the PNGs (default {DEFAULT_OUT})")
+    p.add_argument("--no-plot", action="store_true", help="no PNG files (excludes --out)")
     p.add_argument("--json", action="store_true", help="print JSON and nothing else")
     p.set_defaults(run=commands.gradflow)
 
@@ -282,7 +288,7 @@ def _add_compare(sub) -> None:
                        description=commands.compare.__doc__)
     p.add_argument("--cells", type=variants, default=("rnn", "lstm", "gru"),
                    help="comma-separated among rnn (tanh), irnn (ReLU, W_hh = I: Le et al. "
-                        "2015), lstm (forget bias 1), lstm-chrono, gru, gru-chrono (chrono "
+                        "2015), lstm (forget bias 1, see --forget-bias), lstm-chrono, gru, gru-chrono (chrono "
                         "init with T_max the task's length: Tallec & Ollivier 2018), ln-lstm "
                         "(layer-normalized LSTM: Ba, Kiros & Hinton 2016), hier-lstm, "
                         "hier-gru (two levels: a lower layer over chunks of --chunk steps, an "
@@ -300,8 +306,8 @@ def _add_compare(sub) -> None:
                    help="train the runs in parallel on this many Dask worker processes (a "
                         "local cluster, as rnnlab sweep; needs rnnlab[sweep]); default: one "
                         "after another in this process")
-    p.add_argument("--out", default="rnnlab-out", help="folder for the PNG")
-    p.add_argument("--no-plot", action="store_true", help="no PNG file")
+    p.add_argument("--out", help=f"folder for the PNG (default {DEFAULT_OUT})")
+    p.add_argument("--no-plot", action="store_true", help="no PNG file (excludes --out)")
     add_training_options(p, task="language", lr=None)
     p.set_defaults(run=commands.compare)
 

@@ -66,6 +66,8 @@ class RunConfig:
     clip_norm: float | None = 1.0  # None: no clipping
     tbptt: tuple | None = None  # (k1, k2) for truncated BPTT; None: full BPTT
     stop_when_solved: bool = True  # end once two validations in a row count as solved
+    patience: int | None = None  # end after this many validations in a row without a lower
+    # validation loss, on the weights of the best one (the Trainer's); None: the whole budget
     seed: int = 0  # weights, data and batch order all derive from it
     dtype: str = "float32"
     task_options: dict = field(default_factory=dict)  # e.g. {"pairs": 4} for language
@@ -100,7 +102,7 @@ class RunConfig:
                      "n_val", "n_test"):
             with _about(name):
                 positive_int(getattr(self, name), name)
-        for name in ("epochs", "n_train"):
+        for name in ("epochs", "n_train", "patience"):
             if getattr(self, name) is not None:
                 with _about(name):
                     positive_int(getattr(self, name), name)
@@ -245,6 +247,9 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     Synthetic tasks train on a stream of fresh sequences for ``config.updates`` updates
     (or on a fixed set of ``config.n_train``), validate every ``config.eval_every``
     updates on a fixed validation set, and measure the test set once, at the end.
+    With ``config.patience``, training ends after that many validations in a row without
+    a lower validation loss, and the model ends on the weights of its best validation
+    (the Trainer's early stopping and ``restore_best``): the test and ``save`` see those.
 
     Parameters
     ----------
@@ -281,8 +286,11 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     -------
     dict
         cell, length, seed, lr, chrono (T_max or None), metric (on the test set), baseline,
-        solved, val_metric (the last validation), updates_to_solve (None: never solved on
-        validation), updates, params, seconds (of training, over all resumptions),
+        solved, val_metric and val_loss (of the weights the run ends with: the last
+        validation, or with ``config.patience`` the best, whose weights the Trainer
+        restores before the test), best_epoch (that validation's round or epoch),
+        stopped_early (patience ran out before the budget), updates_to_solve (None: never
+        solved on validation), updates, params, seconds (of training, over all resumptions),
         update_ms (per update), metric_name, task, resumed_from (the checkpoint resumed
         from, or None), history, the run's ``run_id`` (with a store) and the trained
         ``model``.
@@ -292,6 +300,8 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     rnnlab.training.TrainingDiverged
         When the loss or the weights stop being finite (the store marks the run failed; the
         exception's ``run_id`` is the run's id, or None without a store).
+    rnnlab.io.DiskWriteError
+        When ``save`` cannot be written (the run is marked failed; ``run_id`` as above).
     CheckpointError
         Before any training, for a checkpoint folder this run cannot use (see
         :func:`check_checkpoints`), or one in use by another process.
@@ -315,7 +325,12 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
                          resumed)
         model = trainer.model
         if save is not None:
-            io.save_weights(save, model.state_dict(), {"config": json.dumps(config.to_json())})
+            try:
+                io.save_weights(save, model.state_dict(),
+                                {"config": json.dumps(config.to_json())})
+            except io.DiskWriteError as err:  # recorded as failed, not finished
+                err.run_id = None if run is None else run.id
+                raise
         if run is not None:
             run.finish(result)
             result["run_id"] = run.id
@@ -334,6 +349,7 @@ def _trainer(config: RunConfig, task, checkpoint_dir, progress: bool) -> Trainer
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
     train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
                                tbptt=config.tbptt, seed=config.seed,
+                               patience=config.patience, restore_best=True,
                                checkpoint_dir=checkpoint_dir, progress=progress,
                                **_budget(config))
     callbacks = [_stop_when_solved(task)] if config.stop_when_solved else []
@@ -373,12 +389,14 @@ def _start(stack, trainer, config: RunConfig, store, study, kind, checkpoint_dir
 def _result(config: RunConfig, task, trainer, metric: float, resumed) -> dict:
     """What a finished run reports (see :func:`run_task`), but its history and model."""
     seconds = float(sum(r["seconds"] for r in trainer.history))
+    final = final_record(config, trainer.history)
     return {
         "task": task.config(), "cell": config.cell, "length": task.length,
         "seed": config.seed, "lr": float(config.lr), "chrono": config.chrono_steps(task),
         "metric_name": task.metric_name, "metric": metric,
         "baseline": float(task.baseline), "solved": bool(task.solved(metric)),
-        "val_metric": float(trainer.history[-1]["val_metric"]),
+        "val_metric": float(final["val_metric"]), "val_loss": float(final["val_loss"]),
+        "best_epoch": int(final["epoch"]), "stopped_early": _stopped_early(config, trainer),
         "updates_to_solve": updates_to_solve(trainer.history, task),
         "updates": trainer.updates, "params": int(trainer.model[0].num_parameters()),
         "model_params": int(trainer.model.num_parameters()),
@@ -386,6 +404,30 @@ def _result(config: RunConfig, task, trainer, metric: float, resumed) -> dict:
         "epochs": len(trainer.history),
         "resumed_from": None if resumed is None else resumed["checkpoint"],
     }
+
+
+def final_record(config: RunConfig, history: list) -> dict:
+    """The validation record of the weights a run ends with: the last one, or with
+    ``patience`` the best one (the first of the lowest validation loss, which the Trainer
+    restores)."""
+    if config.patience is None:
+        return history[-1]
+    return min(history, key=lambda record: record["val_loss"])  # the first of equals
+
+
+def _stopped_early(config: RunConfig, trainer) -> bool:
+    """Whether ``patience`` ran out before the budget was spent: the best validation is
+    followed by ``patience`` that are not lower."""
+    if config.patience is None or _budget_spent(config, trainer):
+        return False
+    best = trainer.history.index(final_record(config, trainer.history))
+    return len(trainer.history) - 1 - best >= config.patience
+
+
+def _budget_spent(config: RunConfig, trainer) -> bool:
+    if config.epochs is not None:
+        return trainer.epoch >= config.epochs
+    return trainer.updates >= config.updates
 
 
 def _budget(config: RunConfig) -> dict:
