@@ -325,3 +325,24 @@ def test_compare_on_two_workers_gives_the_rows_of_one_process(tmp_path):
     assert [r["lr"] for r in two] == [0.05] * 4  # chosen over 1e9, which diverged
     assert [[g["diverged"] for g in r["grid"]] for r in two] == [[0, 2]] * 4
     assert json.dumps(_without_timings(two)) == json.dumps(_without_timings(one))
+
+
+def test_a_setting_at_its_default_does_not_change_a_points_hash():
+    """A setting added to RunConfig later, at its default, must leave the hashes of studies
+    recorded before it as they were (or --resume would run them all again)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from rnnlab.experiments.runner import RunConfig
+    from rnnlab.experiments.sweep import config_hash
+    config = RunConfig(task="adding", length=20, cell="gru", lr=3e-3, seed=2)
+    older = {k: v for k, v in config.to_json().items() if k not in ("patience", "attention")}
+    assert config.patience is None and config.attention is None
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)
+                if f.default is not dataclasses.MISSING}
+    changed = {k: v for k, v in older.items()
+               if k not in defaults or v != json.loads(json.dumps(defaults[k]))}
+    text = json.dumps(changed, sort_keys=True, separators=(",", ":"))
+    assert config_hash(config) == hashlib.sha256(text.encode()).hexdigest()
+    assert config_hash(dataclasses.replace(config, patience=3)) != config_hash(config)

@@ -163,11 +163,22 @@ def points(spec: Spec) -> list:
             for combo in itertools.product(*(spec.grid[k] for k in keys))]
 
 
+def _json_value(value):
+    """``value`` as the config's JSON holds it (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
 def config_hash(config) -> str:
     """A point's identity: the SHA-256 of its RunConfig as canonical JSON (sorted keys).
 
     Two points with the same config train the same model on the same data (everything
     derives from the config's seed), so a sweep that finds a point's hash done skips it.
+    Settings at their default are left out, so that a setting added to RunConfig later
+    (at a default that changes nothing) leaves the hashes of earlier studies as they were.
     """
-    text = json.dumps(config.to_json(), sort_keys=True, separators=(",", ":"))
+    defaults = {f.name: f.default for f in dataclasses.fields(config)
+                if f.default is not dataclasses.MISSING}
+    values = {k: v for k, v in config.to_json().items()
+              if k not in defaults or v != _json_value(defaults[k])}
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
