@@ -60,7 +60,8 @@ def output_grads(layer, batch, steps, seed):
 
 # -- recurrent layers: x -------------------------------------------------------------------
 BAD_X = [
-    pytest.param(X[:, 0], ValueError, ("x", "3 dimensions", "(2, 3)"), id="2-D"),
+    # (T, I) is one unbatched sequence, as in PyTorch (tests/test_unbatched.py); (I,) is not
+    pytest.param(X[0, 0], ValueError, ("x", "3 dimensions", "(3,)"), id="1-D"),
     pytest.param(X[..., None], ValueError, ("x", "3 dimensions", "(2, 5, 3, 1)"), id="4-D"),
     pytest.param(np.zeros((2, 5, 4)), ValueError, ("x", "input_size = 3", "(2, 5, 4)"),
                  id="features"),

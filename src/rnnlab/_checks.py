@@ -35,6 +35,9 @@ def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None
     object arrays are refused, since feeding token ids or flags to a float layer is almost
     always a mistake.
 
+    Any array-like is taken (see :func:`as_numpy`): a list, a pandas object, a PyTorch CPU
+    tensor.
+
     Parameters
     ----------
     value : array_like
@@ -48,12 +51,8 @@ def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None
         The required number of dimensions.
     """
     xp = get_xp(value)
-    if not hasattr(value, "dtype"):
-        try:
-            value = np.asarray(value)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{name} must be a float array of shape {shape_doc}, "
-                            f"got {type(value).__name__} ({err})") from None
+    if xp is np and not isinstance(value, np.ndarray):
+        value = as_numpy(value, name, f"a float array of shape {shape_doc}")
     kind = np.dtype(value.dtype).kind
     if kind != "f":
         raise TypeError(f"{name} must be a float array (float32 or float64) of shape {shape_doc}, "
@@ -68,6 +67,25 @@ def float_array(value, name: str, dtype, shape_doc: str, ndim: int | None = None
         raise NonFiniteError(f"{name} must be finite in {value.dtype}, "
                              f"got {bad} NaN or infinite value(s)", name)
     return value
+
+
+def as_numpy(value, name: str, expected: str):
+    """Return the array-like ``value`` (not a NumPy array) as one, via ``numpy.asarray``.
+
+    Lists, pandas Series and DataFrames, and anything with ``__array__`` convert. A PyTorch
+    tensor gives its values, whether or not it requires grad (as ``tensor.detach()``): rnnlab
+    computes its gradients itself, by its own ``backward``, and never joins PyTorch's autograd
+    graph. What does not convert (a ragged list, a bfloat16 or a GPU tensor) raises
+    ``TypeError`` naming ``name``; ``expected`` says what was expected. rnnlab never imports
+    torch: a tensor is recognized by its ``detach`` method and its module's name.
+    """
+    if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        value = value.detach()  # the values; rnnlab's own backward gives the gradients
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} "
+                        f"({err})") from None
 
 
 def expect_shape(array, name: str, shape: tuple, shape_doc: str) -> None:

@@ -18,8 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab import init as initializers
-from rnnlab._checks import (boolean, expect_shape, float_array, lengths_array, one_of, positive_int,
-                            probability)
+from rnnlab._checks import boolean, expect_shape, lengths_array, one_of, positive_int, probability
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import gru, ln_gru, ln_lstm, ln_rnn, lstm, rnn
@@ -30,6 +29,7 @@ from rnnlab.layers.dropout import keep_scaled
 from rnnlab.layers.module import Module
 from rnnlab.layers.recurrent_parameters import RecurrentParameters
 from rnnlab.layers.stepping import Stepping
+from rnnlab.layers.unbatched import Unbatched
 
 
 class _Cache(NamedTuple):
@@ -40,7 +40,7 @@ class _Cache(NamedTuple):
     keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
 
 
-class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
+class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Module):
     """What RNN, LSTM and GRU share: parameters, stacking, directions, lengths, states."""
 
     cell = None  # the module with forward/backward/final_state for one direction
@@ -134,7 +134,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
 
         Parameters
         ----------
-        x : (B, T, I) float
+        x : (B, T, I) float, or (T, I), one unbatched sequence (:mod:`rnnlab.layers.unbatched`)
         lengths : (B,) int, optional
             Each sequence's number of valid steps, 1 <= lengths <= T; all T by default.
         state : (L*D, B, H), or for LSTM the pair (h_0, c_0), optional
@@ -150,7 +150,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
         With ``checkpoint_every`` set, backward reads ``x`` again (it is kept by reference,
         not copied, when it already has the layer's dtype): leave it unchanged until then.
         """
-        x = float_array(x, "x", self.dtype, "(B, T, I)", ndim=3)
+        x, state, unbatched = self._batch_input(x, lengths, state)  # x: a float (B, T, I)
         batch, steps, features = x.shape
         if batch < 1 or steps < 1:
             raise ValueError(f"x must have B >= 1 and T >= 1, got shape {x.shape}")
@@ -167,7 +167,8 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
         states0 = self._state_components(state, "state", batch, allow_none=False)
         self._cache = None  # the workspaces are overwritten: no half-overwritten cache remains
         if self.checkpoint_every is not None:
-            return self._forward_checkpointed(x, lengths, mask, states0)
+            return self._unbatch_result(*self._forward_checkpointed(x, lengths, mask, states0),
+                                        unbatched)
 
         caches, finals, inputs, keeps = [], [], x, []
         for layer in range(self.num_layers):
@@ -186,14 +187,14 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
                 inputs, keep = self._drop(inputs)
                 keeps.append(keep)
         self._save_for_backward(_Cache(caches, lengths, batch, steps, keeps))
-        return inputs, self._stack_states(finals)
+        return self._unbatch_result(inputs, self._stack_states(finals), unbatched)
 
     def backward(self, d_output, d_state=None):
         """Backpropagate through every layer, direction and step; accumulate the gradients.
 
         Parameters
         ----------
-        d_output : (B, T, D*H)
+        d_output : (B, T, D*H), or (T, D*H) after an unbatched forward (then no B axis anywhere)
             dL/d output (entries at padded steps are ignored).
         d_state : (L*D, B, H), or for LSTM a pair whose parts may be None, optional
             dL/d h_n (and dL/d c_n).
@@ -215,13 +216,13 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
         """
         cache = self._saved()
         hidden, batch, steps = self.hidden_size, cache.batch, cache.steps
-        d_output = float_array(d_output, "d_output", self.dtype, "(B, T, D*H)", ndim=3)
+        d_output, d_state = self._batch_gradients(d_output, d_state, steps)  # (B, T, D*H)
         expect_shape(d_output, "d_output", (batch, steps, self.num_directions * hidden),
                      "(B, T, D*H)")
         d_last = self._state_components(d_state, "d_state", batch, allow_none=True)
         self._mark_read()
         if isinstance(cache, _Checkpoints):
-            return self._backward_checkpointed(cache, d_output, d_last)
+            return self._unbatch_gradients(*self._backward_checkpointed(cache, d_output, d_last))
 
         caches, lengths = cache.cells, cache.lengths
         d_states0 = [None] * len(caches)
@@ -245,7 +246,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
                     traces[index] = self._state_trace(grads.d_states, direction, lengths)
             d_y = d_inputs if layer == 0 else self._undrop(d_inputs, cache.keeps[layer - 1])
         self.state_grads = traces if self.track_state_grads else None
-        return d_y, self._stack_states(d_states0)
+        return self._unbatch_gradients(d_y, self._stack_states(d_states0))
 
     def gates(self, layer: int = 0, direction: int = 0) -> dict:
         """The last forward's activated gates of one layer and direction, by name.
@@ -272,7 +273,7 @@ class _Recurrent(RecurrentParameters, Checkpointed, Stepping, Module):
             gates = batch_first(cache.cells[layer * self.num_directions + direction].gates)
         if direction == 1:
             gates = reverse_padded(gates, lengths)
-        return dict(zip(self.cell.GATES, self.cell.split_gates(gates)))
+        return self._unbatch_trace(dict(zip(self.cell.GATES, self.cell.split_gates(gates))))
 
     def _state_trace(self, d_states, direction: int, lengths) -> dict:
         """A cell's time-major dL/dh_t (and dL/dc_t) -> {"h": (B, T, H), ...} in input time
@@ -386,7 +387,8 @@ class LSTM(_Recurrent):
         Added to the forget gate's block of ``bias_ih`` after initialization (default 0, as
         PyTorch; Keras adds 1). A forget gate that starts open, sigmoid(1) = 0.73 rather than
         0.5, lets c_t and its gradient survive longer from the first update on (Gers et al.
-        2000; Jozefowicz et al. 2015).
+        2000; Jozefowicz et al. 2015). The command line (rnnlab train, compare, gradflow)
+        passes forget_bias=1 unless --forget-bias says otherwise.
     chrono : int >= 2 or None, keyword-only
         T_max: chrono initialization of the input and forget gates' biases, for a memory of
         up to about T_max steps (Tallec & Ollivier 2018, "Can recurrent neural networks warp

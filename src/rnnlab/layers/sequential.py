@@ -23,6 +23,13 @@ class Sequential(Module):
     (a ``ValueError``) naming the module whose output, or passed-back gradient, it was; the
     Trainer reports it as a diverged run.
 
+    One unbatched sequence, x (T, F) (or token ids (T,)), goes through as PyTorch's modules
+    take it: each module gets it as it is. Recurrent layers and ``LastStep`` / ``MeanPool``
+    take it (a pooling head reduces (T, H) to (H,), as a batch of one would), so do Linear,
+    the activations, LayerNorm, Dropout and Embedding (any leading axes); a module that needs
+    a batch refuses it with its own error naming ``x``. ``lengths`` must then be None, and
+    ``backward`` takes the unbatched gradient of the output.
+
     Examples
     --------
     >>> model = Sequential(LSTM(12, 64), LastStep(), Linear(64, 9))
@@ -55,6 +62,7 @@ class Sequential(Module):
         Parameters
         ----------
         x : (B, T, F) float, or (B, T) int token ids when the first module is an Embedding or OneHot
+            Or one unbatched sequence, (T, F) or (T,) token ids (see the class docstring).
         lengths : (B,) int, optional
         state : list, optional
             One initial state per recurrent module, in order (None for zeros): what
@@ -98,6 +106,7 @@ class Sequential(Module):
         Parameters
         ----------
         x : (B, F) float, or (B,) int token ids when the first module is an Embedding or OneHot
+            Or one unbatched step, (F,) (a recurrent module's state is then (L, H)).
         state : list, optional
             One state per recurrent module, in order (None for zeros), as ``forward``'s
             ``state``: what the last step returned.
@@ -125,6 +134,11 @@ class Sequential(Module):
         return x, finals
 
     def backward(self, d_output):
+        """Run every module's backward in reverse; return dL/dx.
+
+        ``d_output`` has the shape of ``forward``'s output, unbatched after an unbatched
+        forward; a recurrent module's d_state0 is dropped (its final state was not used).
+        """
         last = len(self.modules) - 1
         for k in range(last, -1, -1):
             try:

@@ -12,6 +12,9 @@ whole-sequence forward. Nothing is kept for a backward. Each layer's recurrent p
 when the layer's weights change (an optimizer step, ``load_state_dict``, ``mark_changed``):
 a call costs the step's arithmetic and a few small copies. Dropout, between layers and in the
 recurrence, is not applied: a step is the evaluation-mode forward.
+
+As ``torch.nn.RNNCell / LSTMCell / GRUCell`` take it, a step may be unbatched: x (I,) with a
+state (L, H) (or a pair) gives an output (H,) and a state (L, H).
 """
 
 from __future__ import annotations
@@ -28,17 +31,17 @@ class Stepping:
 
         Parameters
         ----------
-        x : (B, I) float
+        x : (B, I) float, or (I,) for one unbatched sequence
             The step's input.
-        state : (L, B, H), or for LSTM the pair (h, c), optional
+        state : (L, B, H), or for LSTM the pair (h, c), optional; (L, H) when x is (I,)
             The state before the step (what ``forward`` or the last ``step`` returned as
             h_n); zeros by default.
 
         Returns
         -------
-        output : (B, H)
+        output : (B, H), or (H,) for an unbatched x
             The last layer's h_t.
-        state : (L, B, H), or for LSTM the pair (h_t, c_t)
+        state : (L, B, H), or for LSTM the pair (h_t, c_t); (L, H) for an unbatched x
             The state after the step, to pass to the next call.
 
         A bidirectional layer has no step: its reverse direction needs the whole sequence.
@@ -46,7 +49,17 @@ class Stepping:
         if self.bidirectional:
             raise ValueError("step needs a one-directional layer: a bidirectional layer's "
                              "reverse direction reads the sequence from its end (use forward)")
-        x = float_array(x, "x", self.dtype, "(B, I)", ndim=2)
+        x = float_array(x, "x", self.dtype, "(B, I), or (I,) unbatched")
+        if x.ndim == 1:  # one sequence: a batch of one, then without its batch axis
+            output, state = self._step(x[None], self._batch_state(state, "state", "(L, H)"))
+            return output[0], self._unbatch_state(state)
+        if x.ndim != 2:
+            raise ValueError(f"x must have 2 dimensions (B, I), or 1 (I,) unbatched, "
+                             f"got shape {x.shape}")
+        return self._step(x, state)
+
+    def _step(self, x, state):
+        """:meth:`step` on a batch x (B, I) float of the layer's dtype."""
         batch, features = x.shape
         if batch < 1 or features != self.input_size:
             raise ValueError(f"x must have shape (B, I) with B >= 1 and I = input_size = "
