@@ -154,3 +154,51 @@ def test_chrono_initialization_option():
         RNNClassifier(cell="rnn", chrono="auto").fit(X, y)
     with pytest.raises(ValueError, match=">= 2"):
         RNNClassifier(chrono=1).fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "many-to-many"])
+def test_a_saved_estimator_predicts_the_same_in_a_fresh_process(tmp_path, kind):
+    X, y = channels_first(seed=6)
+    if kind == "classifier":
+        est = RNNClassifier(layout="NCT", **FAST).fit(X, np.array(["down", "up"])[y])
+        method = "predict_proba"
+    elif kind == "regressor":
+        est = RNNRegressor(layout="NCT", pooling="mean", **FAST).fit(X, np.stack([y, -y], 1))
+        method = "predict"
+    else:
+        est = RNNRegressor(layout="NCT", many_to_many=True, **FAST).fit(X, X[:, 0] * 2.0)
+        method = "predict"
+    expected = np.asarray(getattr(est, method)(X))
+    folder = est.save(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "extras.safetensors", "model.json", "model.safetensors"]
+    loaded = type(est).load(folder)
+    assert loaded.get_params() == est.get_params() and repr(loaded) == repr(est)
+    np.testing.assert_array_equal(np.asarray(getattr(loaded, method)(X)), expected)
+    if kind == "classifier":
+        assert loaded.classes_.tolist() == ["down", "up"]
+        assert loaded.score(X, np.array(["down", "up"])[y]) == est.score(
+            X, np.array(["down", "up"])[y])
+    np.save(tmp_path / "X.npy", X)
+    script = (f"import numpy as np, sys; from rnnlab import {type(est).__name__} as C; "
+              f"m = C.load(sys.argv[1]); "
+              f"np.save(sys.argv[2], np.asarray(m.{method}(np.load(sys.argv[3]))))")
+    subprocess.run([sys.executable, "-c", script, folder, str(tmp_path / "p.npy"),
+                    str(tmp_path / "X.npy")], check=True, timeout=120)
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
+
+
+def test_loading_refuses_what_is_not_a_saved_estimator_of_its_class(tmp_path):
+    from rnnlab.io import InvalidFileError
+    X, y = channels_first(seed=7)
+    RNNClassifier(layout="NCT", **FAST).fit(X, y).save(tmp_path / "clf")
+    with pytest.raises(InvalidFileError, match="kind 'RNNClassifier', expected 'RNNRegressor'"):
+        RNNRegressor.load(tmp_path / "clf")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        RNNClassifier.load(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidFileError, match="file"):
+        RNNClassifier.load(tmp_path / "file")
+    with pytest.raises(NotFittedError, match="not fitted"):
+        RNNClassifier().save(tmp_path / "unfitted")
+    assert not (tmp_path / "unfitted").exists()

@@ -157,9 +157,10 @@ def labels(y):
         y = y[:, 0]
     kind = target_type(y)
     if kind not in ("binary", "multiclass"):
-        raise ValueError(f"Unknown label type: {kind!r}. y must be one class label per "
-                         f"sequence, shape (N,): numbers or strings (a classifier cannot "
-                         f"learn {kind} targets; use RNNRegressor)")
+        hint = ("; a classifier cannot learn continuous targets: use RNNRegressor"
+                if kind.startswith("continuous") else "")
+        raise ValueError(f"y must be one class label per sequence, shape (N,), all numbers or "
+                         f"all strings: Unknown label type: {kind!r}{hint}")
     if y.dtype.kind == "O":
         y = y.astype(str if isinstance(y[0], str) else float)
     if y.dtype.kind == "f" and not np.isfinite(y).all():

@@ -12,8 +12,6 @@ head, a linear layer) and train it with the :class:`~rnnlab.training.Trainer`.
 
 from __future__ import annotations
 
-import functools
-import inspect
 
 import numpy as np
 
@@ -23,61 +21,22 @@ from rnnlab._checks import seed as check_seed
 from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, train_val_split
 from rnnlab.estimator_inputs import (LAYOUTS, as_sequences, check_y_length, labels,
                                      sample_weights, targets_array)
+from rnnlab.estimator_protocol import (NotFittedError, SklearnProtocol, not_fitted_error,
+                                       sklearn_expected_failures)
 from rnnlab.layers import (GRU, LSTM, RNN, HierarchicalRNN, LastStep, Linear, MeanPool,
                            Sequential)
 from rnnlab.optim import OPTIMIZERS, CosineLR
 from rnnlab.training import TrainConfig, Trainer
 from rnnlab.training.trainer import model_mode
 
+__all__ = ["RNNClassifier", "RNNRegressor", "NotFittedError", "sklearn_expected_failures"]
+
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 POOLINGS = {"last": LastStep, "mean": MeanPool}
 PREDICT_BATCH = 256  # sequences per forward pass at prediction time
 
 
-class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit``. Where scikit-learn is installed, the error raised
-    is also an instance of ``sklearn.exceptions.NotFittedError``."""
-
-
-@functools.cache
-def _not_fitted_class():
-    """NotFittedError, made a subclass of scikit-learn's too where it is installed."""
-    try:
-        from sklearn.exceptions import NotFittedError as Theirs
-    except ImportError:
-        return NotFittedError
-    return type("NotFittedError", (NotFittedError, Theirs), {"__module__": __name__,
-                                                               "__doc__": NotFittedError.__doc__})
-
-
-# scikit-learn's estimator checks that cannot hold for a sequence model, with why; pass as
-# ``parametrize_with_checks(..., expected_failed_checks=sklearn_expected_failures)``.
-SKLEARN_EXPECTED_FAILURES = {
-    "check_n_features_in": "a 2-D X is (N, T): N sequences of T steps of one feature, so "
-                           "n_features_in_ is 1, not X.shape[1] (the number of steps)",
-    "check_n_features_in_after_fitting": "the same: X.shape[1] of a 2-D X is the length of "
-                                         "the sequences, which may differ at predict",
-    "check_classifiers_train": "(classifier) it ends by asking predict on X.T, (2, 300) "
-                               "where fit saw (300, 2), for an error; here that is 2 "
-                               "sequences of 300 steps (the accuracy part is tested in "
-                               "tests/test_sklearn_checks.py)",
-    "check_sample_weight_equivalence_on_dense_data": "training is minibatch gradient descent "
-                                                     "on shuffled batches: a sequence of "
-                                                     "weight 2 and the sequence twice make "
-                                                     "different batches, so close but not "
-                                                     "equal weights",
-}
-
-
-def sklearn_expected_failures(estimator) -> dict:
-    """``{check name: reason}`` of scikit-learn's estimator checks that do not apply to
-    ``estimator`` (``parametrize_with_checks``' and ``check_estimator``'s
-    ``expected_failed_checks``)."""
-    return {name: why for name, why in SKLEARN_EXPECTED_FAILURES.items()
-            if not why.startswith("(classifier)") or isinstance(estimator, RNNClassifier)}
-
-
-class _RNNEstimator:
+class _RNNEstimator(SklearnProtocol):
     """The shared parts: parameters, input checks, standardization, the model and training."""
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
@@ -110,48 +69,19 @@ class _RNNEstimator:
         self.chrono = chrono  # lstm, gru: chrono initialization for T_max steps, or "auto"
         self.layout = layout  # X's axes: None or "NTF" (N, T, F); "NCT" (aeon, sktime)
 
-    # -- scikit-learn protocol -------------------------------------------------------------
+    # -- saving ------------------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Save the fitted estimator into the folder ``path`` (safetensors and JSON, no
+        pickle; :mod:`rnnlab.estimator_saving`); return the folder."""
+        from rnnlab.estimator_saving import save_estimator  # needs safetensors (train extra)
+        return save_estimator(self, path)
+
     @classmethod
-    def _param_names(cls) -> list:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor's arguments, ``{name: value}``."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set constructor arguments by name; returns self."""
-        for name, value in params.items():
-            if name not in self._param_names():
-                raise ValueError(f"{name!r} is not a parameter of {type(self).__name__}; "
-                                 f"valid: {self._param_names()}")
-            setattr(self, name, value)
-        return self
-
-    def clone(self):
-        """A new, unfitted estimator with the same parameters."""
-        return type(self)(**self.get_params())
-
-    def __sklearn_tags__(self):
-        """What scikit-learn (>= 1.6) asks of an estimator; only called when it is installed."""
-        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
-
-        classifier = isinstance(self, RNNClassifier)
-        return Tags(estimator_type="classifier" if classifier else "regressor",
-                    target_tags=TargetTags(required=True, multi_output=not classifier,
-                                           single_output=True),
-                    classifier_tags=ClassifierTags() if classifier else None,
-                    regressor_tags=None if classifier else RegressorTags(),
-                    input_tags=InputTags(two_d_array=True, three_d_array=True),
-                    non_deterministic=self.random_state is None)
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "model_")
-
-    def __repr__(self) -> str:
-        defaults = type(self)().get_params()
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
-        return f"{type(self).__name__}({', '.join(changed)})"
+    def load(cls, path):
+        """The estimator saved in the folder ``path`` by :meth:`save`, fitted; loading never
+        runs code, and refuses a folder of another kind or version."""
+        from rnnlab.estimator_saving import load_estimator
+        return load_estimator(cls, path)
 
     # -- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -204,8 +134,8 @@ class _RNNEstimator:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise _not_fitted_class()(f"this {type(self).__name__} is not fitted yet: call fit "
-                                      f"first")
+            raise not_fitted_error(f"this {type(self).__name__} is not fitted yet: call fit "
+                                   f"first")
 
     def _standardize(self, sequences: list) -> list:
         return [(s - self.feature_mean_) / self.feature_scale_ for s in sequences]
