@@ -42,7 +42,8 @@ def run_torch(data, clf, seed: int) -> tuple:
     model = torch.nn.LSTM(clf.n_features_in_, RECIPE["hidden_size"], batch_first=True)
     head = torch.nn.Linear(RECIPE["hidden_size"], len(clf.classes_))
     model_seed, data_seed = clf._seeds()
-    init = clf._build_model(len(clf.classes_), model_seed).state_dict()  # clf's initial weights
+    steps = max(len(x) for x in X_train)  # used by chrono="auto" only
+    init = clf._build_model(len(clf.classes_), model_seed, steps).state_dict()  # clf's start
     model.load_state_dict({k[2:]: torch.tensor(v) for k, v in init.items() if k[0] == "0"})
     head.load_state_dict({k[2:]: torch.tensor(v) for k, v in init.items() if k[0] == "2"})
     params = list(model.parameters()) + list(head.parameters())

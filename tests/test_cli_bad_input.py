@@ -306,8 +306,8 @@ CASES = {
         (["--db", "{d}/other-app.db"], "--db"),
         (["--db", "{d}/newer.db"], "--db"),
         (["--db", "{d}/missing-folder/runs.db"], "--db"),
-        (["--save", "{d}/missing-folder/model.safetensors"], "--save"),
-        (["--save", "{d}"], "--save"),
+        (["--save", "{d}"], "--save"),  # a folder of other files: saving would replace it
+        (["--save", "{d}/a-file"], "--save"),
         (["--checkpoint-dir", "{d}/a-file"], "--checkpoint-dir"),
         (["--checkpoint-dir", "{d}/a-file/ck"], "--checkpoint-dir"),
         (["--checkpoint-dir", "{d}/ck"], "--checkpoint-dir"),  # holds a run: needs --resume
@@ -323,9 +323,10 @@ CASES = {
         (["--tbptt", "10,5", "--task", "copy"], "--tbptt"),  # k2 < k1
         # output paths, checked before any training
         (["--save="], "--save"),
-        (["--save", "{d}/missing-folder/"], "--save"),
-        (["--save", "{d}/missing-folder/deeper/model.safetensors"], "--save"),
-        (["--save", "{d}/a-file/model.safetensors"], "--save"),
+        (["--save", "{d}/a-file/model"], "--save"),
+        (["--layout", "NCT"], "--layout"),  # without --data
+        (["--layout", "CTN", "--data", "{d}/good.npz"], "--layout"),
+        (["--save", "{d}/model", "--task", "reverse", "--attention", "dot"], "--save"),
         (["--db", "{d}/runs.db", "--save", "{d}/runs.db"], "--save"),  # the same file
         (["--db", "{d}/missing-folder/"], "--db"),
         (["--db="], "--db"),

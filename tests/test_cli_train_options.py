@@ -2,6 +2,7 @@
 weights (the Trainer's own mechanism), recorded with the run; a save that fails at the end is
 a failed run, not a traceback; and the forget bias's two defaults, said in every help."""
 
+import errno
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from rnnlab.experiments.runner import RunConfig
 from rnnlab.experiments.store import RunStore
 from rnnlab.layers import LSTM
 from rnnlab.optim import OPTIMIZERS
+from rnnlab.saved_model import load_model
 from rnnlab.training import TrainConfig, Trainer
 
 # a small run whose validation loss stops falling within a few rounds (a large step size)
@@ -34,7 +36,7 @@ def _val_loss_of_saved_weights(tmp_path, config: RunConfig) -> float:
     task = config.make_task()
     _, val, _ = task.split(config.n_train, config.n_val, config.n_test, config.seed)
     model = build_model(task, config.cell, config.hidden_size, seed=config.seed)
-    model.load_state_dict(io.load_weights(str(tmp_path / "model.safetensors")))
+    model.load_state_dict(load_model(str(tmp_path / "model.safetensors"))[0].state_dict())
     trainer = Trainer(model, task.loss, OPTIMIZERS["adam"](model, lr=config.lr),
                       TrainConfig(batch_size=config.batch_size, updates=1), metric=task.metric)
     return trainer.evaluate(val)["loss"]
@@ -91,11 +93,12 @@ def test_patience_reaches_compare_and_its_records(tmp_path, capsys):
 
 def test_a_save_that_fails_at_the_end_is_a_failed_run_not_a_traceback(tmp_path, capsys,
                                                                       monkeypatch):
-    real = io.save_weights
+    from rnnlab.experiments import trained_model
 
-    def folder_gone(path, *args, **kwargs):  # as if the folder went away while training
-        return real(str(tmp_path / "gone" / "m.safetensors"), *args, **kwargs)
-    monkeypatch.setattr(runner.io, "save_weights", folder_gone)
+    def disk_full(path, *args, **kwargs):  # as if the disk filled up while training
+        raise io.DiskWriteError(errno.ENOSPC, f"cannot write the model {path!r}: No space "
+                                              f"left on device")
+    monkeypatch.setattr(trained_model.saved_model, "save_model", disk_full)
     code = main(["train", "--length", "4", "--hidden", "2", "--updates", "1",
                  "--save", str(tmp_path / "m.safetensors"), "--db", str(tmp_path / "runs.db")])
     out, err = capsys.readouterr()

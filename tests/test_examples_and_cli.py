@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from rnnlab import io
 from rnnlab.cli import main
 from rnnlab.experiments.store import RunStore
+from rnnlab.saved_model import load_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_train_resume_continues_the_run_and_records_it(tmp_path, capsys):
     row = json.loads(out)
     assert row["resumed_from"] == "epoch-0002" and row["updates"] == 20
     assert f"Resuming from {os.path.join(ck, 'epoch-0002')} (10 updates" in err
-    a, b = io.load_weights(whole), io.load_weights(resumed)
+    a, b = saved_weights(whole), saved_weights(resumed)
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)  # bitwise the same run
     with RunStore(db) as store:
         runs = store.runs()  # newest first
@@ -107,17 +107,22 @@ def test_train_resume_continues_the_run_and_records_it(tmp_path, capsys):
         assert [e["updates"] for e in store.epochs(runs[0]["id"])] == [5, 10, 15, 20]
 
 
+def saved_weights(path) -> dict:
+    """The weights of the model folder ``rnnlab train --save`` wrote."""
+    return load_model(path)[0].state_dict()
+
+
 def test_train_with_norm_and_chunk(tmp_path, capsys):
     db = str(tmp_path / "runs.db")
     base = ["train", "--task", "adding", "--length", "12", "--hidden", "4", "--updates", "4",
             "--eval-every", "2", "--db", db]
     assert main(base + ["--norm", "layer", "--save", str(tmp_path / "ln.safetensors")]) == 0
     assert "layer-normalized lstm, H = 4" in capsys.readouterr().out
-    assert "0.ln_c_weight_l0" in io.load_weights(tmp_path / "ln.safetensors")
+    assert "0.ln_c_weight_l0" in saved_weights(tmp_path / "ln.safetensors")
     assert main(base + ["--chunk", "5", "--cell", "gru", "--save",
                         str(tmp_path / "hier.safetensors"), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
-    weights = io.load_weights(tmp_path / "hier.safetensors")
+    weights = saved_weights(tmp_path / "hier.safetensors")
     assert "0.lower.weight_hh_l0" in weights and "0.upper.weight_hh_l0" in weights
     assert row["params"] == sum(v.size for k, v in weights.items() if k.startswith("0."))
     with RunStore(db) as store:

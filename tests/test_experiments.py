@@ -4,6 +4,7 @@ versions of what the CLI does, checked for their numbers and for what lands in t
 import dataclasses
 import importlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -305,20 +306,23 @@ def test_cli_compare_json_lists_the_rows_and_the_store_has_them(tmp_path, capsys
 
 
 def test_cli_train_saves_weights_and_reports_divergence(tmp_path, capsys):
-    db, weights = str(tmp_path / "runs.db"), str(tmp_path / "model.safetensors")
+    db, folder = str(tmp_path / "runs.db"), str(tmp_path / "model")
     assert main(["train", "--task", "adding", "--length", "8", "--cell", "gru", "--hidden",
-                 "4", "--epochs", "1", "--n-train", "32", "--db", db, "--save", weights,
+                 "4", "--epochs", "1", "--n-train", "32", "--db", db, "--save", folder,
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["cell"] == "gru" and len(result["history"]) == 1
-    saved = io.load_weights(weights)
+    from rnnlab.saved_model import load_model
+    loaded, _, meta = load_model(folder, expected_kind="rnnlab-train")
+    assert meta["config"]["cell"] == "gru" and meta["output"] == "values"
+    saved = io.load_weights(os.path.join(folder, "model.safetensors"))  # PyTorch's names
     assert sorted(saved) == sorted(["0.weight_ih_l0", "0.weight_hh_l0", "0.bias_ih_l0",
                                     "0.bias_hh_l0", "2.weight", "2.bias"])
     model = build_model(make_task("adding", 8), "gru", 4)
     model.load_state_dict(saved)  # the saved weights rebuild the model
     code = main(["train", "--task", "adding", "--length", "50", "--cell", "rnn", "--hidden",
                  "64", "--lambda1", "3", "--no-clip", "--optimizer", "sgd", "--lr", "0.1",
-                 "--epochs", "1", "--n-train", "1024", "--db", db, "--save", weights])
+                 "--epochs", "1", "--n-train", "1024", "--db", db, "--save", folder])
     assert code == 1
     assert "diverged" in capsys.readouterr().out
     with RunStore(db) as store:

@@ -152,10 +152,25 @@ def test_bad_paths_are_named(tmp_path):
         FileTask(path=str(tmp_path / "data.csv"))
     path, *_ = classes_file(tmp_path)
     other, *_ = classes_file(tmp_path, name="other.npz")
-    np.savez(tmp_path / "wide.npz", x=np.zeros((4, 3, 5)), y=np.array([0, 1, 0, 1]))
+    np.savez(tmp_path / "wide.npz", x=np.zeros((4, 6, 5)), y=np.array([0, 1, 0, 1]))
     with pytest.raises(ValueError, match="test_path has 5 features"):
         FileTask(path=path, test_path=str(tmp_path / "wide.npz"))
     with pytest.raises(ValueError, match="data must be given exactly when task='file'"):
         RunConfig(task="file")
     with pytest.raises(SystemExit, match="--test-data: needs --data"):
         main(["train", "--test-data", other])
+
+
+def test_a_npz_files_layout_is_said_when_it_is_ambiguous(tmp_path):
+    """aeon's and sktime's (N, C, T) arrays read as (N, T, F) would be sequences of C steps
+    of T features: refused unless the layout is said, and read transposed with NCT."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 2, 30))  # (N, C, T)
+    np.savez(tmp_path / "nct.npz", x=x, y=np.arange(12) % 2)
+    with pytest.raises(ValueError, match=r"shape \(12, 2, 30\) is ambiguous.*layout NCT or NTF"):
+        FileTask(path=str(tmp_path / "nct.npz"))
+    task = FileTask(path=str(tmp_path / "nct.npz"), layout="NCT")
+    assert task.input_size == 2 and task.length == 30
+    X, _ = read_data_file(str(tmp_path / "nct.npz"), layout="NCT")
+    np.testing.assert_array_equal(X[3], x[3].T)
+    assert FileTask(path=str(tmp_path / "nct.npz"), layout="NTF").input_size == 30

@@ -78,7 +78,7 @@ def save_model(path, model: Module, arrays: dict | None = None, meta: dict | Non
         raise TypeError(f"meta must be a dict of JSON values or None, got {type(meta).__name__}")
     if "kind" in meta and not isinstance(meta["kind"], str):
         raise TypeError(f"meta['kind'] must be a str, got {type(meta['kind']).__name__}")
-    _check_replaceable(path)
+    check_replaceable(path)
     extras = file_bytes({} if arrays is None else arrays, name="arrays")
     info = {"format": FORMAT, "version": VERSION, "architecture": module_spec(model),
             "rnnlab": __version__, "numpy": np.__version__,
@@ -100,9 +100,11 @@ def save_model(path, model: Module, arrays: dict | None = None, meta: dict | Non
     return final
 
 
-def _check_replaceable(path: str) -> None:
+def check_replaceable(path) -> None:
     """Refuse a ``path`` that is a file, or a folder that is neither empty nor a saved model
-    (it would be replaced, and everything in it lost)."""
+    (it would be replaced, and everything in it lost): what :func:`save_model` checks first,
+    for a caller that checks before long work."""
+    path = io._path(path, "path")
     if not os.path.exists(path):
         return
     if not os.path.isdir(path):

@@ -35,6 +35,7 @@ FORGET_BIAS_HELP = ("LSTM without chrono: added to the forget gate's bias at ini
 
 # RunConfig fields -> the options that set them (a failed check names its fields)
 FIELD_OPTIONS = {"task": "--task", "data": "--data", "test_data": "--test-data",
+                 "layout": "--layout",
                  "cell": "--cell", "optimizer": "--optimizer", "hidden_size": "--hidden",
                  "num_layers": "--layers", "updates": "--updates", "eval_every": "--eval-every",
                  "batch_size": "--batch-size", "epochs": "--epochs", "n_train": "--n-train",
@@ -140,6 +141,8 @@ def check_data_options(args) -> None:
     the task) and sets the budget to DATA_EPOCHS epochs unless --updates or --epochs does."""
     if args.test_data is not None and args.data is None:
         raise refuse(args, "--test-data", "needs --data")
+    if getattr(args, "layout", None) is not None and args.data is None:
+        raise refuse(args, "--layout", "says how a --data file is laid out: needs --data")
     if args.data is not None:
         for option, given in (("--task", args.task), ("--length", args.length),
                               ("--n-train", args.n_train)):
@@ -217,7 +220,7 @@ def check_data(args) -> None:
         if option == "--test-data" and test_path is None:
             continue
         try:
-            FileTask(path=args.data, test_path=test_path)
+            FileTask(path=args.data, test_path=test_path, layout=args.layout)
         except Exception as err:  # noqa: BLE001 - any failure to read a user's file
             raise refuse(args, option, described(err)) from None
 

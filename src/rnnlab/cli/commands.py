@@ -26,13 +26,15 @@ from rnnlab.experiments.demo import run_demo
 from rnnlab.experiments.gradflow import chart_and_summary, gradflow_json, gradient_flow
 from rnnlab.experiments.plots import plot_compare, plot_gradient_flow, plot_jacobians
 from rnnlab.experiments.run_folder import CheckpointError, check_checkpoints
-from rnnlab.experiments.runner import build_model, run_task
+from rnnlab.experiments.runner import build_model, run_model, run_task
+from rnnlab.experiments.trained_model import savable
 from rnnlab.experiments.records import new_study_id
 from rnnlab.experiments.runs_table import format_runs
 from rnnlab.experiments.store import RunStore
 from rnnlab.explain import format_trace, to_json, trace
 from rnnlab.gradcheck import check_gradients, fixed_masks
 from rnnlab.io import DiskWriteError, load_weights
+from rnnlab.saved_model import check_replaceable, load_model
 from rnnlab.layers import GRU, LSTM, RNN, HierarchicalRNN
 from rnnlab.tasks import make_task
 from rnnlab.training import TrainingDiverged
@@ -180,7 +182,9 @@ def gradflow(args) -> int:
             raise refuse(args, "--weights", f"needs exactly one --cell, "
                                               f"got {','.join(args.cell)}")
         try:
-            weights = {args.cell[0]: load_weights(args.weights)}
+            weights = {args.cell[0]: (load_model(args.weights)[0].state_dict()
+                                      if os.path.isdir(args.weights)
+                                      else load_weights(args.weights))}
             model = build_model(make_task(args.task, args.length), args.cell[0], args.hidden,
                                 nonlinearity=args.nonlinearity, dtype="float64")
             model.load_state_dict(weights[args.cell[0]])  # the shapes fit
@@ -203,6 +207,9 @@ def gradflow(args) -> int:
     return 0
 
 
+DEFAULT_SAVE = "rnnlab-model"  # rnnlab train's --save
+
+
 def check_train(args) -> tuple:
     """Every check of ``rnnlab train``, before any work; return the run's config and what
     it resumes from (see ``check_checkpoints``)."""
@@ -214,11 +221,17 @@ def check_train(args) -> tuple:
     fill_defaults(args, "adding", 50)
     if args.data is None:
         check_lengths(args, args.task, (args.length,), "--length")
-    check_file_target(args, "--save", args.save)
+    explicit_save = args.save is not None
+    args.save = args.save if explicit_save else DEFAULT_SAVE
+    check_folder(args, "--save", args.save, "model folder")
+    try:
+        check_replaceable(args.save)
+    except ValueError as err:
+        raise refuse(args, "--save", err) from None
     check_file_target(args, "--db", args.db)
     check_distinct_files(args, (("--db", args.db), ("--save", args.save)))
     if importlib.util.find_spec("safetensors") is None:
-        raise refuse(args, "--save", 'writing weights needs safetensors: '
+        raise refuse(args, "--save", 'writing the model needs safetensors: '
                                       'pip install "rnnlab[train]"')
     if args.checkpoint_dir is not None:
         check_folder(args, "--checkpoint-dir", args.checkpoint_dir)
@@ -226,8 +239,9 @@ def check_train(args) -> tuple:
         check_data(args)
         args.task = "file"
     config = run_config(args, cell=args.cell, length=args.length, seed=args.seed,
-                         data=args.data, test_data=args.test_data, chrono=args.chrono,
-                         norm=args.norm, chunk=args.chunk, attention=args.attention)
+                         data=args.data, test_data=args.test_data, layout=args.layout,
+                         chrono=args.chrono, norm=args.norm, chunk=args.chunk,
+                         attention=args.attention)
     if args.plot_attention is not None:
         if config.attention is None:
             raise refuse(args, "--plot-attention", "needs a model with attention: pass "
@@ -239,6 +253,13 @@ def check_train(args) -> tuple:
         if importlib.util.find_spec("matplotlib") is None:
             raise refuse(args, "--plot-attention", 'the picture needs matplotlib: pip install '
                                                    '"rnnlab[plot]"')
+    why = savable(run_model(config, config.make_task()))
+    if why is not None and explicit_save:
+        raise refuse(args, "--save", f"this model cannot be saved as a model folder yet: {why}")
+    if why is not None:  # the default: train, and say the model is not kept
+        args.save = None
+        say(args, f"Note: this model is not saved (it cannot be saved as a model folder yet: "
+                  f"{why.split(', got ')[-1]}).")
     resumed = None
     if args.checkpoint_dir is not None:
         try:
@@ -296,7 +317,9 @@ def train(args) -> int:
           f"{result['baseline']:.4g}){verdict}")
     if args.plot_attention is not None:
         print(f"Attention: {row['attention_picture']}")
-    print(f"Weights: {args.save}; run {result['run_id']} recorded in {args.db}.")
+    saved = (f"Model: {args.save}/ (rnnlab predict {args.save} DATA)" if args.save
+             else "Model: not saved")
+    print(f"{saved}; run {result['run_id']} recorded in {args.db}.")
     return 0
 
 

@@ -221,8 +221,9 @@ def _add_gradflow(sub) -> None:
     p.add_argument("--chrono", type=chrono, default=None, metavar="auto|N|off",
                    help="LSTM, GRU: chrono initialization for memories up to N steps (auto: "
                         "the task's length; default off)")
-    p.add_argument("--weights", help="measure a trained model (rnnlab train --save) of one "
-                                     "cell, with the same --task and --hidden")
+    p.add_argument("--weights", help="measure a trained model (the folder rnnlab train --save "
+                                     "wrote, or a safetensors weights file) of one cell, with "
+                                     "the same --task and --hidden")
     p.add_argument("--text-model", metavar="DIR",
                    help="measure a character model (what rnnlab text train saved) on windows "
                         "of --text instead: how far back the gradient reaches in real text")
@@ -258,6 +259,10 @@ def _add_train(sub) -> None:
                    help="train on a .ts or .npz file instead of --task (split by --seed; "
                         "excludes --task, --length and --n-train)")
     p.add_argument("--test-data", metavar="FILE", help="with --data: a separate test file")
+    p.add_argument("--layout", choices=("NTF", "NCT"),
+                   help="with --data: how a .npz file's 3-D x is laid out, (N, T, F) or "
+                        "aeon's and sktime's (N, C, T); default NTF, refusing an x with fewer "
+                        "steps than features until this says which")
     p.add_argument("--norm", choices=NORMS,
                    help="layer: layer-normalized recurrence (Ba, Kiros & Hinton 2016), for "
                         f"the cells whose layer has it ({', '.join(norm_cells())}); default "
@@ -268,9 +273,12 @@ def _add_train(sub) -> None:
                         "2016); for tasks with one target per sequence (adding, language, "
                         "--data); default: one flat layer")
     add_training_options(p)
-    p.add_argument("--save", default="rnnlab-model.safetensors",
-                   help="where the weights go, before the run is recorded as finished "
-                        "(default rnnlab-model.safetensors)")
+    p.add_argument("--save", metavar="DIR",
+                   help="the folder the trained model goes to, before the run is recorded as "
+                        "finished: architecture, weights (safetensors, PyTorch's names), the "
+                        "data file's standardization and classes, the config and versions, "
+                        "for rnnlab predict (default rnnlab-model; by default, a model that "
+                        "cannot be saved yet, an encoder-decoder, is not, with a note)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write a checkpoint after every round of --eval-every updates (or "
                         "every epoch), keeping the last two; a folder that holds checkpoints "

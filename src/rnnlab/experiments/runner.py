@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from rnnlab.experiments.models import (ATTENTIONS, DEFAULT_HEADS, GATED, MODELS,
                                        build_model, encoder_decoder_task, norm_cells)
 from rnnlab.experiments.run_folder import (close_abandoned_runs, load_checkpoint, locked,
                                            write_run_file)
+from rnnlab.experiments.trained_model import savable, save_trained
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.tasks import TASKS, FileTask, make_task
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
@@ -73,6 +73,8 @@ class RunConfig:
     task_options: dict = field(default_factory=dict)  # e.g. {"pairs": 4} for language
     data: str | None = None  # task "file": a .ts or .npz file (n_train, n_val, n_test unused)
     test_data: str | None = None  # task "file": a separate test file
+    layout: str | None = None  # task "file": a .npz x's axes, "NTF" or "NCT" (None: NTF,
+    # refusing an x with fewer steps than features)
     norm: str | None = None  # "layer": layer-normalized recurrence (lstm; see norm_cells)
     chunk: int | None = None  # K: a hierarchical model over chunks of K steps; None: flat
     dropout: float = 0.0  # between stacked layers (num_layers > 1), as torch.nn.LSTM's
@@ -91,6 +93,11 @@ class RunConfig:
         with _about("test_data"):
             if self.test_data is not None and self.data is None:
                 raise ValueError("test_data needs data")
+        with _about("layout"):
+            if self.layout not in (None, "NTF", "NCT"):
+                raise ValueError(f"layout must be None, 'NTF' or 'NCT', got {self.layout!r}")
+            if self.layout is not None and self.data is None:
+                raise ValueError("layout says how a data file's x is laid out: it needs data")
         for name, choices in (("cell", MODELS), ("optimizer", sorted(OPTIMIZERS)),
                               ("dtype", ("float32", "float64"))):
             with _about(name):
@@ -215,7 +222,7 @@ class RunConfig:
 
     def make_task(self):
         if self.task == "file":
-            return FileTask(path=self.data, test_path=self.test_data)
+            return FileTask(path=self.data, test_path=self.test_data, layout=self.layout)
         return make_task(self.task, self.length, **self.task_options)
 
     def chrono_steps(self, task=None) -> int | None:
@@ -279,7 +286,8 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         whose epochs include the restored ones; the runs of the folder that the store
         still has "running" (killed: the lock was free) are marked "interrupted".
     save : str, optional
-        Write the trained weights to this safetensors file (the config in its metadata)
+        Write the trained model to this folder (:mod:`rnnlab.experiments.trained_model`:
+        architecture, weights, a data file's standardization and classes, the config)
         before the run is recorded as finished.
 
     Returns
@@ -302,6 +310,8 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         exception's ``run_id`` is the run's id, or None without a store).
     rnnlab.io.DiskWriteError
         When ``save`` cannot be written (the run is marked failed; ``run_id`` as above).
+    ValueError
+        Before any training, when ``save`` is given for a model that cannot be saved.
     CheckpointError
         Before any training, for a checkpoint folder this run cannot use (see
         :func:`check_checkpoints`), or one in use by another process.
@@ -312,6 +322,8 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         raise ValueError("resume needs checkpoint_dir, the folder to resume from")
     task = config.make_task()
     trainer = _trainer(config, task, checkpoint_dir, progress)
+    if save is not None and savable(trainer.model) is not None:
+        raise ValueError(f"save: this model cannot be saved yet ({savable(trainer.model)})")
     train, val, test = task.split(config.n_train, config.n_val, config.n_test, config.seed)
     with contextlib.ExitStack() as stack:
         run, resumed = _start(stack, trainer, config, store, study, kind, checkpoint_dir,
@@ -326,8 +338,7 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
         model = trainer.model
         if save is not None:
             try:
-                io.save_weights(save, model.state_dict(),
-                                {"config": json.dumps(config.to_json())})
+                save_trained(save, model, config, task)
             except io.DiskWriteError as err:  # recorded as failed, not finished
                 err.run_id = None if run is None else run.id
                 raise
@@ -339,13 +350,18 @@ def run_task(config: RunConfig, store=None, study: str | None = None, kind: str 
     return result
 
 
+def run_model(config: RunConfig, task):
+    """The model ``config`` describes for ``task``, initialized from its seed."""
+    return build_model(task, config.cell, config.hidden_size, config.num_layers,
+                       config.nonlinearity, config.forget_bias, config.seed, config.dtype,
+                       config.lambda_1, config.chrono_steps(task), config.init_hh,
+                       config.norm, config.chunk, config.dropout, config.recurrent_dropout,
+                       config.attention, config.heads)
+
+
 def _trainer(config: RunConfig, task, checkpoint_dir, progress: bool) -> Trainer:
     """The model ``config`` describes, its optimizer, and the Trainer that will train it."""
-    model = build_model(task, config.cell, config.hidden_size, config.num_layers,
-                        config.nonlinearity, config.forget_bias, config.seed, config.dtype,
-                        config.lambda_1, config.chrono_steps(task), config.init_hh,
-                        config.norm, config.chunk, config.dropout, config.recurrent_dropout,
-                        config.attention, config.heads)
+    model = run_model(config, task)
     optimizer = OPTIMIZERS[config.optimizer](model, lr=config.lr)
     train_config = TrainConfig(batch_size=config.batch_size, clip_norm=config.clip_norm,
                                tbptt=config.tbptt, seed=config.seed,

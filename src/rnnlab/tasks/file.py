@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -43,6 +44,9 @@ class FileTask(Task):
     test_path : str, optional
         A separate test file (e.g. a UCR/UEA set's ``_TEST.ts``); ``path`` is then split 80%
         train, 20% validation.
+    layout : {None, "NTF", "NCT"}
+        How a ``.npz`` file's 3-D ``x`` is laid out (see
+        :func:`rnnlab.data_files.read_data_file`).
     length : int
         Set from the file: its longest sequence (any value given is replaced).
 
@@ -64,6 +68,7 @@ class FileTask(Task):
     length: int = 0
     path: str = ""
     test_path: str | None = None
+    layout: str | None = None  # a .npz file's x: None or "NTF" (N, T, F), "NCT" (N, C, T)
 
     name = "file"
     per_step = False
@@ -73,10 +78,10 @@ class FileTask(Task):
         self._set("path", check_data_path(self.path, "path"))
         if self.test_path is not None:
             self._set("test_path", check_data_path(self.test_path, "test_path"))
-        X, y = _read(self.path)
+        X, y = _read(self.path, "path", self.layout)
         regression = y.dtype.kind == "f"
         if self.test_path is not None:
-            X_test, y_test = _read(self.test_path, "test_path")
+            X_test, y_test = _read(self.test_path, "test_path", self.layout)
             if X_test[0].shape[1] != X[0].shape[1]:
                 raise ValueError(f"test_path has {X_test[0].shape[1]} features per step, "
                                  f"path has {X[0].shape[1]}")
@@ -122,18 +127,18 @@ class FileTask(Task):
 
     @property
     def input_size(self) -> int:
-        return _read(self.path)[0][0].shape[1]
+        return _read(self.path, "path", self.layout)[0][0].shape[1]
 
     @property
     def output_size(self) -> int:
         if not self.regression:
             return self._classes.size
-        y = _read(self.path)[1]
+        y = _read(self.path, "path", self.layout)[1]
         return 1 if y.ndim == 1 else y.shape[1]
 
     @property
     def baseline(self) -> float:
-        y = _read(self.path)[1]
+        y = _read(self.path, "path", self.layout)[1]
         if self.regression:
             return float(np.mean(np.var(y, axis=0)))
         _, counts = np.unique(y, return_counts=True)
@@ -154,24 +159,13 @@ class FileTask(Task):
         ``n_train``, ``n_val`` and ``n_test`` are not used (the file decides the sizes); the
         seed, an int >= 0, decides the split.
         """
-        seed = int_at_least(seed, "seed", 0)
-        X, y = _read(self.path)
-        stratify = None if self.regression else y
-        rng = np.random.default_rng([seed, 4])
-        if self.test_path is None:
-            rest, test = train_val_split(len(X), TEST_FRACTION, rng, stratify)
-            test_X, test_y = [X[i] for i in test], y[test]
+        X, y = _read(self.path, "path", self.layout)
+        train, val, test = self._indices(seed)
+        if test is None:
+            test_X, test_y = _read(self.test_path, "test_path", self.layout)
         else:
-            rest = np.arange(len(X))
-            test_X, test_y = _read(self.test_path, "test_path")
-        part, val = train_val_split(rest.size, VAL_FRACTION, rng,
-                                    None if stratify is None else stratify[rest])
-        train, val = rest[part], rest[val]
-        steps = np.concatenate([X[i] for i in train])
-        mean = np.nanmean(steps, axis=0)
-        scale = np.nanstd(steps, axis=0)
-        scale[~(scale > 0)] = 1.0
-        mean[np.isnan(mean)] = 0.0
+            test_X, test_y = [X[i] for i in test], y[test]
+        mean, scale = self.standardization(seed)
         out = []
         for sequences, targets in (([X[i] for i in train], y[train]),
                                    ([X[i] for i in val], y[val]), (test_X, test_y)):
@@ -183,6 +177,40 @@ class FileTask(Task):
                 targets = np.searchsorted(self._classes, targets)
             out.append(SequenceData(x, targets, lengths))
         return tuple(out)
+
+    def _indices(self, seed) -> tuple:
+        """(train, validation, test) indices into ``path`` for ``seed`` (test None when
+        there is a ``test_path``)."""
+        seed = int_at_least(seed, "seed", 0)
+        X, y = _read(self.path, "path", self.layout)
+        stratify = None if self.regression else y
+        rng = np.random.default_rng([seed, 4])
+        if self.test_path is None:
+            rest, test = train_val_split(len(X), TEST_FRACTION, rng, stratify)
+        else:
+            rest, test = np.arange(len(X)), None
+        part, val = train_val_split(rest.size, VAL_FRACTION, rng,
+                                    None if stratify is None else stratify[rest])
+        return rest[part], rest[val], test
+
+    def standardization(self, seed=0) -> tuple:
+        """``(mean, scale)`` (F,) of the training split's valid steps for ``seed``, what
+        :meth:`split` standardizes every split with: x -> (x - mean) / scale, a missing
+        value (NaN) then 0."""
+        X, _ = _read(self.path, "path", self.layout)
+        train, _, _ = self._indices(seed)
+        steps = np.concatenate([X[i] for i in train])
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a feature missing everywhere
+            mean, scale = np.nanmean(steps, axis=0), np.nanstd(steps, axis=0)
+        scale[~(scale > 0)] = 1.0
+        mean[np.isnan(mean)] = 0.0
+        return mean, scale
+
+    @property
+    def target_standardization(self) -> tuple | None:
+        """``(mean, scale)`` of the regression targets (None for classes)."""
+        return None if self._classes is not None else (self._target_mean, self._target_scale)
 
     def generate(self, n: int, seed) -> SequenceData:
         """n sequences of the training split drawn from ``seed`` (at most all of them)."""
@@ -210,7 +238,7 @@ class FileTask(Task):
         return float(np.mean(prediction.argmax(axis=-1) == target))
 
     def describe(self) -> str:
-        X, y = _read(self.path)
+        X, y = _read(self.path, "path", self.layout)
         kind = (f"regression, {self.output_size} target(s)" if self.regression
                 else f"{self.output_size} classes")
         test = f", test file {self.test_path}" if self.test_path else ""
@@ -220,12 +248,12 @@ class FileTask(Task):
 
 
 @functools.lru_cache(maxsize=8)
-def _read_cached(path: str, mtime: float, size: int, name: str) -> tuple:
-    X, y = read_data_file(path, name)
+def _read_cached(path: str, mtime: float, size: int, name: str, layout) -> tuple:
+    X, y = read_data_file(path, name, layout)
     return X, (y.astype(np.float64) if y.dtype.kind == "f" else y)
 
 
-def _read(path: str, name: str = "path") -> tuple:
+def _read(path: str, name: str = "path", layout: str | None = None) -> tuple:
     """The file's (X, y), read once while it is unchanged; errors name the argument ``name``."""
     info = os.stat(path)
-    return _read_cached(os.path.abspath(path), info.st_mtime, info.st_size, name)
+    return _read_cached(os.path.abspath(path), info.st_mtime, info.st_size, name, layout)
