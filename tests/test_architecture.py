@@ -24,7 +24,7 @@ FLOORS = [
                   "rnnlab.saved_model", "rnnlab.training"]),
     ("applications", ["rnnlab.estimators", "rnnlab.estimator_inputs",
                       "rnnlab.estimator_saving", "rnnlab.estimator_protocol", "rnnlab.datasets",
-                      "rnnlab.data_files",
+                      "rnnlab.data_files", "rnnlab.serving",
                       "rnnlab.tasks", "rnnlab.diagnostics", "rnnlab.gradcheck",
                       "rnnlab.explain", "rnnlab.text"]),
     ("laboratory", ["rnnlab.experiments"]),

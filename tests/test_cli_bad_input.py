@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab import io
+from rnnlab import RNNClassifier, RNNRegressor, io
 from rnnlab.cli import build_parser, commands, main
 from rnnlab.experiments.models import CELLS, build_model, norm_cells
 from rnnlab.experiments.runner import RunConfig, run_task
@@ -57,6 +57,11 @@ def files(tmp_path_factory) -> str:
     text_vocabulary = Vocabulary.from_text((d / "corpus.txt").read_text())
     save_model(d / "charlm", char_model(len(text_vocabulary), "lstm", 4, 1, seed=0),
                text_vocabulary, TextConfig(hidden_size=4, num_layers=1))
+    x = rng.standard_normal((20, 6, 3))
+    RNNClassifier(hidden_size=2, epochs=1, random_state=0).fit(x, np.arange(20) % 2).save(
+        d / "clf-model")
+    RNNRegressor(hidden_size=2, epochs=1, random_state=0).fit(x, x[:, 0, 0]).save(
+        d / "reg-model")
     model = build_model(make_task("adding", 10), "lstm", 4)
     io.save_weights(d / "lstm4.safetensors", model.state_dict())
     io.save_weights(d / "lstm8.safetensors", build_model(make_task("adding", 10), "lstm",
@@ -404,6 +409,21 @@ CASES = {
         (["--db", "{d}/missing-folder/runs.db"], "--db"),
         (["--out="], "--out"),
         (["--frobnicate"], "--frobnicate"),
+    ],
+    "predict": [
+        ([], "MODEL"),
+        (["{d}/clf-model"], "DATA"),
+        (["{d}/missing", "{d}/good.npz"], "MODEL"),
+        (["{d}/charlm", "{d}/good.npz"], "MODEL"),  # a character model's folder
+        (["{d}/good.npz", "{d}/good.npz"], "MODEL"),
+        (["{d}/clf-model", "{d}/missing.npz"], "DATA"),
+        (["{d}/clf-model", "{d}/a-file"], "DATA"),
+        (["{d}/clf-model", "{d}/garbage.npz"], "DATA"),
+        (["{d}/clf-model", "{d}/wide.npz"], "DATA"),  # 5 features; the model read 3
+        (["{d}/reg-model", "{d}/good.npz", "--proba"], "--proba"),
+        (["{d}/clf-model", "{d}/good.npz", "--layout", "CTN"], "--layout"),
+        (["{d}/clf-model", "{d}/good.npz", "--proba=1"], "--proba"),
+        (["{d}/clf-model", "{d}/good.npz", "--json=1"], "--json"),
     ],
     "report": [
         ([], "STUDY"),

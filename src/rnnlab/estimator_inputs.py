@@ -37,7 +37,8 @@ def _numeric(arr, name: str):
         raise TypeError(f"{name} must hold numbers: {err}") from None
 
 
-def as_sequences(X, name: str = "X", features: int | None = None, layout=None) -> list:
+def as_sequences(X, name: str = "X", features: int | None = None, layout=None,
+                 missing: bool = False) -> list:
     """A list of (T_i, F) float64 arrays; refuses empty, non-finite, ragged-feature and
     ambiguous input with a message saying how to write it.
 
@@ -51,7 +52,8 @@ def as_sequences(X, name: str = "X", features: int | None = None, layout=None) -
     sktime's layout (C channels, the features). The default, None, is (N, T, F), but refuses
     a 3-D array with fewer steps than features, which is more often (N, C, T) data than
     sequences of a step or two: pass ``layout="NTF"`` to read it as (N, T, F) anyway.
-    Array-likes (pandas, torch CPU tensors) are converted with ``np.asarray``.
+    Array-likes (pandas, torch CPU tensors) are converted with ``np.asarray``. NaN is refused
+    unless ``missing`` (a missing value, for the caller to fill); infinities always are.
 
     A 1-D array, and a 2-D array with one column, (T, 1), are refused: the first is one
     sequence written without its list, the second is one sequence of T steps or T sequences
@@ -115,7 +117,7 @@ def as_sequences(X, name: str = "X", features: int | None = None, layout=None) -
         if out and arr.shape[1] != out[0].shape[1]:
             raise ValueError(f"{name}[{k}] has {arr.shape[1]} features but {name}[0] has "
                              f"{out[0].shape[1]}: every sequence needs the same F")
-        if not np.isfinite(arr).all():
+        if not np.isfinite(arr).all() and not (missing and not np.isinf(arr).any()):
             raise ValueError(f"{name}[{k}] holds NaN or infinite values; fill or drop them first")
         out.append(arr)
     return out

@@ -7,6 +7,7 @@ the option); ``commands`` calls the library and prints.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rnnlab.cli.checks import UsageError
@@ -23,3 +24,7 @@ def main(argv=None) -> int:
     except UsageError as err:
         print(err.message, file=sys.stderr, flush=True)
         raise
+    except BrokenPipeError:  # the reader went away (rnnlab predict ... | head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)  # as Python's docs on SIGPIPE advise
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

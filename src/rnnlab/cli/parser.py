@@ -10,6 +10,7 @@ from rnnlab.cli.arguments import (chrono, finite_float, float_list, int_list, lr
                                   names_among, non_negative_int, positive_float, positive_int,
                                   probability, seed, shapes, tbptt)
 from rnnlab.cli.checks import DEFAULT_OUT, DEFAULT_UPDATES, FORGET_BIAS_HELP, UsageError
+from rnnlab.cli.predict import add_parser as add_predict
 from rnnlab.cli.report import add_parser as add_report
 from rnnlab.cli.sweep import add_parser as add_sweep
 from rnnlab.cli.text import add_parser as add_text
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     add_sweep(sub)
     add_text(sub)
+    add_predict(sub)
     _add_bench(sub)
     _add_demo(sub)
     return parser
