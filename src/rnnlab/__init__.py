@@ -15,6 +15,7 @@ from rnnlab.layers import (GRU, LSTM, RNN, AdditiveAttention, DotAttention, Drop
                            MultiheadAttention, OneHot, PositionalEncoding, ReLU, Seq2Seq, Sequential,
                            Sigmoid, Tanh, TransformerEncoder, TransformerEncoderLayer)
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
+from rnnlab.saved_model import load_model, save_model
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
 
 __version__ = "0.1.0"
@@ -27,4 +28,5 @@ __all__ = [
     "mse_loss", "bce_with_logits", "cross_entropy",
     "pad_sequences", "lengths_to_mask", "reverse_padded", "SequenceData",
     "Trainer", "TrainConfig", "TrainingDiverged", "RNNClassifier", "RNNRegressor",
+    "save_model", "load_model",
 ]
