@@ -9,7 +9,6 @@ import pytest
 
 from rnnlab import io
 from rnnlab.cli import build_parser, main
-from rnnlab.experiments import runner
 from rnnlab.experiments.models import build_model
 from rnnlab.experiments.runner import RunConfig
 from rnnlab.experiments.store import RunStore

@@ -12,8 +12,9 @@ from rnnlab.data import SequenceData, lengths_to_mask, pad_sequences, reverse_pa
 from rnnlab.estimators import RNNClassifier, RNNRegressor
 from rnnlab.layers import (GRU, LSTM, RNN, AdditiveAttention, DotAttention, Dropout, Embedding,
                            HierarchicalRNN, LastStep, LayerNorm, Linear, MeanPool, Module,
-                           MultiheadAttention, OneHot, PositionalEncoding, ReLU, Seq2Seq, Sequential,
-                           Sigmoid, Tanh, TransformerEncoder, TransformerEncoderLayer)
+                           MultiheadAttention, OneHot, PositionalEncoding, ReLU, Seq2Seq,
+                           Sequential, Sigmoid, Tanh, TransformerEncoder,
+                           TransformerEncoderLayer)
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
 from rnnlab.saved_model import load_model, save_model
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged

@@ -329,7 +329,8 @@ def _read_case(line: str, where: str, header: dict) -> tuple[np.ndarray, str]:
         raise ValueError(f"{where}: the dimensions have different lengths "
                          f"{[len(s) for s in series]}")
     label = label.strip()
-    if not header.get("unlabeled") and header["labels"] is not None and label not in header["labels"]:
+    known = header["labels"]
+    if not header.get("unlabeled") and known is not None and label not in known:
         raise ValueError(f"{where}: label {label!r} is not among the @classLabel "
                          f"values {sorted(header['labels'])}")
     return np.ascontiguousarray(np.array(series, dtype=np.float64).T), label  # (T, F)

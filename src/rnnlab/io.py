@@ -421,6 +421,25 @@ def _check_format(path: str, meta: dict, expected_format: str, max_version: int,
                                f"newer than this rnnlab reads ({max_version}): upgrade rnnlab")
 
 
+def read_tensor_files(path: str, names, what: str, holds) -> dict:
+    """``{name: (tensors, metadata)}`` of the safetensors files ``names`` in the folder
+    ``path``, a ``what`` whose files are ``holds``; a missing one of ``holds``, or a
+    truncated or corrupted file, raises InvalidFileError naming the folder and the file."""
+    missing = [f for f in holds if not os.path.isfile(os.path.join(path, f))]
+    if missing:
+        raise InvalidFileError(f"path {path!r} is not a complete {what}: "
+                               f"{', '.join(missing)} missing (a {what} holds "
+                               f"{', '.join(holds)})")
+    read = {}
+    for name in names:
+        try:
+            read[name] = read_file(os.path.join(path, name))
+        except InvalidFileError as err:
+            raise InvalidFileError(f"path {path!r} is not a valid {what}: "
+                                   f"{name} {err}") from None
+    return read
+
+
 def read_checkpoint(path, expected_format: str | None = None,
                     max_version: int | None = None) -> tuple:
     """Read a checkpoint folder: ``(weights, state, meta)`` as :func:`write_checkpoint` took.
@@ -450,18 +469,7 @@ def read_checkpoint(path, expected_format: str | None = None,
                                 f"file or folder)")
     if not os.path.isdir(path):
         raise InvalidFileError(f"path must be a checkpoint folder, got the file {path!r}")
-    missing = [f for f in CHECKPOINT_FILES if not os.path.isfile(os.path.join(path, f))]
-    if missing:
-        raise InvalidFileError(f"path {path!r} is not a complete checkpoint: "
-                               f"{', '.join(missing)} missing (a checkpoint holds "
-                               f"{', '.join(CHECKPOINT_FILES)})")
-    read = {}
-    for name in (STATE_FILE, WEIGHTS_FILE):
-        try:
-            read[name] = read_file(os.path.join(path, name))
-        except InvalidFileError as err:
-            raise InvalidFileError(f"path {path!r} is not a valid checkpoint: "
-                                   f"{name} {err}") from None
+    read = read_tensor_files(path, (STATE_FILE, WEIGHTS_FILE), "checkpoint", CHECKPOINT_FILES)
     meta = _read_meta(path, read[STATE_FILE][1].get(META_CHECKSUM_KEY))
     if expected_format is not None:
         _check_format(path, meta, expected_format, 1 if max_version is None else max_version)

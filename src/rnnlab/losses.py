@@ -30,6 +30,18 @@ from rnnlab._checks import boolean, float_array, one_of
 REDUCTIONS = ("mean", "sum")
 
 
+def _leading(value, name: str, shape: tuple, holds: str) -> np.ndarray:
+    """``value`` as an array of numbers over the leading dimensions of ``shape``, or raise
+    naming ``name``."""
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be {holds}, got dtype {value.dtype}")
+    if value.ndim > len(shape) or value.shape != tuple(shape[:value.ndim]):
+        raise ValueError(f"{name} must cover the leading dimensions of {tuple(shape)}, "
+                         f"got shape {value.shape}")
+    return value
+
+
 def _weights(mask, shape: tuple, reduction: str, dtype, name: str, weight=None):
     """Each element's weight in the loss, broadcastable to ``shape``.
 
@@ -40,12 +52,7 @@ def _weights(mask, shape: tuple, reduction: str, dtype, name: str, weight=None):
     """
     one_of(reduction, "reduction", REDUCTIONS)
     if weight is not None:
-        weight = np.asarray(weight)
-        if weight.dtype.kind not in "biuf":
-            raise TypeError(f"weight must hold non-negative numbers, got dtype {weight.dtype}")
-        if weight.ndim > len(shape) or weight.shape != tuple(shape[:weight.ndim]):
-            raise ValueError(f"weight must cover the leading dimensions of {tuple(shape)}, "
-                             f"got shape {weight.shape}")
+        weight = _leading(weight, "weight", shape, "non-negative numbers")
         if not np.isfinite(weight).all() or (weight < 0).any():
             raise ValueError("weight must hold finite non-negative numbers, got negative or "
                              "non-finite values")
@@ -66,12 +73,7 @@ def _weights(mask, shape: tuple, reduction: str, dtype, name: str, weight=None):
             raise ValueError(f"{name} must have at least one element for reduction='mean', "
                              f"got shape {tuple(shape)}")
         return np.asarray(1.0 / count if reduction == "mean" else 1.0, dtype=dtype)
-    mask = np.asarray(mask)
-    if mask.dtype.kind not in "biuf":
-        raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {mask.dtype}")
-    if mask.ndim > len(shape) or mask.shape != tuple(shape[:mask.ndim]):
-        raise ValueError(f"mask must cover the leading dimensions of {tuple(shape)}, "
-                         f"got shape {mask.shape}")
+    mask = _leading(mask, "mask", shape, "bool or 0/1 numbers")
     if not np.all((mask == 0) | (mask == 1)):
         raise ValueError("mask must hold only 0 and 1 (or False and True), got other values")
     weights = mask.astype(dtype).reshape(mask.shape + (1,) * (len(shape) - mask.ndim))

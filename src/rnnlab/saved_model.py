@@ -30,7 +30,7 @@ import platform
 import numpy as np
 
 from rnnlab import io
-from rnnlab._safetensors import InvalidFileError, file_bytes, json_object, read_file
+from rnnlab._safetensors import InvalidFileError, file_bytes, json_object
 from rnnlab.layers.module import Module
 from rnnlab.layers.spec import build_module, module_spec
 
@@ -209,18 +209,7 @@ def _read_folder(path: str) -> tuple:
         raw = f.read()
     info = json_object(raw, f"path {path!r} is not a valid saved model: {JSON_FILE}")
     io._check_format(path, info, FORMAT, VERSION, "a saved model", JSON_FILE)
-    missing = [f for f in (MODEL_FILE, EXTRAS_FILE) if not os.path.isfile(os.path.join(path, f))]
-    if missing:
-        raise InvalidFileError(f"path {path!r} is not a complete saved model: "
-                               f"{', '.join(missing)} missing (a saved model holds "
-                               f"{', '.join(FILES)})")
-    read = {}
-    for name in (MODEL_FILE, EXTRAS_FILE):
-        try:
-            read[name] = read_file(os.path.join(path, name))
-        except InvalidFileError as err:
-            raise InvalidFileError(f"path {path!r} is not a valid saved model: "
-                                   f"{name} {err}") from None
+    read = io.read_tensor_files(path, (MODEL_FILE, EXTRAS_FILE), "saved model", FILES)
     (weights, metadata), (arrays, _) = read[MODEL_FILE], read[EXTRAS_FILE]
     if metadata.get(JSON_CHECKSUM_KEY) != hashlib.sha256(raw).hexdigest():
         raise InvalidFileError(f"path {path!r} is not a valid saved model: {JSON_FILE} is "

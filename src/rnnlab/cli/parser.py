@@ -298,9 +298,10 @@ def _add_compare(sub) -> None:
                        description=commands.compare.__doc__)
     p.add_argument("--cells", type=variants, default=("rnn", "lstm", "gru"),
                    help="comma-separated among rnn (tanh), irnn (ReLU, W_hh = I: Le et al. "
-                        "2015), lstm (forget bias 1, see --forget-bias), lstm-chrono, gru, gru-chrono (chrono "
-                        "init with T_max the task's length: Tallec & Ollivier 2018), ln-lstm "
-                        "(layer-normalized LSTM: Ba, Kiros & Hinton 2016), hier-lstm, "
+                        "2015), lstm (forget bias 1, see --forget-bias), lstm-chrono, gru, "
+                        "gru-chrono (chrono init with T_max the task's length: Tallec & "
+                        "Ollivier 2018), ln-lstm (layer-normalized LSTM: Ba, Kiros & Hinton "
+                        "2016), hier-lstm, "
                         "hier-gru (two levels: a lower layer over chunks of --chunk steps, an "
                         "upper one over the chunks; tasks with one target per sequence), "
                         "lstm-attn, gru-attn (additive attention: pooling on tasks with one "
