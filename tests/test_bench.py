@@ -59,10 +59,15 @@ def test_one_configuration_times_the_same_passes_on_both_sides(torch, cell, monk
 
     monkeypatch.setattr(bench, "alternating_medians", record)
     result = bench_one(cell, 3, 2, 4, 5, repeats=2, settle=0.0)
-    assert result == {"forward": (0.5, 1.5), "forward+backward": (0.5, 1.5)}
-    (ours_forward, theirs_forward), (ours_both, theirs_both) = timed
+    assert result == {"forward": (0.5, 1.5), "inference": (0.5, 1.5),
+                      "forward+backward": (0.5, 1.5)}
+    (ours_forward, theirs_forward), (ours_inference, theirs_again), (ours_both, theirs_both) = \
+        timed
+    assert theirs_again is theirs_forward  # PyTorch's inference path for both forwards
     layer = ours_forward.__closure__[0].cell_contents
     module = theirs_forward.__closure__[0].cell_contents
+    ours_inference()
+    assert layer._cache is not None and isinstance(layer._cache, str)  # kept nothing
     ours_forward()
     assert layer._cache is not None and not layer._cache_read
     ours_both()
@@ -94,7 +99,8 @@ def test_cli_bench_json(torch, capsys):
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [(r["B"], r["pass"]) for r in result["rows"]] == [
-        (2, "forward"), (2, "forward+backward"), (1, "forward"), (1, "forward+backward")]
+        (2, "forward"), (2, "inference"), (2, "forward+backward"), (1, "forward"),
+        (1, "inference"), (1, "forward+backward")]
     for r in result["rows"]:
         assert r["ratio"] == pytest.approx(r["rnnlab_ms"] / r["torch_ms"])
         assert r["gflops"] == pytest.approx(

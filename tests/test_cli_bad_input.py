@@ -475,6 +475,7 @@ CASES = {
         (["--grid", "1,2,3,-4"], "--grid"),
         (["--repeats", "0"], "--repeats"),
         (["--no-torch=1"], "--no-torch"),
+        (["--dtype", "float16"], "--dtype"),
         (["--json=1"], "--json"),
         (["--frobnicate"], "--frobnicate"),
     ],

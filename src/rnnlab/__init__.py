@@ -14,7 +14,7 @@ from rnnlab.layers import (GRU, LSTM, RNN, AdditiveAttention, DotAttention, Drop
                            HierarchicalRNN, LastStep, LayerNorm, Linear, MeanPool, Module,
                            MultiheadAttention, OneHot, PositionalEncoding, ReLU, Seq2Seq,
                            Sequential, Sigmoid, Tanh, TransformerEncoder,
-                           TransformerEncoderLayer)
+                           TransformerEncoderLayer, no_grad)
 from rnnlab.losses import bce_with_logits, cross_entropy, mse_loss
 from rnnlab.saved_model import load_model, save_model
 from rnnlab.training import TrainConfig, Trainer, TrainingDiverged
@@ -29,5 +29,5 @@ __all__ = [
     "mse_loss", "bce_with_logits", "cross_entropy",
     "pad_sequences", "lengths_to_mask", "reverse_padded", "SequenceData",
     "Trainer", "TrainConfig", "TrainingDiverged", "RNNClassifier", "RNNRegressor",
-    "save_model", "load_model",
+    "save_model", "load_model", "no_grad",
 ]

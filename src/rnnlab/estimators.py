@@ -24,7 +24,7 @@ from rnnlab.estimator_inputs import (LAYOUTS, as_sequences, check_y_length, labe
 from rnnlab.estimator_protocol import (NotFittedError, SklearnProtocol, not_fitted_error,
                                        sklearn_expected_failures)
 from rnnlab.layers import (GRU, LSTM, RNN, HierarchicalRNN, LastStep, Linear, MeanPool,
-                           Sequential)
+                           Sequential, no_grad)
 from rnnlab.optim import OPTIMIZERS, CosineLR
 from rnnlab.training import TrainConfig, Trainer
 from rnnlab.training.trainer import model_mode
@@ -214,7 +214,7 @@ class _RNNEstimator(SklearnProtocol):
         """Model outputs for X, batch by batch, in evaluation mode (dropout off): (N, O), or
         (N, T, O) with lengths."""
         x, lengths = self._inputs(X)
-        with model_mode(self.model_, training=False):
+        with model_mode(self.model_, training=False), no_grad():
             outs = [self.model_(x[k:k + PREDICT_BATCH], lengths=lengths[k:k + PREDICT_BATCH])
                     for k in range(0, len(x), PREDICT_BATCH)]
         return np.concatenate(outs).astype(np.float64), lengths

@@ -17,6 +17,7 @@ from rnnlab import saved_model
 from rnnlab.data import pad_sequences
 from rnnlab.estimator_inputs import as_sequences
 from rnnlab.estimators import RNNClassifier, RNNRegressor
+from rnnlab.layers import no_grad
 from rnnlab.training.trainer import model_mode
 
 ESTIMATORS = {"RNNClassifier": RNNClassifier, "RNNRegressor": RNNRegressor}
@@ -86,7 +87,7 @@ class Predictor:
         else:
             sequences = [np.nan_to_num(s) for s in sequences]
         x, lengths = pad_sequences(sequences, self.model.dtype)
-        with model_mode(self.model, training=False):
+        with model_mode(self.model, training=False), no_grad():
             parts = [np.array(self.model.forward(x[k:k + BATCH], lengths=lengths[k:k + BATCH]),
                               dtype=np.float64) for k in range(0, len(x), BATCH)]
         out = np.concatenate(parts)

@@ -413,13 +413,15 @@ def compare(args) -> int:
 
 
 def bench(args) -> int:
-    """Time rnnlab's layers against PyTorch's on a grid of shapes (float32, the same run)."""
+    """Time rnnlab's layers against PyTorch's on a grid of shapes (float32 or float64, the
+    same run): the training forward, the inference forward (rnnlab.no_grad) and
+    forward+backward."""
     if not args.no_torch and importlib.util.find_spec("torch") is None:
         raise refuse(args, "--no-torch", "PyTorch is not installed: pass --no-torch to time "
                                           "rnnlab alone, or pip install torch")
     try:
         result = run_bench(args.cells, args.grid, args.repeats, torch_too=not args.no_torch,
-                           progress=not args.json)
+                           progress=not args.json, dtype=args.dtype)
     except ImportError as err:
         raise refuse(args, "--no-torch", err) from None
     if args.json:

@@ -334,6 +334,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--repeats", type=positive_int, default=5,
                    help="rounds per configuration, rnnlab and PyTorch taking turns (median; "
                         "default 5)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="both libraries' layers, inputs and the GEMM rate (default float32)")
     p.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
     p.add_argument("--json", action="store_true", help="print JSON and nothing else")
     p.set_defaults(run=commands.bench)

@@ -2,12 +2,13 @@
 
 Shapes: B batch, I input features, H hidden units, T steps; G gates (1 RNN, 4 LSTM, 3 GRU).
 
-Each configuration runs rnnlab's layer and ``torch.nn.RNN / LSTM / GRU`` (CPU, float32,
-batch-first, the same weights and inputs) and times, after warm-up, the median of several
-repeats of
+Each configuration runs rnnlab's layer and ``torch.nn.RNN / LSTM / GRU`` (CPU, float32 or
+float64, batch-first, the same weights and inputs) and times, after warm-up, the median of
+several repeats of
 
-- forward: the layer on x (PyTorch under ``torch.no_grad()``, its inference path; rnnlab's
-  forward always keeps what backward needs);
+- forward: rnnlab's training forward, which keeps what backward needs, against PyTorch under
+  ``torch.no_grad()``, its inference path;
+- inference: rnnlab under ``rnnlab.no_grad()``, its inference path, against the same;
 - forward+backward: forward, then backward from a fixed dL/d output, gradients with respect
   to the weights and to x (PyTorch: ``x.requires_grad_()``, ``output.backward(dy)``).
 
@@ -16,7 +17,7 @@ load. On a shared machine its speed drifts over seconds, so the two libraries ta
 round by round (see :func:`alternating_medians`), and a drift slows both alike. Work is
 counted in the recurrences' matrix products: forward 2 G H (I + H) B T floating-point
 operations, forward+backward 3 times that; GFLOP/s are set against the rate of one large
-float32 matrix product (n = 2048) through NumPy, measured right before each configuration
+matrix product of the same dtype (n = 2048) through NumPy, measured right before each configuration
 (or the median over the run, if that is higher: a slow moment of the GEMM measurement must
 not flatter a configuration).
 """
@@ -28,12 +29,12 @@ import time
 
 import numpy as np
 
-from rnnlab.layers import GRU, LSTM, RNN
+from rnnlab.layers import GRU, LSTM, RNN, no_grad
 
 GRID = ((1, 32, 64, 1000), (16, 8, 32, 100), (16, 32, 128, 200), (64, 32, 256, 100),
         (256, 64, 512, 100))  # (B, I, H, T)
 CELLS = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}
-PASSES = ("forward", "forward+backward")
+PASSES = ("forward", "inference", "forward+backward")
 ROW_KEYS = ("cell", "B", "I", "H", "T", "pass", "rnnlab_ms", "torch_ms", "ratio", "gflops",
             "gemm_gflops", "gemm_fraction")
 
@@ -67,11 +68,12 @@ def alternating_medians(fns, repeats: int, settle: float = 0.3) -> list:
 
 
 def gemm_rate(n: int = 2048, repeats: int = 2, torch_too: bool = True,
-              settle: float = 0.3) -> dict:
-    """GFLOP/s of an n x n x n float32 matrix product, NumPy's (and PyTorch's if installed)."""
+              settle: float = 0.3, dtype: str = "float32") -> dict:
+    """GFLOP/s of an n x n x n matrix product of ``dtype``, NumPy's (and PyTorch's if
+    installed)."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
     work = 2.0 * n ** 3
     fns = {"numpy": lambda: a @ b}
     torch = _torch() if torch_too else None
@@ -85,22 +87,26 @@ def gemm_rate(n: int = 2048, repeats: int = 2, torch_too: bool = True,
 def flops(cell: str, batch: int, n_in: int, hidden: int, steps: int, passes: str) -> float:
     """Matrix-product FLOPs of one pass: 2 G H (I + H) B T forward, 3x with backward."""
     forward = 2.0 * CELLS[cell][1] * hidden * (n_in + hidden) * batch * steps
-    return forward if passes == "forward" else 3.0 * forward
+    return 3.0 * forward if passes == "forward+backward" else forward
 
 
 def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats: int = 5,
               torch_too: bool = True, seed: int = 0, checkpoint_every: int | None = None,
-              settle: float = 0.3) -> dict:
-    """Time one configuration, both passes; returns {pass: (rnnlab_s, torch_s or None)}."""
+              settle: float = 0.3, dtype: str = "float32") -> dict:
+    """Time one configuration, every pass; returns {pass: (rnnlab_s, torch_s or None)}."""
     layer_class = CELLS[cell][0]
     kwargs = {} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}
-    layer = layer_class(n_in, hidden, dtype="float32", seed=seed, **kwargs)
+    layer = layer_class(n_in, hidden, dtype=dtype, seed=seed, **kwargs)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, steps, n_in), dtype=np.float32)
-    dy = rng.standard_normal((batch, steps, hidden), dtype=np.float32)
+    x = rng.standard_normal((batch, steps, n_in)).astype(dtype)
+    dy = rng.standard_normal((batch, steps, hidden)).astype(dtype)
 
     def ours_forward():
         layer.forward(x)
+
+    def ours_inference():
+        with no_grad():
+            layer.forward(x)
 
     def ours_both():
         layer.forward(x)
@@ -109,9 +115,10 @@ def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats
 
     torch = _torch() if torch_too else None
     if torch is None:
-        ours = alternating_medians([ours_forward, ours_both], repeats, settle)
+        ours = alternating_medians([ours_forward, ours_inference, ours_both], repeats, settle)
         return {p: (t, None) for p, t in zip(PASSES, ours)}
-    module = getattr(torch.nn, layer_class.__name__)(n_in, hidden, batch_first=True)
+    module = getattr(torch.nn, layer_class.__name__)(n_in, hidden, batch_first=True,
+                                                     dtype=getattr(torch, dtype))
     module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in layer.state_dict().items()})
     tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
     with torch.no_grad():  # the same computation on both sides, or the timing means nothing
@@ -130,12 +137,14 @@ def bench_one(cell: str, batch: int, n_in: int, hidden: int, steps: int, repeats
         module(leaf)[0].backward(tdy)
 
     forward = alternating_medians([ours_forward, theirs_forward], repeats, settle)
+    inference = alternating_medians([ours_inference, theirs_forward], repeats, settle)
     both = alternating_medians([ours_both, theirs_both], repeats, settle)
-    return {"forward": tuple(forward), "forward+backward": tuple(both)}
+    return {"forward": tuple(forward), "inference": tuple(inference),
+            "forward+backward": tuple(both)}
 
 
 def run_bench(cells=("rnn", "lstm", "gru"), grid=GRID, repeats: int = 5, torch_too: bool = True,
-              progress: bool = False) -> dict:
+              progress: bool = False, dtype: str = "float32") -> dict:
     """The whole grid: rows (see ``ROW_KEYS``), the GEMM rates and a summary."""
     if torch_too and _torch() is None:
         raise ImportError("rnnlab bench compares with PyTorch: pip install torch "
@@ -146,9 +155,9 @@ def run_bench(cells=("rnn", "lstm", "gru"), grid=GRID, repeats: int = 5, torch_t
     for cell, batch, n_in, hidden, steps in jobs:
         if bar is not None:
             bar.set_description(f"{cell} B={batch} I={n_in} H={hidden} T={steps}")
-        rate = gemm_rate(torch_too=torch_too)  # the machine's speed now, for this row
+        rate = gemm_rate(torch_too=torch_too, dtype=dtype)  # the machine's speed now
         rates.append(rate)
-        timed = bench_one(cell, batch, n_in, hidden, steps, repeats, torch_too)
+        timed = bench_one(cell, batch, n_in, hidden, steps, repeats, torch_too, dtype=dtype)
         for passes, (ours, theirs) in timed.items():
             work = flops(cell, batch, n_in, hidden, steps, passes)
             rows.append({
@@ -165,7 +174,7 @@ def run_bench(cells=("rnn", "lstm", "gru"), grid=GRID, repeats: int = 5, torch_t
     for row in rows:  # a slow moment of the GEMM measurement must not flatter a row
         row["gemm_gflops"] = max(row["gemm_gflops"], gemm["numpy"])
         row["gemm_fraction"] = row["gflops"] / row["gemm_gflops"]
-    return {"rows": rows, "gemm_gflops": gemm, "summary": summarize(rows)}
+    return {"rows": rows, "gemm_gflops": gemm, "summary": summarize(rows), "dtype": dtype}
 
 
 def summarize(rows: list) -> dict:
@@ -188,7 +197,7 @@ def summarize(rows: list) -> dict:
 def format_bench(result: dict) -> str:
     """The table, the GEMM rates and the summary, for people."""
     rates = result["gemm_gflops"]
-    lines = ["float32 GEMM (2048^3), median over the configurations: "
+    lines = [f"{result.get('dtype', 'float32')} GEMM (2048^3), median over the configurations: "
              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()),
              "'of GEMM' is against NumPy's rate measured right before each row, or this median "
              "if higher", ""]

@@ -7,7 +7,7 @@ from rnnlab.layers.dropout import Dropout
 from rnnlab.layers.embedding import Embedding, OneHot
 from rnnlab.layers.hierarchical import HierarchicalRNN
 from rnnlab.layers.linear import Linear
-from rnnlab.layers.module import Module
+from rnnlab.layers.module import Module, is_grad_enabled, no_grad
 from rnnlab.layers.norm import LayerNorm
 from rnnlab.layers.pooling import LastStep, MeanPool
 from rnnlab.layers.positional import PositionalEncoding
@@ -16,7 +16,7 @@ from rnnlab.layers.seq2seq import Seq2Seq
 from rnnlab.layers.sequential import Sequential
 from rnnlab.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 
-__all__ = ["Module", "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential",
+__all__ = ["Module", "no_grad", "is_grad_enabled", "RNN", "LSTM", "GRU", "Linear", "LastStep", "MeanPool", "Sequential",
            "Embedding", "OneHot", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
            "HierarchicalRNN", "MultiheadAttention", "TransformerEncoderLayer",
            "TransformerEncoder", "PositionalEncoding", "AdditiveAttention", "DotAttention",

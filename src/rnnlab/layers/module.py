@@ -23,6 +23,8 @@ gradient silently:
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import weakref
 
 import numpy as np
@@ -33,6 +35,34 @@ from rnnlab.backend import get_xp
 # The module that owns each live parameter array, by the array's id, so that an optimizer
 # given plain arrays can raise their module's version (an entry goes with its module).
 _OWNERS: "weakref.WeakValueDictionary[int, Module]" = weakref.WeakValueDictionary()
+
+
+# Whether forward keeps what backward needs; off within ``with no_grad():`` (per thread).
+_GRAD = threading.local()
+_NO_CACHE = "no cache: the forward ran under rnnlab.no_grad()"  # a forward's cache then
+
+
+def is_grad_enabled() -> bool:
+    """Whether a forward run now keeps what its backward needs (False under ``no_grad``)."""
+    return getattr(_GRAD, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run forward passes for inference: within the block no module keeps a cache for
+    backward (a recurrent layer keeps no gates, states or inputs, and stacked layers share
+    one set of work arrays), so memory holds what the outputs need; a ``backward`` after
+    such a forward raises. As ``torch.no_grad()``; per thread, and it nests.
+
+    >>> with rnnlab.no_grad():
+    ...     logits = model(x)
+    """
+    previous = is_grad_enabled()
+    _GRAD.enabled = False
+    try:
+        yield
+    finally:
+        _GRAD.enabled = previous
 
 
 def mark_changed(arrays) -> None:
@@ -242,7 +272,10 @@ class Module:
             self._cache, self._cache_version, self._cache_read, self.training = kept
 
     def _save_for_backward(self, cache) -> None:
-        """Keep ``cache``, what this forward's backward needs, with the parameters' version."""
+        """Keep ``cache``, what this forward's backward needs, with the parameters' version;
+        under :func:`no_grad`, keep nothing (a backward then says why it cannot run)."""
+        if not is_grad_enabled():
+            cache = _NO_CACHE
         self._cache, self._cache_version, self._cache_read = cache, self._version, False
 
     def _saved(self, for_backward: bool = True):
@@ -255,6 +288,10 @@ class Module:
         name = type(self).__name__
         if self._cache is None:
             raise RuntimeError(f"{name}.backward called before forward")
+        if self._cache is _NO_CACHE:
+            raise RuntimeError(f"{name}.backward called after a forward under rnnlab.no_grad(), "
+                               f"which keeps nothing for backward: run forward again outside "
+                               f"no_grad")
         if for_backward and self._cache_read:
             raise RuntimeError(
                 f"{name}.backward called twice after one forward: run forward again first. "

@@ -22,12 +22,13 @@ from rnnlab._checks import boolean, expect_shape, lengths_array, one_of, positiv
 from rnnlab._checks import seed as check_seed
 from rnnlab.backend import get_xp, resolve_dtype
 from rnnlab.cells import gru, ln_gru, ln_lstm, ln_rnn, lstm, rnn
-from rnnlab.cells.common import Workspace, batch_first
+from rnnlab.cells.common import Workspace
 from rnnlab.data.padding import lengths_to_mask, reverse_padded
 from rnnlab.layers.checkpointed import Checkpointed, _Checkpoints
 from rnnlab.layers.dropout import keep_scaled
-from rnnlab.layers.module import Module
+from rnnlab.layers.module import Module, is_grad_enabled
 from rnnlab.layers.recurrent_parameters import RecurrentParameters
+from rnnlab.layers.recurrent_traces import Traces
 from rnnlab.layers.stepping import Stepping
 from rnnlab.layers.unbatched import Unbatched
 
@@ -40,7 +41,7 @@ class _Cache(NamedTuple):
     keeps: list  # dropout between layers k and k + 1: the scaled mask, or None
 
 
-class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Module):
+class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Traces, Module):
     """What RNN, LSTM and GRU share: parameters, stacking, directions, lengths, states."""
 
     cell = None  # the module with forward/backward/final_state for one direction
@@ -126,8 +127,18 @@ class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Module)
     def _workspace(self, index: int) -> Workspace:
         """The arrays of (layer, direction) ``index``, reused from call to call while the
         shapes repeat (see :class:`~rnnlab.cells.common.Workspace`); checkpointed BPTT,
-        whose segments come and go within one call, allocates afresh instead."""
-        return self._workspaces.setdefault(index, Workspace())
+        whose segments come and go within one call, allocates afresh instead. Under
+        ``no_grad`` every layer and direction shares one set (nothing is kept for backward,
+        and each output is a copy), key -1."""
+        return self._workspaces.setdefault(index if is_grad_enabled() else -1, Workspace())
+
+    def _final_state(self, cache):
+        """The final state of one layer and direction: views of its work arrays, or under
+        ``no_grad`` (where the next layer reuses those arrays) copies."""
+        final = self.cell.final_state(cache)
+        if is_grad_enabled():
+            return final
+        return final.copy() if not isinstance(final, tuple) else tuple(f.copy() for f in final)
 
     def forward(self, x, lengths=None, state=None):
         """Run every layer and direction over the batch.
@@ -181,7 +192,7 @@ class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Module)
                                               self._workspace(index), self._recurrent_keep(batch))
                 outputs.append(y if direction == 0 else reverse_padded(y, lengths))
                 caches.append(cache)
-                finals.append(self.cell.final_state(cache))
+                finals.append(self._final_state(cache))
             inputs = outputs[0] if len(outputs) == 1 else get_xp(x).concatenate(outputs, axis=-1)
             if layer < self.num_layers - 1:
                 inputs, keep = self._drop(inputs)
@@ -247,43 +258,6 @@ class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Module)
             d_y = d_inputs if layer == 0 else self._undrop(d_inputs, cache.keeps[layer - 1])
         self.state_grads = traces if self.track_state_grads else None
         return self._unbatch_gradients(d_y, self._stack_states(d_states0))
-
-    def gates(self, layer: int = 0, direction: int = 0) -> dict:
-        """The last forward's activated gates of one layer and direction, by name.
-
-        Returns
-        -------
-        dict of (B, T, H)
-            LSTM: i, f, g, o; GRU: r, z, n; RNN: empty. In input time order; values at
-            padded steps are meaningless (mask them with ``lengths``). With
-            ``checkpoint_every`` set the gates are not kept: they are recomputed here from
-            the checkpoints (one more forward pass of this layer and direction), equal to
-            the ones that forward computed.
-        """
-        cache = self._saved(for_backward=False)
-        lengths = cache.lengths
-        if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
-            raise ValueError(f"layer must be in [0, {self.num_layers}) and direction in "
-                             f"[0, {self.num_directions}), got {layer} and {direction}")
-        if not hasattr(self.cell, "GATES"):
-            return {}
-        if isinstance(cache, _Checkpoints):
-            gates = batch_first(self._recompute_gates(cache, layer, direction))
-        else:
-            gates = batch_first(cache.cells[layer * self.num_directions + direction].gates)
-        if direction == 1:
-            gates = reverse_padded(gates, lengths)
-        return self._unbatch_trace(dict(zip(self.cell.GATES, self.cell.split_gates(gates))))
-
-    def _state_trace(self, d_states, direction: int, lengths) -> dict:
-        """A cell's time-major dL/dh_t (and dL/dc_t) -> {"h": (B, T, H), ...} in input time
-        order (the reverse direction's steps put back where they were read)."""
-        parts = d_states if len(self.state_names) > 1 else (d_states,)
-        trace = {}
-        for name, part in zip(self.state_names, parts):
-            part = batch_first(part)  # (B, T, H)
-            trace[name] = part if direction == 0 else reverse_padded(part, lengths)
-        return trace
 
     def __repr__(self) -> str:
         extra = ""

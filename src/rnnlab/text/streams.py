@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from rnnlab._checks import positive_int
+from rnnlab.layers import no_grad
 from rnnlab.losses import cross_entropy
 from rnnlab.training.trainer import model_mode
 
@@ -75,7 +76,7 @@ def stream_loss(model, streams: TextStreams) -> float:
     start); the model's mode is restored after. ``model`` is a Sequential from class ids
     (B, L) to logits (B, L, V)."""
     total, count, state = 0.0, 0, None
-    with model_mode(model, training=False):
+    with model_mode(model, training=False), no_grad():
         for k in range(len(streams)):
             x, y = streams.chunk(k)
             logits, state = model.forward(x, state=state, return_state=True)
@@ -116,7 +117,7 @@ def context_bits(model, ids, contexts, n: int = 1000, seed=0) -> list:
                          f"got {len(ids)} characters")
     positions = np.random.default_rng(seed).integers(max(contexts), len(ids), size=n)
     out = []
-    with model_mode(model, training=False):
+    with model_mode(model, training=False), no_grad():
         for k in contexts:
             x = ids[positions[:, None] + np.arange(-k, 0)]  # (n, k): c_{p-k} .. c_{p-1}
             z = model.forward(x)[:, -1].astype(np.float64)  # (n, V)

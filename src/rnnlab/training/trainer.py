@@ -17,6 +17,7 @@ import numpy as np
 from rnnlab import io
 from rnnlab._checks import NonFiniteError, positive_int
 from rnnlab.data import SequenceData, SequenceStream, batch_indices, lengths_to_mask
+from rnnlab.layers.module import no_grad
 from rnnlab.optim import clip_grad_norm_, clip_grad_value_
 from rnnlab.training import run_state
 from rnnlab.training.config import RESUMABLE_CHANGES, TrainConfig
@@ -316,7 +317,7 @@ class Trainer:
         size = self.config.batch_size if batch_size is None else \
             positive_int(batch_size, "batch_size")
         total, count, metric_total = 0.0, 0, 0.0
-        with model_mode(self.model, training=False):
+        with model_mode(self.model, training=False), no_grad():  # no cache: inference
             for index in batch_indices(data.lengths, size):
                 part = data.subset(index)
                 x, y, lengths = part.x, part.y, part.lengths
