@@ -100,9 +100,8 @@ def _score(predictor, predicted, y) -> dict:
     if predictor.classes is not None:
         if y.dtype.kind == "f" or y.ndim != 1:
             return {}
-        truth = y.astype(predictor.classes.dtype) if predictor.classes.dtype.kind in "iub" \
-            and y.dtype.kind in "US" and all(v.lstrip("-").isdigit() for v in y) else y
-        return {"accuracy": float(np.mean(np.asarray(predicted) == truth))}
+        # as text: a .ts file's labels are strings even where the model's classes are ints
+        return {"accuracy": float(np.mean(np.asarray(predicted).astype(str) == y.astype(str)))}
     truth = np.asarray(y, dtype=np.float64).reshape(np.shape(predicted)) \
         if np.size(y) == np.size(predicted) and y.dtype.kind in "iuf" else None
     return {} if truth is None else {"mse": float(np.mean((np.asarray(predicted) - truth) ** 2))}
