@@ -475,7 +475,7 @@ def main(argv=None) -> dict:
     for result in sets:
         for row in result["rows"]:
             print_row(result, row)
-    print("test acc: mean ± std over the seeds (1-NN DTW: one deterministic run); * the "
+    print("test acc: mean ± std over the random seeds (1-NN DTW: one deterministic run); * the "
           "setting with the best validation accuracy; pad last / pad 0: every series padded to "
           "the longest of either split with its last value / with 0 (aeon's Padder)")
     print(f"wall time {seconds:.0f} s; threads: OPENBLAS {os.environ.get('OPENBLAS_NUM_THREADS')}"
