@@ -61,7 +61,8 @@ class Sequential(Module):
 
         Parameters
         ----------
-        x : (B, T, F) float, or (B, T) int token ids when the first module is an Embedding or OneHot
+        x : (B, T, F) float, or (B, T) int token ids when the first module is an Embedding
+            or OneHot
             Or one unbatched sequence, (T, F) or (T,) token ids (see the class docstring).
         lengths : (B,) int, optional
         state : list, optional
@@ -71,12 +72,7 @@ class Sequential(Module):
             Also return that list of each recurrent module's final state.
         """
         boolean(return_state, "return_state")
-        recurrent = [m for m in self.modules if hasattr(m, "state_names")]
-        if state is not None and (not isinstance(state, (list, tuple))
-                                  or len(state) != len(recurrent)):
-            raise TypeError(f"state must be a list of {len(recurrent)} states, one per recurrent "
-                            f"module, got {type(state).__name__} of length "
-                            f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
+        recurrent = self._recurrent_states(state)
         if lengths is not None:
             if isinstance(self.modules[0], TokenInput):  # token ids (B, T), checked by it
                 x = self.modules[0].indices(x, "(B, T) when lengths are given", ndim=2)
@@ -100,6 +96,17 @@ class Sequential(Module):
             raise self._not_finite(len(self.modules) - 1, "output")
         return (x, finals) if return_state else x
 
+    def _recurrent_states(self, state) -> list:
+        """The recurrent modules, after checking that ``state`` (None, or one state per
+        recurrent module, in order) fits them."""
+        recurrent = [m for m in self.modules if hasattr(m, "state_names")]
+        if state is not None and (not isinstance(state, (list, tuple))
+                                  or len(state) != len(recurrent)):
+            raise TypeError(f"state must be a list of {len(recurrent)} states, one per recurrent "
+                            f"module, got {type(state).__name__} of length "
+                            f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
+        return recurrent
+
     def step(self, x, state=None):
         """One step of inference through every module: ``(output, state)``.
 
@@ -112,16 +119,11 @@ class Sequential(Module):
             ``state``: what the last step returned.
 
         Every module must have a step (recurrent layers, and the modules that work on each
-        step alone: Linear, the activations, Embedding, OneHot, LayerNorm, Dropout, which runs as in
-        evaluation mode). Stepping through a sequence equals ``forward`` on it in evaluation
+        step alone: Linear, the activations, Embedding, OneHot, LayerNorm, Dropout, which runs
+        as in evaluation mode). Stepping through a sequence equals ``forward`` on it in evaluation
         mode; nothing is kept for a backward.
         """
-        recurrent = [m for m in self.modules if hasattr(m, "state_names")]
-        if state is not None and (not isinstance(state, (list, tuple))
-                                  or len(state) != len(recurrent)):
-            raise TypeError(f"state must be a list of {len(recurrent)} states, one per recurrent "
-                            f"module, got {type(state).__name__} of length "
-                            f"{len(state) if isinstance(state, (list, tuple)) else '-'}")
+        recurrent = self._recurrent_states(state)
         for m in self.modules:
             if not (m.steps_pointwise or hasattr(m, "state_names")):
                 m.step(x)  # raises TypeError naming the module, before any work
