@@ -17,7 +17,8 @@ from rnnlab.layers.sequential import Sequential
 from rnnlab.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = ["Module", "no_grad", "is_grad_enabled", "RNN", "LSTM", "GRU", "Linear", "LastStep",
-           "MeanPool", "Sequential", "Embedding", "OneHot", "LayerNorm", "Dropout", "Tanh", "ReLU", "Sigmoid",
+           "MeanPool", "Sequential", "Embedding", "OneHot", "LayerNorm", "Dropout", "Tanh",
+           "ReLU", "Sigmoid",
            "HierarchicalRNN", "MultiheadAttention", "TransformerEncoderLayer",
            "TransformerEncoder", "PositionalEncoding", "AdditiveAttention", "DotAttention",
            "Seq2Seq"]
