@@ -37,12 +37,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import gru as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
-                                 bias_grads, forward_steps, kernel_biases, masked_outputs,
-                                 recurrent_inputs, recurrent_product, sequence_inputs, time_major,
-                                 weight_grads)
+                                 bias_grads, forward_steps, inference_run, kernel_biases,
+                                 masked_outputs, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, time_major, weight_grads)
 
 GATES = ("r", "z", "n")  # PyTorch's order of the 3H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -83,6 +85,28 @@ def forward(params: Params, x, h0, mask=None, workspace=None, keep=None):
     forward_steps(product, compiled, h, gates, product.out, bias_ih, bias_hh, valid, h, h_n)
     y = masked_outputs(h, valid, mask is not None)  # (7)
     return y, Cache(x_tm, h, gates, h_n, valid, keep)
+
+
+def infer(params: Params, x, h0, mask=None, workspace=None, keep=None):
+    """Equations (1)-(7) without a cache, for ``rnnlab.no_grad()``: ``(y, h_T)``, forward's
+    y and final state (each row's at its last valid step) as new arrays; as
+    :func:`rnnlab.cells.lstm.infer`, one block of rows per core (with ``keep`` or CuPy,
+    :func:`forward`). One packed product per step gives [a_r, a_z, W_in x_t, W_hn h_{t-1}]:
+    the candidate keeps its two halves apart, since r multiplies the recurrent one (4)."""
+    if keep is not None or get_xp(x) is not np:
+        y, cache = forward(params, x, h0, mask, workspace, keep)
+        return y, final_state(cache).copy()
+    w_ih, w_hh = params.weight_ih, params.weight_hh
+    hidden, n_in = w_hh.shape[1], w_ih.shape[1]
+    weights = np.zeros((n_in + hidden, 4 * hidden), dtype=w_ih.dtype)  # (I+H, 4H)
+    weights[:n_in, :3 * hidden] = w_ih.T  # x_t -> a_r, a_z, W_in x_t
+    weights[n_in:, :2 * hidden] = w_hh[:2 * hidden].T  # h_{t-1} -> a_r, a_z
+    weights[n_in:, 3 * hidden:] = w_hh[2 * hidden:].T  # h_{t-1} -> W_hn h_{t-1}
+    b_ih, b_hh = kernel_biases(params)
+    bias = np.concatenate([b_ih[:2 * hidden] + b_hh[:2 * hidden], b_ih[2 * hidden:],
+                           b_hh[2 * hidden:]])
+    y, h = inference_run(compiled.infer_rows, x, h0, mask, weights, bias)
+    return y, h
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:

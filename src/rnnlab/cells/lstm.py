@@ -39,12 +39,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import lstm as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
-                                 bias_grads, final_state_grad, forward_steps, kernel_biases,
-                                 masked_outputs, recurrent_inputs, recurrent_product,
-                                 sequence_inputs, time_major, weight_grads)
+                                 bias_grads, final_state_grad, forward_steps, inference_run,
+                                 kernel_biases, masked_outputs, recurrent_inputs,
+                                 recurrent_product, sequence_inputs, stacked_weights, time_major,
+                                 weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -90,6 +93,23 @@ def forward(params: Params, x, state0, mask=None, workspace=None, keep=None):
     forward_steps(product, compiled, h, gates, product.out, bias, valid, h, c, tanh_c)
     y = masked_outputs(h, valid, mask is not None)  # (6)
     return y, Cache(x_tm, h, c, gates, tanh_c, valid, keep)
+
+
+def infer(params: Params, x, state0, mask=None, workspace=None, keep=None):
+    """Equations (1)-(6) without a cache, for ``rnnlab.no_grad()``: ``(y, (h_T, c_T))``,
+    forward's y and final state (each row's at its last valid step) as new arrays.
+
+    The same arithmetic as :func:`forward` but for the order of one sum: both halves of (1)
+    are one packed product per step, [x_t, h_{t-1}] @ [W_ih^T; W_hh^T] (within 1e-12 of
+    forward in float64). Nothing is written but the rolling state and y; the batch runs in
+    one block of rows per core (:mod:`rnnlab.cells.threads`). With recurrent dropout's
+    ``keep``, or CuPy arrays, it is :func:`forward` with the cache dropped.
+    """
+    if keep is not None or get_xp(x) is not np:
+        y, cache = forward(params, x, state0, mask, workspace, keep)
+        return y, tuple(s.copy() for s in final_state(cache))
+    y, h, c = inference_run(compiled.infer_rows, x, state0, mask, *stacked_weights(params))
+    return y, (h, c)
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:

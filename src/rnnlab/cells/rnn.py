@@ -30,12 +30,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import rnn as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
-                                 bias_grads, forward_steps, kernel_biases, masked_outputs,
-                                 recurrent_inputs, recurrent_product, sequence_inputs, time_major,
-                                 weight_grads)
+                                 bias_grads, forward_steps, inference_run, kernel_biases,
+                                 masked_outputs, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, stacked_weights, time_major, weight_grads)
 
 CODES = {"tanh": compiled.TANH, "relu": compiled.RELU, "sigmoid": compiled.SIGMOID}
 
@@ -70,6 +72,20 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     forward_steps(product, compiled, h, a, product.out, bias, valid, CODES[nonlinearity], h)
     y = masked_outputs(h, valid, mask is not None)  # (4)
     return y, Cache(x_tm, h, valid, nonlinearity, keep)
+
+
+def infer(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", workspace=None,
+          keep=None):
+    """Equations (1)-(4) without a cache, for ``rnnlab.no_grad()``: ``(y, h_T)``, forward's
+    y and final state (each row's at its last valid step) as new arrays; as
+    :func:`rnnlab.cells.lstm.infer` (one packed product per step for both halves of (1),
+    one block of rows per core; with ``keep`` or CuPy, :func:`forward`)."""
+    if keep is not None or get_xp(x) is not np:
+        y, cache = forward(params, x, h0, mask, nonlinearity, workspace, keep)
+        return y, final_state(cache).copy()
+    y, h = inference_run(compiled.infer_rows, x, h0, mask, *stacked_weights(params),
+                         CODES[nonlinearity])
+    return y, h
 
 
 def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -> Grads:

@@ -124,6 +124,19 @@ class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Traces,
     def _cell_forward(self, params, x, state0, mask, workspace=None, keep=None):
         return self.cell.forward(params, x, state0, mask, workspace=workspace, keep=keep)
 
+    def _cell_run(self, params, x, state0, mask, index: int, keep):
+        """One layer and direction forward: ``(y, cache, final state)``; under ``no_grad``,
+        through the cell's inference path where it has one (no cache: None)."""
+        infer = getattr(self.cell, "infer", None)
+        if infer is not None and not is_grad_enabled():
+            y, final = self._cell_infer(infer, params, x, state0, mask, keep)
+            return y, None, final
+        y, cache = self._cell_forward(params, x, state0, mask, self._workspace(index), keep)
+        return y, cache, self._final_state(cache)
+
+    def _cell_infer(self, infer, params, x, state0, mask, keep):
+        return infer(params, x, state0, mask, workspace=self._workspace(-1), keep=keep)
+
     def _workspace(self, index: int) -> Workspace:
         """The arrays of (layer, direction) ``index``, reused from call to call while the
         shapes repeat (see :class:`~rnnlab.cells.common.Workspace`); checkpointed BPTT,
@@ -188,11 +201,11 @@ class _Recurrent(Unbatched, RecurrentParameters, Checkpointed, Stepping, Traces,
                 index = layer * self.num_directions + direction
                 params = self._cell_params(layer, direction)
                 x_d = inputs if direction == 0 else reverse_padded(inputs, lengths)
-                y, cache = self._cell_forward(params, x_d, self._cell_state(states0, index), mask,
-                                              self._workspace(index), self._recurrent_keep(batch))
+                y, cache, final = self._cell_run(params, x_d, self._cell_state(states0, index),
+                                                 mask, index, self._recurrent_keep(batch))
                 outputs.append(y if direction == 0 else reverse_padded(y, lengths))
                 caches.append(cache)
-                finals.append(self._final_state(cache))
+                finals.append(final)
             inputs = outputs[0] if len(outputs) == 1 else get_xp(x).concatenate(outputs, axis=-1)
             if layer < self.num_layers - 1:
                 inputs, keep = self._drop(inputs)
@@ -345,6 +358,10 @@ class RNN(_Recurrent):
     def _cell_forward(self, params, x, state0, mask, workspace=None, keep=None):
         return self.cell.forward(params, x, state0, mask, self.nonlinearity,
                                  workspace=workspace, keep=keep)
+
+    def _cell_infer(self, infer, params, x, state0, mask, keep):
+        return infer(params, x, state0, mask, self.nonlinearity, workspace=self._workspace(-1),
+                     keep=keep)
 
 
 class LSTM(_Recurrent):

@@ -150,3 +150,38 @@ def backward_loop(panels, dy, dh_next, carry, gates, h, h_n, valid, da_x, da_h, 
                       dbias_hh)
         matmul_packed(da_h[t], panels, dh_next)
 
+
+
+# -- the inference forward: no cache, one block of rows per thread ------------------------
+@njit(**JIT)
+def infer_rows(lo, hi, panels, x, bias, valid, z, pre, h, y):
+    """Equations (1)-(7) for rows lo..hi-1 of the batch over the whole sequence, keeping
+    nothing for backward (``cells.gru.infer``; the arrays as in
+    :func:`rnnlab.cells.compiled.lstm.infer_rows`). One packed product gives ``pre`` (B, 4H)
+    = [a_r, a_z, W_in x_t, W_hn h_{t-1}] without biases; ``bias`` (4H,) = [b_ir + b_hr,
+    b_iz + b_hz, b_in, b_hn]; ``h`` (B, H) in h_0, out each row's last valid state."""
+    n_in, hidden = x.shape[2], h.shape[1]
+    z, pre = z[lo:hi], pre[lo:hi]
+    b_rz, b_in, b_hn = bias[:2 * hidden], bias[2 * hidden:3 * hidden], bias[3 * hidden:]
+    for t in range(x.shape[1]):
+        for r in range(hi - lo):
+            copy_row(x[lo + r, t], z[r, :n_in])
+            copy_row(h[lo + r], z[r, n_in:])
+        matmul_packed(z, panels, pre)  # (1), (2) without the biases
+        for r in range(hi - lo):
+            b = lo + r
+            h_b, row, y_t = h[b], pre[r], y[b, t]
+            if not valid[t, b]:  # (6), (7)
+                zero_row(y_t)
+                continue
+            for j in range(2 * hidden):  # (1)-(3): r and z
+                row[j] = sigmoid(row[j] + b_rz[j])
+            gate_r, gate_z = row[:hidden], row[hidden:2 * hidden]
+            n, hn = row[2 * hidden:3 * hidden], row[3 * hidden:]
+            for k in range(hidden):
+                hn[k] = hn[k] + b_hn[k]  # (2)
+            for k in range(hidden):
+                n[k] = tanh(n[k] + b_in[k] + gate_r[k] * hn[k])  # (1), (4)
+            for k in range(hidden):
+                h_b[k] = flush(n[k] + gate_z[k] * (h_b[k] - n[k]))  # (5)
+                y_t[k] = h_b[k]

@@ -153,3 +153,58 @@ def backward_loop(panels, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, d
                       dbias)
         matmul_packed(da[t], panels, dh_next)
 
+
+
+# -- the inference forward: no cache, one block of rows per thread ------------------------
+@njit(**JIT)
+def infer_rows(lo, hi, panels, x, bias, valid, z, pre, h, c, y):
+    """Equations (1)-(6) for rows lo..hi-1 of the batch over the whole sequence, keeping
+    nothing for backward (``cells.lstm.infer``).
+
+    Parameters
+    ----------
+    lo, hi : int
+        The block of rows; other threads may run other blocks of the same arrays at once.
+    panels : (P, I+H, L)
+        [W_ih^T; W_hh^T] packed: one product per step gives both halves of (1).
+    x : (B, T, I)
+    bias : (4H,)
+        b_ih + b_hh.
+    valid : (T, B) bool
+    z : (B, I+H)
+        Work rows: [x_t, h_{t-1}] of each row (the block's rows only are touched).
+    pre : (B, 4H)
+        Work rows: the pre-activations, then the gates, in place.
+    h, c : (B, H)
+        In: h_0, c_0. Out: each row's state at its last valid step.
+    y : (B, T, H)
+        Out: h_t, zero at padded steps (6).
+    """
+    n_in, hidden = x.shape[2], h.shape[1]
+    b_i, b_f, b_g, b_o = split4(bias)
+    z, pre = z[lo:hi], pre[lo:hi]
+    for t in range(x.shape[1]):
+        for r in range(hi - lo):
+            copy_row(x[lo + r, t], z[r, :n_in])
+            copy_row(h[lo + r], z[r, n_in:])
+        matmul_packed(z, panels, pre)  # (1) without the biases
+        for r in range(hi - lo):
+            b = lo + r
+            if not valid[t, b]:  # (5), (6)
+                zero_row(y[b, t])
+                continue
+            i, f, g, o = split4(pre[r])
+            for k in range(hidden):  # (1), (2)
+                i[k] = sigmoid(i[k] + b_i[k])
+            for k in range(hidden):
+                f[k] = sigmoid(f[k] + b_f[k])
+            for k in range(hidden):
+                g[k] = tanh(g[k] + b_g[k])
+            for k in range(hidden):
+                o[k] = sigmoid(o[k] + b_o[k])
+            c_b, h_b, y_t = c[b], h[b], y[b, t]
+            for k in range(hidden):
+                c_b[k] = flush(f[k] * c_b[k] + i[k] * g[k])  # (3)
+            for k in range(hidden):
+                h_b[k] = flush(o[k] * tanh(c_b[k]))  # (4)
+                y_t[k] = h_b[k]

@@ -115,3 +115,30 @@ def backward_loop(panels, dy, dh_next, carry, h, valid, code, da, dbias):
         backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias)
         matmul_packed(da[t], panels, dh_next)
 
+
+
+# -- the inference forward: no cache, one block of rows per thread ------------------------
+@njit(**JIT)
+def infer_rows(lo, hi, panels, x, bias, valid, z, pre, h, y, code):
+    """Equations (1)-(4) for rows lo..hi-1 of the batch over the whole sequence, keeping
+    nothing for backward (``cells.rnn.infer``; the arrays as in
+    :func:`rnnlab.cells.compiled.lstm.infer_rows`): ``pre`` (B, H), ``h`` (B, H) in h_0, out
+    each row's last valid state, ``y`` (B, T, H), ``code`` the nonlinearity."""
+    n_in = x.shape[2]
+    z, pre = z[lo:hi], pre[lo:hi]
+    for t in range(x.shape[1]):
+        for r in range(hi - lo):
+            copy_row(x[lo + r, t], z[r, :n_in])
+            copy_row(h[lo + r], z[r, n_in:])
+        matmul_packed(z, panels, pre)  # (1) without the biases
+        for r in range(hi - lo):
+            b = lo + r
+            h_b, a, y_t = h[b], pre[r], y[b, t]
+            if not valid[t, b]:  # (3), (4)
+                zero_row(y_t)
+                continue
+            for k in range(a.size):
+                a[k] = a[k] + bias[k]  # (1)
+            activate_row(a, code)  # (2)
+            copy_row(a, h_b)
+            copy_row(a, y_t)
