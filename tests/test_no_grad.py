@@ -1,6 +1,9 @@
 """The inference path, ``with rnnlab.no_grad():``: the training forward's outputs and states,
 no cache kept, and a clear error for a backward after it."""
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -110,3 +113,32 @@ def test_estimators_trainer_and_text_measure_without_caches():
     clf = rnnlab.RNNClassifier(hidden_size=4, epochs=1, random_state=0).fit(X, np.arange(20) % 2)
     clf.predict(X)
     assert isinstance(clf.model_.modules[0]._cache, str)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_inference_threads_work_in_a_forked_child(monkeypatch):
+    """A child made by fork has none of its parent's worker threads (process pools and Dask
+    workers fork): it must start its own, not wait forever on the parent's."""
+    monkeypatch.setenv("RNNLAB_NUM_THREADS", "2")
+    layer = LSTM(3, 8, seed=0)
+    x = np.random.default_rng(0).standard_normal((16, 5, 3)).astype("float32")
+    with no_grad():
+        expected = layer.forward(x)[0].copy()  # the parent's pool is running now
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the same forward finishes with the same numbers
+        code = 1
+        try:
+            with no_grad():
+                code = 0 if np.array_equal(layer.forward(x)[0], expected) else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's inference forward hung")

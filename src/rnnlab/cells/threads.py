@@ -13,7 +13,8 @@ not do the same).
 How many threads: the cores this process may run on (``os.sched_getaffinity``), or
 ``RNNLAB_NUM_THREADS`` from the environment, and never so many that a block has fewer than
 ``MIN_ROWS`` rows. The calling thread runs the first block itself; the others go to a pool
-started on first use and kept for the process.
+started on first use and kept for the process (a child process made by ``fork`` starts
+its own).
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 MIN_ROWS = 4  # one register tile of the packed product (cells/compiled/tile.py)
 _pool = None  # the worker threads, and how many
 _workers = 0
+
+
+def _forget_pool() -> None:
+    """In a child made by fork, the parent's worker threads do not exist: start anew."""
+    global _pool, _workers
+    _pool, _workers = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def available_threads() -> int:
