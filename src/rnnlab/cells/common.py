@@ -17,8 +17,7 @@ import numpy as np
 
 from rnnlab.backend import get_xp
 from rnnlab.cells.compiled import layernorm
-from rnnlab.cells.gemm import Product, pack
-from rnnlab.cells.threads import row_blocks, run_blocks
+from rnnlab.cells.gemm import Product
 
 
 class Params(NamedTuple):
@@ -113,15 +112,16 @@ def masked_outputs(h, valid, masked: bool):
     return batch_first(h[1:] * valid[..., None] if masked else h[1:])
 
 
-def sequence_inputs(params: Params, x, mask, ws: Workspace, gates: str):
+def sequence_inputs(params: Params, x, mask, ws: Workspace, gates: str, project: bool = True):
     """What every cell's forward starts from: x time-major (T, B, I), ``valid`` (T, B), and
     the input half of (1) for every t at once, W_ih x_t, one GEMM instead of T small ones,
-    into the workspace's array ``gates`` (T, B, G*H)."""
+    into the workspace's array ``gates`` (T, B, G*H) (left unset with ``project=False``,
+    for loops that compute it step by step: :mod:`rnnlab.cells.parallel`)."""
     batch, steps, n_in = x.shape
     x_tm = time_major(x, ws.empty("x", (steps, batch, n_in), x))  # (T, B, I)
     valid = step_validity(mask, steps, batch)  # (T, B) bool
     projected = ws.empty(gates, (steps, batch, params.weight_ih.shape[0]), x)
-    return x_tm, valid, input_projection(params, x_tm, projected)
+    return x_tm, valid, input_projection(params, x_tm, projected) if project else projected
 
 
 def forward_steps(product, compiled, states, *args) -> None:
@@ -146,33 +146,6 @@ def backward_steps(product, compiled, d_pre, *args) -> None:
     for t in reversed(range(len(d_pre))):
         compiled.backward_step(t, *args)
         product(d_pre[t])
-
-
-def inference_run(rows_kernel, x, state0, mask, weights, bias, *extra):
-    """The inference forward of a NumPy cell, without a cache: ``rows_kernel(lo, hi, panels,
-    x, bias, valid, z, pre, *states, y, *extra)`` over the whole sequence, one block of rows
-    per thread (:mod:`rnnlab.cells.threads`). Every step's pre-activations are one packed
-    product, [x_t, h_{t-1}] @ ``weights`` ((I+H, N), both halves of the cell's (1) stacked:
-    :func:`stacked_weights`), to which the kernel adds ``bias`` (N,). Returns ``(y (B, T, H),
-    *states)``: the states (B, H), copies of ``state0`` (an array, or the LSTM's pair), carried
-    to each row's last valid step."""
-    batch, steps, n_in = x.shape
-    states = [np.array(s, dtype=x.dtype, order="C") for s in
-              (state0 if isinstance(state0, tuple) else (state0,))]
-    hidden = states[0].shape[-1]
-    z = np.empty((batch, n_in + hidden), dtype=x.dtype)  # [x_t, h_{t-1}] per row
-    pre = np.empty((batch, weights.shape[1]), dtype=x.dtype)  # one step's pre-activations
-    y = np.empty((batch, steps, hidden), dtype=x.dtype)
-    run_blocks(rows_kernel, row_blocks(batch), pack(weights), np.ascontiguousarray(x), bias,
-               step_validity(mask, steps, batch), z, pre, *states, y, *extra)
-    return (y, *states)
-
-
-def stacked_weights(params: Params) -> tuple:
-    """([W_ih^T; W_hh^T] (I+H, G*H), b_ih + b_hh (G*H,)): the inference product's weights
-    for a cell whose pre-activation is W_ih x_t + W_hh h_{t-1} + b_ih + b_hh (RNN, LSTM)."""
-    b_ih, b_hh = kernel_biases(params)
-    return np.concatenate([params.weight_ih.T, params.weight_hh.T]), b_ih + b_hh
 
 
 def kernel_biases(params: Params) -> tuple:

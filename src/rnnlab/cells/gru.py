@@ -40,9 +40,10 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab.backend import get_xp
+from rnnlab.cells import parallel
 from rnnlab.cells.compiled import gru as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
-                                 bias_grads, forward_steps, inference_run, kernel_biases,
+                                 bias_grads, forward_steps, kernel_biases,
                                  masked_outputs, recurrent_inputs, recurrent_product,
                                  sequence_inputs, time_major, weight_grads)
 
@@ -105,7 +106,7 @@ def infer(params: Params, x, h0, mask=None, workspace=None, keep=None):
     b_ih, b_hh = kernel_biases(params)
     bias = np.concatenate([b_ih[:2 * hidden] + b_hh[:2 * hidden], b_ih[2 * hidden:],
                            b_hh[2 * hidden:]])
-    y, h = inference_run(compiled.infer_rows, x, h0, mask, weights, bias)
+    y, h = parallel.inference_run(compiled.infer_rows, x, h0, mask, weights, bias)
     return y, h
 
 

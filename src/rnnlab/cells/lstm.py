@@ -42,12 +42,12 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab.backend import get_xp
+from rnnlab.cells import parallel
 from rnnlab.cells.compiled import lstm as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
-                                 bias_grads, final_state_grad, forward_steps, inference_run,
-                                 kernel_biases, masked_outputs, recurrent_inputs,
-                                 recurrent_product, sequence_inputs, stacked_weights, time_major,
-                                 weight_grads)
+                                 bias_grads, final_state_grad, forward_steps, kernel_biases,
+                                 masked_outputs, recurrent_inputs, recurrent_product,
+                                 sequence_inputs, time_major, weight_grads)
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the 4H rows of W_ih, W_hh, b_ih, b_hh
 
@@ -80,7 +80,8 @@ def forward(params: Params, x, state0, mask=None, workspace=None, keep=None):
     h0, c0 = state0
     batch, steps, _ = x.shape
     hidden = h0.shape[-1]
-    x_tm, valid, gates = sequence_inputs(params, x, mask, ws, "gates")  # W_ih x_t (1)
+    threads = parallel.usable(params, x, keep)  # the loop on rnnlab's threads, (1) in it
+    x_tm, valid, gates = sequence_inputs(params, x, mask, ws, "gates", project=not threads)
     b_ih, b_hh = kernel_biases(params)
     bias = b_ih + b_hh  # (4H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, hidden), x)  # (T+1, B, H)
@@ -88,9 +89,12 @@ def forward(params: Params, x, state0, mask=None, workspace=None, keep=None):
     tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)  # (T, B, H)
     h[0] = h0
     c[0] = c0
-    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
-    # for t: (1) W_hh h_{t-1} into product.out (B, 4H), then (1)-(5) by the step kernel
-    forward_steps(product, compiled, h, gates, product.out, bias, valid, h, c, tanh_c)
+    if threads:  # for t, each block of rows: (1) as one packed product, then (1)-(5)
+        parallel.forward(compiled.forward_rows, params, x, ws, bias, valid, gates, h, c, tanh_c)
+    else:
+        product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T
+        # for t: (1) W_hh h_{t-1} into product.out (B, 4H), then (1)-(5) by the step kernel
+        forward_steps(product, compiled, h, gates, product.out, bias, valid, h, c, tanh_c)
     y = masked_outputs(h, valid, mask is not None)  # (6)
     return y, Cache(x_tm, h, c, gates, tanh_c, valid, keep)
 
@@ -108,7 +112,8 @@ def infer(params: Params, x, state0, mask=None, workspace=None, keep=None):
     if keep is not None or get_xp(x) is not np:
         y, cache = forward(params, x, state0, mask, workspace, keep)
         return y, tuple(s.copy() for s in final_state(cache))
-    y, h, c = inference_run(compiled.infer_rows, x, state0, mask, *stacked_weights(params))
+    y, h, c = parallel.inference_run(compiled.infer_rows, x, state0, mask,
+                                     *parallel.stacked_weights(params))
     return y, (h, c)
 
 
@@ -122,18 +127,25 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     x_tm, h, c, gates, tanh_c, valid, keep = cache
     dh_last, dc_last = (None, None) if d_last is None else d_last
     dy = time_major(d_out, ws.empty("dy", tanh_c.shape, tanh_c))  # (T, B, H), our own copy
-    product = backward_product(params, dh_last, h[0], keep)  # da_t @ W_hh, packed if small
-    dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     dc = final_state_grad(dc_last, c[0])  # dL/dc_T  (B, H), then dL/dc_{t-1}, in place
     da = ws.empty("da", gates.shape, gates)  # (T, B, 4H)
     dc_all = ws.empty("dc_all", dy.shape, dy)  # (T, B, H) dL/dc_t, kept for diagnostics
     carry = xp.zeros_like(dc)  # what padded steps pass straight through
-    dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da, by the kernel
-    # for t: (6)-(2), (5) by the step kernel, then (1) dL/dh_{t-1} through W_hh
-    backward_steps(product, compiled, da, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
-                   dc_all, dbias)
+    h_prev = recurrent_inputs(h, keep)  # (T, B, H), what W_hh multiplied
+    if parallel.usable(params, x_tm.swapaxes(0, 1), keep):  # on rnnlab's threads
+        dh_next = final_state_grad(dh_last, h[0])
+        dbias = parallel.backward(compiled.backward_rows, params, dy, dh_next, carry, dc,
+                                  gates, c, tanh_c, valid, da, dc_all)
+        dx, dw_ih, dw_hh = parallel.weight_grads(params.weight_ih, x_tm, h_prev, da, da)
+    else:
+        product = backward_product(params, dh_last, h[0], keep)  # da_t @ W_hh
+        dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
+        dbias = xp.zeros_like(gates[0, 0])  # (4H,) sum over t and the batch of da
+        # for t: (6)-(2), (5) by the step kernel, then (1) dL/dh_{t-1} through W_hh
+        backward_steps(product, compiled, da, dy, dh_next, carry, dc, gates, c, tanh_c, valid,
+                       da, dc_all, dbias)
+        dx, dw_ih, dw_hh = weight_grads(params, x_tm, h_prev, da, da)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), da, da)
     db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (6), the total gradient at every step: kept with dc_t for diagnostics.
     return Grads(dx, (dh0, dc), dw_ih, dw_hh, db_ih, db_hh, (dy, dc_all))

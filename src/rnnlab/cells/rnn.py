@@ -33,11 +33,12 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlab.backend import get_xp
+from rnnlab.cells import parallel
 from rnnlab.cells.compiled import rnn as compiled
 from rnnlab.cells.common import (Grads, Params, Workspace, backward_product, backward_steps,
-                                 bias_grads, forward_steps, inference_run, kernel_biases,
+                                 bias_grads, final_state_grad, forward_steps, kernel_biases,
                                  masked_outputs, recurrent_inputs, recurrent_product,
-                                 sequence_inputs, stacked_weights, time_major, weight_grads)
+                                 sequence_inputs, time_major, weight_grads)
 
 CODES = {"tanh": compiled.TANH, "relu": compiled.RELU, "sigmoid": compiled.SIGMOID}
 
@@ -62,14 +63,19 @@ def forward(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", worksp
     """
     ws = Workspace() if workspace is None else workspace
     batch, steps, _ = x.shape
-    x_tm, valid, a = sequence_inputs(params, x, mask, ws, "a")  # a (T, B, H): W_ih x_t (1)
+    threads = parallel.usable(params, x, keep)  # the loop on rnnlab's threads, (1) in it
+    x_tm, valid, a = sequence_inputs(params, x, mask, ws, "a", project=not threads)
     b_ih, b_hh = kernel_biases(params)
     bias = b_ih + b_hh  # (H,) added by the kernel
     h = ws.empty("h", (steps + 1, batch, h0.shape[-1]), x)  # (T+1, B, H)
     h[0] = h0
-    product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T, packed if small
-    # for t: (1) W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
-    forward_steps(product, compiled, h, a, product.out, bias, valid, CODES[nonlinearity], h)
+    code = CODES[nonlinearity]
+    if threads:  # for t, each block of rows: (1) as one packed product, then (1)-(3)
+        parallel.forward(compiled.forward_rows, params, x, ws, bias, valid, a, code, h)
+    else:
+        product = recurrent_product(params, batch, keep, ws)  # h_{t-1} @ W_hh^T
+        # for t: (1) W_hh h_{t-1} into product.out, then (1)-(3) by the step kernel
+        forward_steps(product, compiled, h, a, product.out, bias, valid, code, h)
     y = masked_outputs(h, valid, mask is not None)  # (4)
     return y, Cache(x_tm, h, valid, nonlinearity, keep)
 
@@ -83,8 +89,8 @@ def infer(params: Params, x, h0, mask=None, nonlinearity: str = "tanh", workspac
     if keep is not None or get_xp(x) is not np:
         y, cache = forward(params, x, h0, mask, nonlinearity, workspace, keep)
         return y, final_state(cache).copy()
-    y, h = inference_run(compiled.infer_rows, x, h0, mask, *stacked_weights(params),
-                         CODES[nonlinearity])
+    y, h = parallel.inference_run(compiled.infer_rows, x, h0, mask,
+                                  *parallel.stacked_weights(params), CODES[nonlinearity])
     return y, h
 
 
@@ -97,16 +103,22 @@ def backward(params: Params, cache: Cache, d_out, d_last=None, workspace=None) -
     ws = Workspace() if workspace is None else workspace
     x_tm, h, valid, nonlinearity, keep = cache
     dy = time_major(d_out, ws.empty("dy", h[1:].shape, h))  # (T, B, H), our own copy
-    product = backward_product(params, d_last, h[0], keep)  # da_t @ W_hh; W_hh packed once if small
-    dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
     carry = xp.zeros_like(h[0])  # what padded steps pass straight through
     da = ws.empty("da", dy.shape, dy)  # (T, B, H)
-    dbias = xp.zeros_like(h[0, 0])  # (H,) sum over t and the batch of da, by the kernel
-    # for t: (4), (2), (3) by the step kernel, then (1) dL/dh_{t-1} through W_hh
-    backward_steps(product, compiled, da, dy, dh_next, carry, h, valid, CODES[nonlinearity],
-                   da, dbias)
+    code, h_prev = CODES[nonlinearity], recurrent_inputs(h, keep)
+    if parallel.usable(params, x_tm.swapaxes(0, 1), keep):  # on rnnlab's threads
+        dh_next = final_state_grad(d_last, h[0])
+        dbias = parallel.backward(compiled.backward_rows, params, dy, dh_next, carry, h, valid,
+                                  code, da)
+        dx, dw_ih, dw_hh = parallel.weight_grads(params.weight_ih, x_tm, h_prev, da, da)
+    else:
+        product = backward_product(params, d_last, h[0], keep)  # da_t @ W_hh
+        dh_next = product.out  # dL/dh_T (B, H), then the part of dL/dh_{t-1} through W_hh
+        dbias = xp.zeros_like(h[0, 0])  # (H,) sum over t and the batch of da, by the kernel
+        # for t: (4), (2), (3) by the step kernel, then (1) dL/dh_{t-1} through W_hh
+        backward_steps(product, compiled, da, dy, dh_next, carry, h, valid, code, da, dbias)
+        dx, dw_ih, dw_hh = weight_grads(params, x_tm, h_prev, da, da)
     dh0 = dh_next + carry  # dL/dh_0  (B, H)
-    dx, dw_ih, dw_hh = weight_grads(params, x_tm, recurrent_inputs(h, keep), da, da)
     db_ih, db_hh = bias_grads(params, dbias)
     # dy now holds dh_t (4), the total gradient at every step: kept for diagnostics.
     return Grads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy)

@@ -39,28 +39,33 @@ def forward_step(t, a, hw, bias, valid, h, c, tanh_c):
     tanh_c : (T, B, H)
         Out at t: tanh(c_t).
     """
-    batch = hw.shape[0]
+    for b in range(hw.shape[0]):
+        forward_row(t, b, a, hw[b], bias, valid, h, c, tanh_c)
+
+
+@njit(**JIT)
+def forward_row(t, b, a, hw_b, bias, valid, h, c, tanh_c):
+    """:func:`forward_step` for row b alone; ``hw_b`` (4H,) is the row's recurrent half."""
     b_i, b_f, b_g, b_o = split4(bias)
-    for b in range(batch):
-        i, f, g, o = split4(a[t, b])
-        r_i, r_f, r_g, r_o = split4(hw[b])
-        for k in range(i.size):  # (1), (2)
-            i[k] = sigmoid(i[k] + b_i[k] + r_i[k])
-        for k in range(f.size):
-            f[k] = sigmoid(f[k] + b_f[k] + r_f[k])
-        for k in range(g.size):
-            g[k] = tanh(g[k] + b_g[k] + r_g[k])
-        for k in range(o.size):
-            o[k] = sigmoid(o[k] + b_o[k] + r_o[k])
-        c_prev, c_t, h_t, tanh_c_t = c[t, b], c[t + 1, b], h[t + 1, b], tanh_c[t, b]
-        for k in range(c_t.size):
-            c_t[k] = flush(f[k] * c_prev[k] + i[k] * g[k])  # (3)
-        for k in range(c_t.size):
-            tanh_c_t[k] = tanh(c_t[k])  # (4)
-            h_t[k] = flush(o[k] * tanh_c_t[k])
-        if not valid[t, b]:  # (5)
-            copy_row(c_prev, c_t)
-            copy_row(h[t, b], h_t)
+    i, f, g, o = split4(a[t, b])
+    r_i, r_f, r_g, r_o = split4(hw_b)
+    for k in range(i.size):  # (1), (2)
+        i[k] = sigmoid(i[k] + b_i[k] + r_i[k])
+    for k in range(f.size):
+        f[k] = sigmoid(f[k] + b_f[k] + r_f[k])
+    for k in range(g.size):
+        g[k] = tanh(g[k] + b_g[k] + r_g[k])
+    for k in range(o.size):
+        o[k] = sigmoid(o[k] + b_o[k] + r_o[k])
+    c_prev, c_t, h_t, tanh_c_t = c[t, b], c[t + 1, b], h[t + 1, b], tanh_c[t, b]
+    for k in range(c_t.size):
+        c_t[k] = flush(f[k] * c_prev[k] + i[k] * g[k])  # (3)
+    for k in range(c_t.size):
+        tanh_c_t[k] = tanh(c_t[k])  # (4)
+        h_t[k] = flush(o[k] * tanh_c_t[k])
+    if not valid[t, b]:  # (5)
+        copy_row(c_prev, c_t)
+        copy_row(h[t, b], h_t)
 
 
 @njit(**JIT)
@@ -111,25 +116,33 @@ def backward_step(t, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all
     dbias : (4H,)
         Accumulates the sum over the batch of da (1): the bias gradient.
     """
-    batch, hidden = dc.shape
-    for b in range(batch):
-        dh, dc_b, dc_t, carry_b, dh_next_b = dy[t, b], dc[b], dc_all[t, b], carry[b], dh_next[b]
-        if not valid[t, b]:  # (5): nothing computed here, the gradients pass through
-            for k in range(hidden):
-                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
-            copy_row(carry_b, dh)
-            copy_row(dc_b, dc_t)
-            zero_row(da[t, b])
-            continue
-        o = split4(gates[t, b])[3]
-        tc, c_prev = tanh_c[t, b], c[t, b]
+    for b in range(dc.shape[0]):
+        if backward_row(t, b, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all):
+            accumulate(dbias, da[t, b])  # (1)
+
+
+@njit(**JIT)
+def backward_row(t, b, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all):
+    """:func:`backward_step` for row b alone, but for the bias gradient: returns whether
+    the step is valid (at a padded one da[t, b] is zero)."""
+    hidden = dc.shape[1]
+    dh, dc_b, dc_t, carry_b, dh_next_b = dy[t, b], dc[b], dc_all[t, b], carry[b], dh_next[b]
+    if not valid[t, b]:  # (5): nothing computed here, the gradients pass through
         for k in range(hidden):
-            dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (6)
-        zero_row(carry_b)
-        for k in range(hidden):
-            dc_t[k] = flush(dc_b[k] + dh[k] * o[k] * dtanh(tc[k]))  # (4)
-        gate_grads(dh, dc_t, tc, c_prev, gates[t, b], da[t, b], dc_b)  # (4)-(2)
-        accumulate(dbias, da[t, b])  # (1)
+            carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+        copy_row(carry_b, dh)
+        copy_row(dc_b, dc_t)
+        zero_row(da[t, b])
+        return False
+    o = split4(gates[t, b])[3]
+    tc, c_prev = tanh_c[t, b], c[t, b]
+    for k in range(hidden):
+        dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (6)
+    zero_row(carry_b)
+    for k in range(hidden):
+        dc_t[k] = flush(dc_b[k] + dh[k] * o[k] * dtanh(tc[k]))  # (4)
+    gate_grads(dh, dc_t, tc, c_prev, gates[t, b], da[t, b], dc_b)  # (4)-(2)
+    return True
 
 
 # -- the whole loop, for products small enough for the packed kernel ----------------------
@@ -153,6 +166,38 @@ def backward_loop(panels, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, d
                       dbias)
         matmul_packed(da[t], panels, dh_next)
 
+
+
+# -- the training loops on rnnlab's threads: one block of rows each ----------------------
+# (rnnlab.cells.parallel). The arrays are those of forward_step and backward_step; each
+# thread reads and writes its own rows lo..hi-1 only.
+@njit(**JIT)
+def forward_rows(lo, hi, panels, x, zero, bias, valid, z, a, h, c, tanh_c):
+    """For t = 0..T-1, rows lo..hi-1: a[t] = [x_t, h_{t-1}] @ [W_ih^T; W_hh^T] (both halves
+    of (1) in one packed product, ``panels``; ``x`` (B, T, I); ``z`` (B, I+H) work rows),
+    then :func:`forward_row` with ``zero`` (4H,) zeros for its recurrent half."""
+    n_in = x.shape[2]
+    z = z[lo:hi]
+    for t in range(x.shape[1]):
+        for r in range(hi - lo):
+            copy_row(x[lo + r, t], z[r, :n_in])
+            copy_row(h[t, lo + r], z[r, n_in:])
+        matmul_packed(z, panels, a[t, lo:hi])
+        for b in range(lo, hi):
+            forward_row(t, b, a, zero, bias, valid, h, c, tanh_c)
+
+
+@njit(**JIT)
+def backward_rows(lo, hi, panels, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da, dc_all,
+                  dbias_rows):
+    """For t = T-1..0, rows lo..hi-1: :func:`backward_row`, da[t, b] added to row b of
+    ``dbias_rows`` (B, 4H) (the caller sums them), then dh_next = da[t] @ W_hh (packed)."""
+    for t in range(dy.shape[0] - 1, -1, -1):
+        for b in range(lo, hi):
+            if backward_row(t, b, dy, dh_next, carry, dc, gates, c, tanh_c, valid, da,
+                            dc_all):
+                accumulate(dbias_rows[b], da[t, b])  # (1)
+        matmul_packed(da[t, lo:hi], panels, dh_next[lo:hi])
 
 
 # -- the inference forward: no cache, one block of rows per thread ------------------------

@@ -58,15 +58,20 @@ def forward_step(t, a, hw, bias, valid, code, h):
     (zeros without biases); ``code`` is TANH, RELU or SIGMOID; ``h`` (T+1, B, H): reads
     h_{t-1} at [t], writes h_t at [t + 1].
     """
-    batch, hidden = hw.shape
-    for b in range(batch):
-        h_t, a_t, hw_b = h[t + 1, b], a[t, b], hw[b]
-        if valid[t, b]:
-            for k in range(hidden):
-                h_t[k] = a_t[k] + bias[k] + hw_b[k]  # (1)
-            activate_row(h_t, code)  # (2)
-        else:  # (3)
-            copy_row(h[t, b], h_t)
+    for b in range(hw.shape[0]):
+        forward_row(t, b, a, hw[b], bias, valid, code, h)
+
+
+@njit(**JIT)
+def forward_row(t, b, a, hw_b, bias, valid, code, h):
+    """:func:`forward_step` for row b alone; ``hw_b`` (H,) is the row's recurrent half."""
+    h_t, a_t = h[t + 1, b], a[t, b]
+    if valid[t, b]:
+        for k in range(h_t.size):
+            h_t[k] = a_t[k] + bias[k] + hw_b[k]  # (1)
+        activate_row(h_t, code)  # (2)
+    else:  # (3)
+        copy_row(h[t, b], h_t)
 
 
 @njit(**JIT)
@@ -79,21 +84,28 @@ def backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias):
     ``da`` (T, B, H): out at t, dL/da_t (zero at a padded step). ``dbias`` (H,) accumulates
     the sum over the batch of da: the bias gradient.
     """
-    batch, hidden = dh_next.shape
-    for b in range(batch):
-        dh, carry_b, dh_next_b, da_b = dy[t, b], carry[b], dh_next[b], da[t, b]
-        if valid[t, b]:
-            for k in range(hidden):
-                dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (4)
-            zero_row(carry_b)
-            copy_row(dh, da_b)
-            derivative_row(h[t + 1, b], da_b, code)  # (2)
-            accumulate(dbias, da_b)  # (1)
-        else:  # (3)
-            for k in range(hidden):
-                carry_b[k] = flush(dh_next_b[k] + carry_b[k])
-            copy_row(carry_b, dh)
-            zero_row(da_b)
+    for b in range(dh_next.shape[0]):
+        if backward_row(t, b, dy, dh_next, carry, h, valid, code, da):
+            accumulate(dbias, da[t, b])  # (1)
+
+
+@njit(**JIT)
+def backward_row(t, b, dy, dh_next, carry, h, valid, code, da):
+    """:func:`backward_step` for row b alone, but for the bias gradient: returns whether
+    the step is valid (at a padded one da[t, b] is zero)."""
+    dh, carry_b, dh_next_b, da_b = dy[t, b], carry[b], dh_next[b], da[t, b]
+    if not valid[t, b]:  # (3)
+        for k in range(dh.size):
+            carry_b[k] = flush(dh_next_b[k] + carry_b[k])
+        copy_row(carry_b, dh)
+        zero_row(da_b)
+        return False
+    for k in range(dh.size):
+        dh[k] = flush(dh[k] + dh_next_b[k] + carry_b[k])  # (4)
+    zero_row(carry_b)
+    copy_row(dh, da_b)
+    derivative_row(h[t + 1, b], da_b, code)  # (2)
+    return True
 
 
 # -- the whole loop, for products small enough for the packed kernel ----------------------
@@ -115,6 +127,34 @@ def backward_loop(panels, dy, dh_next, carry, h, valid, code, da, dbias):
         backward_step(t, dy, dh_next, carry, h, valid, code, da, dbias)
         matmul_packed(da[t], panels, dh_next)
 
+
+
+# -- the training loops on rnnlab's threads: one block of rows each ----------------------
+# (rnnlab.cells.parallel; as in rnnlab.cells.compiled.lstm).
+@njit(**JIT)
+def forward_rows(lo, hi, panels, x, zero, bias, valid, z, a, code, h):
+    """For t = 0..T-1, rows lo..hi-1: a[t] = [x_t, h_{t-1}] @ [W_ih^T; W_hh^T] (packed),
+    then :func:`forward_row` with ``zero`` (H,) for its recurrent half."""
+    n_in = x.shape[2]
+    z = z[lo:hi]
+    for t in range(x.shape[1]):
+        for r in range(hi - lo):
+            copy_row(x[lo + r, t], z[r, :n_in])
+            copy_row(h[t, lo + r], z[r, n_in:])
+        matmul_packed(z, panels, a[t, lo:hi])
+        for b in range(lo, hi):
+            forward_row(t, b, a, zero, bias, valid, code, h)
+
+
+@njit(**JIT)
+def backward_rows(lo, hi, panels, dy, dh_next, carry, h, valid, code, da, dbias_rows):
+    """For t = T-1..0, rows lo..hi-1: :func:`backward_row`, da[t, b] added to row b of
+    ``dbias_rows`` (B, H), then dh_next = da[t] @ W_hh (packed)."""
+    for t in range(dy.shape[0] - 1, -1, -1):
+        for b in range(lo, hi):
+            if backward_row(t, b, dy, dh_next, carry, h, valid, code, da):
+                accumulate(dbias_rows[b], da[t, b])  # (1)
+        matmul_packed(da[t, lo:hi], panels, dh_next[lo:hi])
 
 
 # -- the inference forward: no cache, one block of rows per thread ------------------------
