@@ -20,7 +20,7 @@ def exact(a, w):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rows", [0, 1, 2, 3, 4, 5, 7, 16, 17])
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 4, 5, 6, 7, 11, 16, 17])
 @pytest.mark.parametrize("depth, cols", [(1, 1), (3, 12), (20, 80), (33, 31), (7, 32),
                                          (16, 33), (128, 64), (5, 65), (64, 256)])
 def test_packed_product_equals_matmul(dtype, rows, depth, cols):
@@ -118,7 +118,8 @@ assert (tile.VECTOR_BYTES, tile.VECTORS) == (32, 2)
 assert gemm.panel_width(np.float32) == 16
 rng = np.random.default_rng(0)
 for dtype in (np.float32, np.float64):
-    for rows, depth, cols in [(1, 1, 1), (5, 9, 37), (16, 128, 512), (7, 33, 8), (17, 16, 20)]:
+    for rows, depth, cols in [(1, 1, 1), (5, 9, 37), (16, 128, 512), (7, 33, 8), (17, 16, 20),
+                              (4, 5, 3), (9, 7, 18)]:
         a = rng.standard_normal((rows, depth)).astype(dtype)
         w = rng.standard_normal((depth, cols)).astype(dtype)
         out = np.full((rows, cols), np.nan, dtype=dtype)

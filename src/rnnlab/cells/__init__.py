@@ -13,11 +13,15 @@ numbered equations:
   :class:`~rnnlab.cells.common.MaskedProduct`); y (B, T, H) is h_t at every valid step,
   zero at padded ones; ``final_state(cache)`` is each sequence's state at its own last
   valid step.
+- ``infer(params, x, state0, mask=None, workspace=None, keep=None) -> (y, final_state)``:
+  the forward without a cache, for ``rnnlab.no_grad()`` (the same outputs up to the order
+  of one sum, one block of rows of the batch per core).
 - ``backward(params, cache, d_out, d_last=None, workspace=None) -> Grads``: dx (B, T, I),
   d_state0, the parameter gradients and ``d_states``, the total gradient reaching each
   step's state (for diagnostics).
 
 ``common`` holds the skeleton they share, ``gemm`` the per-step matrix product,
+``threads`` and ``parallel`` the loops on rnnlab's own threads (one block of rows per core),
 ``compiled`` the Numba kernels. The plain NumPy specification they are
 tested against is :mod:`rnnlab.reference`.
 """

@@ -14,11 +14,11 @@ chooses, from the size of one product).
 
 The kernel. W (K, N) is cut into column panels of L = 4 vectors of 64 bytes (64 float32 or
 32 float64 columns; the last panel padded with zeros) and stored panel after panel, each
-(K, L) contiguous: ``pack``. One call of a tile computes a block of up to 4 rows by one panel
-of ``out``, keeping its 16 vector accumulators in registers for the whole sum over k: per k,
-it loads the panel's 4 vectors of row k once, broadcasts each of the 4 rows' a[m, k], and
-does 16 vector multiply-adds. (That is on a machine with AVX-512; with 16 vector registers,
-as AVX2 has, panels are 2 vectors of 32 bytes and a tile has 8 accumulators.) A register
+(K, L) contiguous: ``pack``. One call of a tile computes a block of up to 6 rows by one panel
+of ``out``, keeping its 24 vector accumulators in registers for the whole sum over k: per k,
+it loads the panel's 4 vectors of row k once, broadcasts each of the 6 rows' a[m, k], and
+does 24 vector multiply-adds. (That is on a machine with AVX-512; with 16 vector registers,
+as AVX2 has, panels are 2 vectors of 32 bytes and a tile has 12 accumulators.) A register
 block like this is not something Numba's loops can express (written as loops over arrays,
 the same sums ran at 20 GFLOP/s, accumulators going through memory), so the tile is written
 in LLVM's IR, with vector types that LLVM lowers to AVX-512, AVX2, SSE or NEON registers as

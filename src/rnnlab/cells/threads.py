@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-MIN_ROWS = 4  # one register tile of the packed product (cells/compiled/tile.py)
+MIN_ROWS = 4  # fewer rows than this are not worth a thread
 _pool = None  # the worker threads, and how many
 _workers = 0
 

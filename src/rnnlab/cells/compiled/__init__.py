@@ -6,7 +6,10 @@
   (:mod:`rnnlab.cells.gemm` packs W and chooses between it and BLAS).
 - ``rnn``, ``lstm``, ``gru``: each cell's step, forward and backward, written equation by
   equation (the numbers are those of the cell's driver, :mod:`rnnlab.cells.lstm` etc., and
-  of the specification, :mod:`rnnlab.reference`), and the whole loops for small sizes.
+  of the specification, :mod:`rnnlab.reference`), and the whole loops: for small sizes
+  (``forward_loop``, ``backward_loop``), for one block of rows of the batch on one of
+  rnnlab's threads (``forward_rows``, ``backward_rows``: :mod:`rnnlab.cells.parallel`), and
+  the inference forward, which keeps no cache (``infer_rows``).
 - ``ln_rnn``, ``ln_lstm``, ``ln_gru``: the same for the layer-normalized cells (the row
   layer norm, forward and backward, is ``ln_lstm``'s, which the other two call).
 

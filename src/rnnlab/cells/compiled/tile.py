@@ -1,5 +1,5 @@
 """The register-tiled product ``out = a @ W`` for a W packed into panels (see
-:mod:`rnnlab.cells.gemm` for why and how): a tile of up to 4 rows by one panel keeps its
+:mod:`rnnlab.cells.gemm` for why and how): a tile of up to 6 rows by one panel keeps its
 accumulators in vector registers for the whole sum over k. Numba's loops cannot express
 such a register block, so the tile is emitted in LLVM's IR (llvmlite), with vector types
 that LLVM lowers to the machine's registers (AVX-512, AVX2, SSE or NEON); one concern here:
@@ -24,9 +24,11 @@ DEPENDS = {"scalar.py": "4596c690ac9375e3"}
 def _register_shape() -> tuple:
     """(bytes per vector, vectors per panel row) for this machine's vector registers.
 
-    With AVX-512 (32 registers of 64 bytes) a tile keeps 4 rows x 4 vectors = 16
-    accumulators in half the registers; elsewhere (AVX2: 16 registers of 32 bytes; NEON),
-    4 rows x 2 vectors of 32 bytes, 8 accumulators, so that nothing spills to memory.
+    With AVX-512 (32 registers of 64 bytes) a tile keeps 6 rows x 4 vectors = 24
+    accumulators, leaving 8 registers for the panel row's 4 vectors and the broadcast;
+    elsewhere (AVX2: 16 registers of 32 bytes; NEON), 6 rows x 2 vectors of 32 bytes, 12
+    accumulators, so that nothing spills to memory. (Tiles of 4 rows, 16 accumulators, ran
+    10-24% slower: fewer multiply-adds per vector loaded; docs/performance.md.)
     """
     if llvm.get_host_cpu_features().get("avx512f"):
         return 64, 4
@@ -34,7 +36,7 @@ def _register_shape() -> tuple:
 
 
 VECTOR_BYTES, VECTORS = _register_shape()
-ROWS = 4  # rows of a tile
+ROWS = 6  # rows of a tile
 
 
 def _splat(builder, value, vector_type):
@@ -46,7 +48,7 @@ def _splat(builder, value, vector_type):
 
 
 def _tile(rows: int):
-    """The tile for ``rows`` rows (1 to 4): ``tile(a, panels, out, p, m0)`` sets
+    """The tile for ``rows`` rows (1 to 6): ``tile(a, panels, out, p, m0)`` sets
     out[m0:m0+rows, p*L:(p+1)*L] = a[m0:m0+rows] @ W[:, p*L:(p+1)*L], columns past N left
     alone. a (M, K), panels (P, K, L) and out (M, N), C-contiguous, one float dtype; K >= 1.
     """
@@ -137,7 +139,7 @@ def _tile(rows: int):
     return tile
 
 
-_tile1, _tile2, _tile3, _tile4 = (_tile(rows) for rows in (1, 2, 3, 4))
+_tile1, _tile2, _tile3, _tile4, _tile5, _tile6 = (_tile(rows) for rows in range(1, 7))
 
 
 @njit(**JIT)
@@ -152,10 +154,14 @@ def matmul_packed(a, panels, out):
     rest = n_rows - full
     for p in range(panels.shape[0]):  # a panel, (K, L): in L1 across the row blocks
         for m0 in range(0, full, ROWS):
-            _tile4(a, panels, out, p, m0)
+            _tile6(a, panels, out, p, m0)
         if rest == 1:
             _tile1(a, panels, out, p, full)
         elif rest == 2:
             _tile2(a, panels, out, p, full)
         elif rest == 3:
             _tile3(a, panels, out, p, full)
+        elif rest == 4:
+            _tile4(a, panels, out, p, full)
+        elif rest == 5:
+            _tile5(a, panels, out, p, full)
