@@ -10,13 +10,13 @@ from numba import njit
 
 from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
                                           one_minus, sigmoid, split3, tanh, zero_row)
-from rnnlab.cells.compiled.tile import matmul_packed
+from rnnlab.cells.compiled.tile import matmul_packed, matmul_stacked
 
 # Numba's on-disk cache checks a compiled function's own file only: when a function this
 # file calls changes in another file, this file must change too, or the old machine code
 # keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
 # tests/test_kernels.py fails until the record matches them.
-DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "4741b1681f3993db"}
+DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "9421444b8bcb5c4d"}
 
 
 @njit(**JIT)
@@ -160,14 +160,11 @@ def infer_rows(lo, hi, panels, x, bias, valid, z, pre, h, y):
     :func:`rnnlab.cells.compiled.lstm.infer_rows`). One packed product gives ``pre`` (B, 4H)
     = [a_r, a_z, W_in x_t, W_hn h_{t-1}] without biases; ``bias`` (4H,) = [b_ir + b_hr,
     b_iz + b_hz, b_in, b_hn]; ``h`` (B, H) in h_0, out each row's last valid state."""
-    n_in, hidden = x.shape[2], h.shape[1]
+    hidden = h.shape[1]
     z, pre = z[lo:hi], pre[lo:hi]
     b_rz, b_in, b_hn = bias[:2 * hidden], bias[2 * hidden:3 * hidden], bias[3 * hidden:]
     for t in range(x.shape[1]):
-        for r in range(hi - lo):
-            copy_row(x[lo + r, t], z[r, :n_in])
-            copy_row(h[lo + r], z[r, n_in:])
-        matmul_packed(z, panels, pre)  # (1), (2) without the biases
+        matmul_stacked(x, t, h, lo, z, panels, pre)  # (1), (2) without the biases
         for r in range(hi - lo):
             b = lo + r
             h_b, row, y_t = h[b], pre[r], y[b, t]

@@ -10,13 +10,13 @@ from numba import njit
 
 from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, dsigmoid, dtanh, flush,
                                           sigmoid, split4, tanh, zero_row)
-from rnnlab.cells.compiled.tile import matmul_packed
+from rnnlab.cells.compiled.tile import matmul_packed, matmul_stacked
 
 # Numba's on-disk cache checks a compiled function's own file only: when a function this
 # file calls changes in another file, this file must change too, or the old machine code
 # keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
 # tests/test_kernels.py fails until the record matches them.
-DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "4741b1681f3993db"}
+DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "9421444b8bcb5c4d"}
 
 
 @njit(**JIT)
@@ -176,13 +176,9 @@ def forward_rows(lo, hi, panels, x, zero, bias, valid, z, a, h, c, tanh_c):
     """For t = 0..T-1, rows lo..hi-1: a[t] = [x_t, h_{t-1}] @ [W_ih^T; W_hh^T] (both halves
     of (1) in one packed product, ``panels``; ``x`` (B, T, I); ``z`` (B, I+H) work rows),
     then :func:`forward_row` with ``zero`` (4H,) zeros for its recurrent half."""
-    n_in = x.shape[2]
     z = z[lo:hi]
     for t in range(x.shape[1]):
-        for r in range(hi - lo):
-            copy_row(x[lo + r, t], z[r, :n_in])
-            copy_row(h[t, lo + r], z[r, n_in:])
-        matmul_packed(z, panels, a[t, lo:hi])
+        matmul_stacked(x, t, h[t], lo, z, panels, a[t, lo:hi])
         for b in range(lo, hi):
             forward_row(t, b, a, zero, bias, valid, h, c, tanh_c)
 
@@ -225,14 +221,11 @@ def infer_rows(lo, hi, panels, x, bias, valid, z, pre, h, c, y):
     y : (B, T, H)
         Out: h_t, zero at padded steps (6).
     """
-    n_in, hidden = x.shape[2], h.shape[1]
+    hidden = h.shape[1]
     b_i, b_f, b_g, b_o = split4(bias)
     z, pre = z[lo:hi], pre[lo:hi]
     for t in range(x.shape[1]):
-        for r in range(hi - lo):
-            copy_row(x[lo + r, t], z[r, :n_in])
-            copy_row(h[lo + r], z[r, n_in:])
-        matmul_packed(z, panels, pre)  # (1) without the biases
+        matmul_stacked(x, t, h, lo, z, panels, pre)  # (1) without the biases
         for r in range(hi - lo):
             b = lo + r
             if not valid[t, b]:  # (5), (6)

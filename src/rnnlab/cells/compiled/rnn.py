@@ -10,13 +10,13 @@ from numba import njit
 
 from rnnlab.cells.compiled.scalar import (JIT, accumulate, copy_row, drelu, dsigmoid, dtanh, flush,
                                           relu, sigmoid, tanh, zero_row)
-from rnnlab.cells.compiled.tile import matmul_packed
+from rnnlab.cells.compiled.tile import matmul_packed, matmul_stacked
 
 # Numba's on-disk cache checks a compiled function's own file only: when a function this
 # file calls changes in another file, this file must change too, or the old machine code
 # keeps running. So it records the SHA-256 of those files (first 16 hex digits), and
 # tests/test_kernels.py fails until the record matches them.
-DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "4741b1681f3993db"}
+DEPENDS = {"scalar.py": "4596c690ac9375e3", "tile.py": "9421444b8bcb5c4d"}
 
 
 TANH, RELU, SIGMOID = 0, 1, 2  # the nonlinearity codes the RNN kernels take
@@ -135,13 +135,9 @@ def backward_loop(panels, dy, dh_next, carry, h, valid, code, da, dbias):
 def forward_rows(lo, hi, panels, x, zero, bias, valid, z, a, code, h):
     """For t = 0..T-1, rows lo..hi-1: a[t] = [x_t, h_{t-1}] @ [W_ih^T; W_hh^T] (packed),
     then :func:`forward_row` with ``zero`` (H,) for its recurrent half."""
-    n_in = x.shape[2]
     z = z[lo:hi]
     for t in range(x.shape[1]):
-        for r in range(hi - lo):
-            copy_row(x[lo + r, t], z[r, :n_in])
-            copy_row(h[t, lo + r], z[r, n_in:])
-        matmul_packed(z, panels, a[t, lo:hi])
+        matmul_stacked(x, t, h[t], lo, z, panels, a[t, lo:hi])
         for b in range(lo, hi):
             forward_row(t, b, a, zero, bias, valid, code, h)
 
@@ -164,13 +160,9 @@ def infer_rows(lo, hi, panels, x, bias, valid, z, pre, h, y, code):
     nothing for backward (``cells.rnn.infer``; the arrays as in
     :func:`rnnlab.cells.compiled.lstm.infer_rows`): ``pre`` (B, H), ``h`` (B, H) in h_0, out
     each row's last valid state, ``y`` (B, T, H), ``code`` the nonlinearity."""
-    n_in = x.shape[2]
     z, pre = z[lo:hi], pre[lo:hi]
     for t in range(x.shape[1]):
-        for r in range(hi - lo):
-            copy_row(x[lo + r, t], z[r, :n_in])
-            copy_row(h[lo + r], z[r, n_in:])
-        matmul_packed(z, panels, pre)  # (1) without the biases
+        matmul_stacked(x, t, h, lo, z, panels, pre)  # (1) without the biases
         for r in range(hi - lo):
             b = lo + r
             h_b, a, y_t = h[b], pre[r], y[b, t]

@@ -3,7 +3,8 @@
 accumulators in vector registers for the whole sum over k. Numba's loops cannot express
 such a register block, so the tile is emitted in LLVM's IR (llvmlite), with vector types
 that LLVM lowers to the machine's registers (AVX-512, AVX2, SSE or NEON); one concern here:
-emitting that tile and calling it over the rows and panels (:func:`matmul_packed`).
+emitting that tile and calling it over the rows and panels (:func:`matmul_packed`, and
+:func:`matmul_stacked` for the product of [x_t, h_{t-1}] that the threaded loops make).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from rnnlab.cells.compiled.scalar import JIT
+from rnnlab.cells.compiled.scalar import JIT, copy_row
 
 # The compile options come from scalar.py: this file must change when they do (see the
 # package's docstring; tests/test_kernels.py checks the record).
@@ -165,3 +166,16 @@ def matmul_packed(a, panels, out):
             _tile4(a, panels, out, p, full)
         elif rest == 5:
             _tile5(a, panels, out, p, full)
+
+
+@njit(**JIT)
+def matmul_stacked(x, t, h, lo, z, panels, out):
+    """out = [x_t, h] @ W for rows lo.. of a block, W packed (``panels``, (I+H) rows): the
+    recurrent loops' one product per step for both halves of a pre-activation. x (B, T, I)
+    batch-first, h (B, H) the states the block's rows read, z (R, I+H) and out (R, N) the
+    block's own work rows (R = hi - lo), filled here row by row."""
+    n_in = x.shape[2]
+    for r in range(z.shape[0]):
+        copy_row(x[lo + r, t], z[r, :n_in])
+        copy_row(h[lo + r], z[r, n_in:])
+    matmul_packed(z, panels, out)
