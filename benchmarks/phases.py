@@ -60,19 +60,24 @@ class Clock:
         self.seconds[self._name] += time.perf_counter() - self._start
 
 
+def _forward_arrays(params: Params, x, ws: Workspace) -> tuple:
+    """The bias the kernels add and the states h, c (zero at t = 0) and tanh(c_t), as
+    cells/lstm.py's forward makes them."""
+    batch, steps, _ = x.shape
+    hidden = params.weight_hh.shape[1]
+    b_ih, b_hh = kernel_biases(params)
+    h = ws.empty("h", (steps + 1, batch, hidden), x)
+    c = ws.empty("c", h.shape, x)
+    h[0], c[0] = 0, 0
+    return b_ih + b_hh, h, c, ws.empty("tanh_c", (steps, batch, hidden), x)
+
+
 def run_threads(params: Params, x, dy, clock: Clock, ws: Workspace) -> None:
     """One forward+backward of the LSTM on rnnlab's threads (cells/lstm.py's threaded
     branches), each phase clocked."""
-    batch, steps, _ = x.shape
-    hidden = params.weight_hh.shape[1]
     with clock("forward: x to time-major"):
         x_tm, valid, gates = sequence_inputs(params, x, None, ws, "gates", project=False)
-    b_ih, b_hh = kernel_biases(params)
-    bias = b_ih + b_hh
-    h = ws.empty("h", (steps + 1, batch, hidden), x)
-    c = ws.empty("c", h.shape, x)
-    tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)
-    h[0], c[0] = 0, 0
+    bias, h, c, tanh_c = _forward_arrays(params, x, ws)
     with clock("forward: time loop (products and gates), threads"):
         parallel.forward(compiled.forward_rows, params, x, ws, bias, valid, gates, h, c,
                          tanh_c)
@@ -95,15 +100,9 @@ def run_single(params: Params, x, dy, clock: Clock, ws: Workspace) -> None:
     """One forward+backward of the LSTM, the calls of cells/lstm.py's single-thread
     branches, each phase clocked."""
     batch, steps, _ = x.shape
-    hidden = params.weight_hh.shape[1]
     with clock("forward: x to time-major, input projection"):
         x_tm, valid, gates = sequence_inputs(params, x, None, ws, "gates")
-    b_ih, b_hh = kernel_biases(params)
-    bias = b_ih + b_hh
-    h = ws.empty("h", (steps + 1, batch, hidden), x)
-    c = ws.empty("c", h.shape, x)
-    tanh_c = ws.empty("tanh_c", (steps, batch, hidden), x)
-    h[0], c[0] = 0, 0
+    bias, h, c, tanh_c = _forward_arrays(params, x, ws)
     product = recurrent_product(params, batch, None, ws)
     for t in range(steps):
         with clock("forward: recurrent products"):

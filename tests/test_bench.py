@@ -129,3 +129,34 @@ def test_denormals_benchmark_runs_and_leaves_no_denormal(torch):
     for r in rows:
         assert r["denormal_dh"] == 0 and r["zero_dh_fraction"] > 0  # vanished, to zeros
         assert r["rnnlab_s"] > 0 and r["torch_s"] > 0
+
+
+def _benchmark(name, *args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / name
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          check=True, timeout=300)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("path", ["threads", "single"])
+def test_the_phase_breakdown_accounts_for_every_phase(path):
+    result = _benchmark("phases.py", "--shape", "12,5,16,30", "--repeats", "1", "--path",
+                        path, "--json")
+    names = [row["phase"] for row in result["phases"]]
+    loops = 2 if path == "threads" else 4  # a loop per pass, or its products and gates apart
+    assert len(names) == len(set(names)) == 4 + loops
+    assert all(row["ms"] > 0 for row in result["phases"])
+    assert result["sum_ms"] == pytest.approx(sum(row["ms"] for row in result["phases"]))
+    assert sum(row["share"] for row in result["phases"]) == pytest.approx(1.0)
+
+
+def test_the_inference_forward_holds_less_memory_than_the_training_forward():
+    rows = _benchmark("inference_memory.py", "--shape", "16,8,32,40", "--json")
+    for row in rows.values():
+        training, inference = row["training forward"], row["no_grad"]
+        assert inference["held_after_mib"] < training["held_after_mib"]
+        assert inference["peak_mib"] < training["peak_mib"]
