@@ -65,3 +65,35 @@ def test_without_threadpoolctl_the_single_thread_loops_run(monkeypatch):
     assert not parallel.usable(params, x[:7])  # one block of rows: nothing to share
     monkeypatch.setattr(parallel, "ThreadpoolController", None)
     assert not parallel.usable(params, x)
+
+
+def test_callers_on_threads_of_their_own_share_the_pool(monkeypatch):
+    """Two threads of the user's (a threaded server, Dask's threads) each running forward,
+    backward and inference at once: every result is the one a lone caller gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rnnlab import no_grad
+
+    monkeypatch.setenv("RNNLAB_NUM_THREADS", "2")
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)
+    rng = np.random.default_rng(9)
+    layers = [LSTM(5, 12, seed=s, dtype="float64") for s in (0, 1)]
+    xs = [rng.standard_normal((16, 9, 5)) for _ in layers]
+
+    def work(k):
+        layer, x = layers[k], xs[k]
+        out = layer.forward(x)[0].copy()
+        layer.zero_grad()
+        grads = layer.backward(np.ones_like(out))
+        dx = grads[0] if isinstance(grads, tuple) else grads
+        with no_grad():
+            fast = layer.forward(x)[0].copy()
+        return out, np.array(dx, copy=True), fast
+
+    alone = [work(k) for k in (0, 1)]
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as users:
+            together = list(users.map(work, (0, 1)))
+        for a, b in zip(alone, together):
+            for u, v in zip(a, b):
+                np.testing.assert_array_equal(u, v)

@@ -48,7 +48,8 @@ def _blas_controller():
 
 
 def usable(params: Params, x, keep=None) -> bool:
-    """Whether the training loops of this batch run on several threads: NumPy arrays, no
+    """Whether the training loops of a batch x (B, T, I) (any array of that shape and array
+    module: backward passes its time-major copy, swapped) run on several threads: NumPy, no
     recurrent dropout mask, threadpoolctl installed, at least two blocks of rows, and at
     least ``MIN_WORK`` multiply-adds in the loop's products (below it the threads' fixed
     costs, about 0.1 ms for each of the three hand-offs of a forward+backward, outweighed
@@ -93,10 +94,9 @@ def forward(rows_kernel, params: Params, x, ws, bias, valid, *arrays) -> None:
     x, zero, bias, valid, z, *arrays)`` for every block of rows, where ``panels`` is
     [W_ih^T; W_hh^T] packed, ``zero`` (G*H,) zeros (the step kernels' recurrent half, which
     the packed product already holds) and ``z`` (B, I+H) work rows from ``ws``."""
-    batch, _, n_in = x.shape
     weights = np.concatenate([params.weight_ih.T, params.weight_hh.T])  # (I+H, G*H)
-    z = ws.empty("z", (batch, weights.shape[0]), x)
-    run_blocks(rows_kernel, row_blocks(batch), pack(weights), np.ascontiguousarray(x),
+    z = ws.empty("z", (x.shape[0], weights.shape[0]), x)
+    run_blocks(rows_kernel, row_blocks(x.shape[0]), pack(weights), np.ascontiguousarray(x),
                np.zeros_like(bias), bias, valid, z, *arrays)
 
 
@@ -114,10 +114,9 @@ def backward(rows_kernel, params: Params, dy, *arrays):
 
 def weight_grads(weight_ih, x_tm, h_prev_tm, da_x, da_h) -> tuple:
     """:func:`rnnlab.cells.common.weight_grads` on rnnlab's threads: ``(dx, dweight_ih,
-    dweight_hh)``. Each thread computes its share of the G*H
-    rows of dW_ih = sum_t da_x_t^T x_t and dW_hh = sum_t da_h_t^T h_{t-1}, and of the T*B
-    rows of dx = da_x W_ih, with BLAS held to one thread meanwhile. dx is batch-first
-    (B, T, I), as :func:`rnnlab.cells.common.weight_grads` returns it."""
+    dweight_hh)``, dx batch-first (B, T, I). Each thread computes its share of the G*H rows
+    of dW_ih = sum_t da_x_t^T x_t and dW_hh = sum_t da_h_t^T h_{t-1}, and of the T*B rows of
+    dx = da_x W_ih, with BLAS held to one thread meanwhile."""
     steps, batch, n_in = x_tm.shape
     rows, width = steps * batch, da_x.shape[-1]
     da_x2, da_h2 = da_x.reshape(rows, width), da_h.reshape(rows, width)  # (T*B, G*H)
@@ -125,9 +124,8 @@ def weight_grads(weight_ih, x_tm, h_prev_tm, da_x, da_h) -> tuple:
     dweight_ih = np.empty((width, n_in), dtype=x_tm.dtype)
     dweight_hh = np.empty((width, h2.shape[1]), dtype=x_tm.dtype)
     dx = np.empty((rows, n_in), dtype=x_tm.dtype)
-    parts = len(row_blocks(batch))
 
-    def share(lo, hi, *_):
+    def share(lo, hi):
         # the block [lo, hi) of the batch stands for the same share of both row ranges
         g0, g1 = lo * width // batch, hi * width // batch
         np.matmul(da_x2[:, g0:g1].T, x2, out=dweight_ih[g0:g1])
@@ -136,5 +134,5 @@ def weight_grads(weight_ih, x_tm, h_prev_tm, da_x, da_h) -> tuple:
                   out=dx[lo * steps:hi * steps])
 
     with _blas_controller().limit(limits=1, user_api="blas"):
-        run_blocks(share, row_blocks(batch, parts))
+        run_blocks(share, row_blocks(batch))
     return batch_first(dx.reshape(steps, batch, n_in)), dweight_ih, dweight_hh

@@ -1,4 +1,4 @@
-"""rnnlab's own worker threads, for loops whose rows never meet: the inference forward.
+"""rnnlab's own worker threads, for loops whose rows never meet: the time loops.
 
 Shapes: B batch; a block is a range of rows lo..hi-1.
 
@@ -6,9 +6,8 @@ In a recurrence each row of the batch is a sequence of its own: from the first s
 last, row b's state depends on row b's inputs only. So the batch can be cut into one block
 of rows per core, and each block run through the whole time loop on its own thread, with
 no synchronization between steps (the compiled loops release the GIL). This is how the
-inference forward uses both cores at the sizes where the per-step product is too small for
-BLAS's threads to pay (docs/performance.md measures it, and says why the training loops do
-not do the same).
+inference forward and the training loops (:mod:`rnnlab.cells.parallel`, which says when)
+use both cores; docs/performance.md measures it.
 
 How many threads: the cores this process may run on (``os.sched_getaffinity``), or
 ``RNNLAB_NUM_THREADS`` from the environment, and never so many that a block has fewer than
@@ -20,11 +19,13 @@ its own).
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_ROWS = 4  # fewer rows than this are not worth a thread
 _pool = None  # the worker threads, and how many
 _workers = 0
+_pool_lock = threading.Lock()  # callers on several threads of their own start one pool
 
 
 def _forget_pool() -> None:
@@ -66,14 +67,17 @@ def row_blocks(batch: int, threads: int | None = None) -> list:
 
 def run_blocks(fn, blocks: list, *args) -> None:
     """``fn(lo, hi, *args)`` for every block, the first on this thread and the rest on the
-    pool, all at once; returns when all are done, raising the first error."""
+    pool, all at once; returns when all are done, raising the first error. Callers on
+    several threads of their own share the pool: their blocks wait their turn."""
     global _pool, _workers
     if len(blocks) == 1:
         fn(*blocks[0], *args)
         return
-    if _workers < len(blocks) - 1:
-        _pool, _workers = ThreadPoolExecutor(len(blocks) - 1, "rnnlab"), len(blocks) - 1
-    pending = [_pool.submit(fn, lo, hi, *args) for lo, hi in blocks[1:]]
+    with _pool_lock:
+        if _workers < len(blocks) - 1:
+            _pool, _workers = ThreadPoolExecutor(len(blocks) - 1, "rnnlab"), len(blocks) - 1
+        pool = _pool
+    pending = [pool.submit(fn, lo, hi, *args) for lo, hi in blocks[1:]]
     error = None
     try:
         fn(*blocks[0], *args)
