@@ -1,6 +1,8 @@
 """What the three recurrences share: parameter and gradient records, layout changes, masks,
-the two products hoisted out of every time loop, and the time loops' skeleton (product,
-then step, forward; step, then product, backward).
+the two products hoisted out of the single-thread time loops (the threaded loops and the
+inference forward of :mod:`rnnlab.cells.parallel` fold the input half into each step's
+product instead), and the time loops' skeleton (product, then step, forward; step, then
+product, backward).
 
 Shapes: B batch, T steps, I input features, H hidden units, G gates (1 for RNN, 4 for LSTM,
 3 for GRU).
